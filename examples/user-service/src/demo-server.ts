@@ -1,0 +1,81 @@
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import pino from 'pino';
+import type { DemoConfig } from './config';
+import type { ProtoGrpcType } from './generated/user';
+import { demoServerInterceptors } from './interceptors';
+import { userServiceHandlers } from './user-service';
+import { UserStore } from './user-store';
+
+export const PROTO_PATH = join(__dirname, '..', '..', '..', 'proto', 'user.proto');
+export const SERVICE_NAME = 'weft.demo.v1.UserService';
+
+export const SEED_USERS = [
+  { name: 'Alice Liddell', email: 'alice@example.com', roles: ['admin'] },
+  { name: 'Bob Builder', email: 'bob@example.com', roles: ['member'] },
+  { name: 'Carol Danvers', email: 'carol@example.com', roles: ['member'] },
+];
+
+export function loadUserProto() {
+  const definition = protoLoader.loadSync(PROTO_PATH, {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+  });
+  return { definition, proto: grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType };
+}
+
+export interface RunningDemo {
+  readonly grpcPort: number;
+  readonly address: string;
+  readonly health: HealthImplementation;
+  /** Stops taking calls, waits up to the grace period for in-flight ones, then cancels the rest. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts the demo user service with every weft interceptor on. */
+export async function startDemo(
+  config: DemoConfig,
+  logger: pino.Logger = pino({ level: config.logLevel }),
+): Promise<RunningDemo> {
+  const { definition, proto } = loadUserProto();
+  const server = new grpc.Server({ interceptors: demoServerInterceptors({ logger }) });
+  server.addService(proto.weft.demo.v1.UserService.service, userServiceHandlers(new UserStore(SEED_USERS)));
+
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      `${config.host}:${config.grpcPort}`,
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => (error ? reject(error) : resolve(port)),
+    ),
+  );
+  const address = `${config.host}:${grpcPort}`;
+  logger.info({ address }, `user service listening on ${address}`);
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => {
+    stopping ??= new Promise<void>((resolve) => {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      const force = setTimeout(() => {
+        logger.warn('grace period over: cancelling in-flight calls');
+        server.forceShutdown();
+        resolve();
+      }, config.shutdownGraceSeconds * 1000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    return stopping;
+  };
+  return { grpcPort, address, health, shutdown };
+}

@@ -1,0 +1,10 @@
+// Original file: proto/user.proto
+
+
+export interface GetUserRequest {
+  'id'?: (string);
+}
+
+export interface GetUserRequest__Output {
+  'id': (string);
+}

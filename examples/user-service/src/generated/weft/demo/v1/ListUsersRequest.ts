@@ -1,0 +1,12 @@
+// Original file: proto/user.proto
+
+
+export interface ListUsersRequest {
+  'limit'?: (number);
+  'role'?: (string);
+}
+
+export interface ListUsersRequest__Output {
+  'limit': (number);
+  'role': (string);
+}

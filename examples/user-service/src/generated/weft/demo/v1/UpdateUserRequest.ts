@@ -1,0 +1,16 @@
+// Original file: proto/user.proto
+
+
+export interface UpdateUserRequest {
+  'id'?: (string);
+  'name'?: (string);
+  'email'?: (string);
+  'roles'?: (string)[];
+}
+
+export interface UpdateUserRequest__Output {
+  'id': (string);
+  'name': (string);
+  'email': (string);
+  'roles': (string)[];
+}

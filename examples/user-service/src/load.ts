@@ -1,0 +1,40 @@
+/**
+ * `npm run demo:load -- --concurrency 8 --duration 30 --errors 0.1`: drives traffic at a running
+ * demo (ADDRESS, default 127.0.0.1:50051) to light up the dashboards, then prints the status mix.
+ */
+import { parseArgs } from 'node:util';
+import { userClient } from './demo-client';
+import { runLoad } from './load-generator';
+
+const { values } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '4' },
+    duration: { type: 'string', default: '10' },
+    errors: { type: 'string', default: '0.1' },
+  },
+});
+
+function number(name: string, raw: string, min: number, max: number): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    process.stderr.write(`--${name} must be a number from ${min} to ${max}, got "${raw}"\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+async function main() {
+  const address = process.env.ADDRESS || `127.0.0.1:${process.env.GRPC_PORT || 50051}`;
+  const client = userClient({ address });
+  const report = await runLoad(client, {
+    concurrency: number('concurrency', values.concurrency, 1, 1000),
+    durationSeconds: number('duration', values.duration, 0.1, 86_400),
+    errorRate: number('errors', values.errors, 0, 1),
+  });
+  process.stdout.write(
+    `${report.calls} calls in ${report.seconds.toFixed(1)}s (${(report.calls / report.seconds).toFixed(0)}/s): ${JSON.stringify(report.codes)}\n`,
+  );
+  client.close();
+}
+
+void main();

@@ -1,0 +1,96 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config';
+import { userClient } from '../src/demo-client';
+import { type RunningDemo, startDemo } from '../src/demo-server';
+import { exercise } from '../src/exercise';
+import { checkHealth } from '../src/health-client';
+import { runLoad } from '../src/load-generator';
+
+const quiet = pino({ level: 'silent' });
+
+describe('demo user service (in process)', () => {
+  let demo: RunningDemo;
+  beforeAll(async () => {
+    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0' }), quiet);
+  });
+  afterAll(async () => demo.shutdown());
+
+  it('answers every method from its own client, expected failures included', async () => {
+    const client = userClient({ address: demo.address });
+    const steps = await exercise(client);
+    client.close();
+    expect(steps.filter((s) => !s.ok)).toEqual([]);
+    expect(steps.map((s) => s.method)).toEqual([
+      'ListUsers',
+      'CreateUser',
+      'GetUser',
+      'UpdateUser',
+      'ImportUsers',
+      'DeleteUser',
+      'GetUser (deleted)',
+      'CreateUser (duplicate)',
+      'CreateUser (invalid)',
+    ]);
+  });
+
+  it('serves gRPC health checks', async () => {
+    await expect(checkHealth(demo.address)).resolves.toBe('SERVING');
+    await expect(checkHealth(demo.address, 'weft.demo.v1.UserService')).resolves.toBe('SERVING');
+  });
+
+  it('runs the load generator with the requested error mix', async () => {
+    const client = userClient({ address: demo.address });
+    const report = await runLoad(client, { concurrency: 4, durationSeconds: 0.5, errorRate: 0.5 });
+    client.close();
+    expect(report.calls).toBeGreaterThan(20);
+    const failures = (report.codes.NOT_FOUND ?? 0) + (report.codes.INVALID_ARGUMENT ?? 0);
+    expect(failures / report.calls).toBeGreaterThan(0.3);
+    expect(failures / report.calls).toBeLessThan(0.7);
+  });
+});
+
+describe('npm run demo (as a process)', () => {
+  let child: ChildProcess;
+  let address: string;
+  const output: string[] = [];
+
+  beforeAll(async () => {
+    const tsx = join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx');
+    child = spawn(tsx, ['src/server.ts'], {
+      cwd: join(__dirname, '..'),
+      env: { ...process.env, GRPC_PORT: '0', METRICS_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    address = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`demo did not start: ${output.join('')}`)), 30_000);
+      const onData = (chunk: Buffer) => {
+        output.push(chunk.toString());
+        const match = /listening on ([\d.]+:\d+)/.exec(output.join(''));
+        if (match?.[1]) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`demo exited with ${code}: ${output.join('')}`)));
+    });
+  });
+  afterAll(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('logs where it listens, answers, and shuts down cleanly on SIGTERM', async () => {
+    expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+    await expect(checkHealth(address)).resolves.toBe('SERVING');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output.join('')).toContain('stopped');
+    await expect(checkHealth(address, '', 500)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  });
+});

@@ -1,0 +1,126 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Deadline, Metadata } from '@grpc/grpc-js';
+import type { MethodInfo } from './method-info';
+
+/** A typed key for values that interceptors store on a call (like OpenTelemetry's context keys). */
+export interface ContextKey<T> {
+  readonly description: string;
+  /** Type carrier only; never set. */
+  readonly __type?: T;
+}
+
+export function createContextKey<T>(description: string): ContextKey<T> {
+  return Object.freeze({ description });
+}
+
+/** Fields every log line of the call carries (trace ids, subject...), added by the interceptors that know them. */
+export type LogFields = Record<string, string | number | boolean>;
+
+/** The transport facts of a server call that weft reads lazily (a grpc-js `ServerInterceptingCallInterface`). */
+export interface ServerCallHandle {
+  getPeer(): string;
+  getDeadline(): Deadline;
+}
+
+/**
+ * Per-call state shared by weft's interceptors and visible to the handler through
+ * `getCallContext()`. One object per server call, created by the first weft interceptor to see it.
+ */
+export class CallContext {
+  /** Incoming request metadata, as the handler will see it (after interceptors stripped or added keys). */
+  metadata: Metadata | undefined;
+  /** `performance.now()` when the call reached the first weft interceptor. */
+  readonly startTime: number;
+  private values: Map<ContextKey<unknown>, unknown> | undefined;
+  private fields: LogFields | undefined;
+  private controller: AbortController | undefined;
+  private cancelReason: unknown;
+  private ended = false;
+
+  constructor(
+    readonly method: MethodInfo,
+    private readonly call: ServerCallHandle,
+  ) {
+    this.startTime = performance.now();
+  }
+
+  get<T>(key: ContextKey<T>): T | undefined {
+    return this.values?.get(key) as T | undefined;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): void {
+    if (this.values === undefined) this.values = new Map();
+    this.values.set(key, value);
+  }
+
+  /** Adds fields to every log line written for this call (logging interceptor, handler loggers). */
+  addLogFields(fields: LogFields): void {
+    this.fields = this.fields === undefined ? { ...fields } : Object.assign(this.fields, fields);
+  }
+
+  get logFields(): Readonly<LogFields> | undefined {
+    return this.fields;
+  }
+
+  /** The caller's address as grpc-js reports it (`ipv4:127.0.0.1:5555`, `ipv6:[::1]:5555`). */
+  get peer(): string {
+    return this.call.getPeer();
+  }
+
+  /** The call's deadline (`Infinity` when none), as grpc-js has it. */
+  get deadline(): Deadline {
+    return this.call.getDeadline();
+  }
+
+  /**
+   * Aborted when the call ends early: cancelled by the client, deadline passed, or a limit fired.
+   * Created on first use so calls that never ask pay nothing.
+   */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.cancelReason !== undefined) this.controller.abort(this.cancelReason);
+    }
+    return this.controller.signal;
+  }
+
+  get cancelled(): boolean {
+    return this.cancelReason !== undefined;
+  }
+
+  /** True once a status has gone out through a weft layer: the call is over, nothing to cancel. */
+  get statusSent(): boolean {
+    return this.ended;
+  }
+
+  /** @internal Called by weft's server layers when a status passes through them. */
+  markStatusSent(): void {
+    this.ended = true;
+  }
+
+  /**
+   * Marks the call as ended early and aborts `signal`. Idempotent: the first reason wins; a call
+   * whose status has been sent is over and is not cancelled any more.
+   */
+  cancel(reason: unknown): void {
+    if (this.cancelReason !== undefined || this.ended) return;
+    this.cancelReason = reason ?? new Error('call cancelled');
+    this.controller?.abort(this.cancelReason);
+  }
+}
+
+const storage = new AsyncLocalStorage<CallContext>();
+
+/** The context of the server call being handled, or `undefined` outside a weft-wrapped call. */
+export function getCallContext(): CallContext | undefined {
+  return storage.getStore();
+}
+
+/**
+ * Runs `fn(arg)` with `context` active. Re-entering the same context is a plain call: when several
+ * weft interceptors are stacked, only the outermost pays for `AsyncLocalStorage.run`.
+ */
+export function runInContext<A>(context: CallContext, fn: (arg: A) => void, arg: A): void {
+  if (storage.getStore() === context) fn(arg);
+  else storage.run(context, fn, arg);
+}

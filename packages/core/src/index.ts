@@ -1,0 +1,42 @@
+export {
+  CallContext,
+  type ContextKey,
+  createContextKey,
+  getCallContext,
+  type LogFields,
+  runInContext,
+  type ServerCallHandle,
+} from './call-context';
+export {
+  clientCodeToLevel,
+  clientLogging,
+  type Logger,
+  type LoggingOptions,
+  type LogLevel,
+  serverCodeToLevel,
+  serverLogging,
+} from './logging';
+export { type CallType, callType, type MethodInfo, type MethodShape, methodInfo } from './method-info';
+export {
+  type CallReporter,
+  type ClientObserver,
+  type FinishedStatus,
+  type ObservedClientCall,
+  type ObservedServerCall,
+  type ObservingClientInterceptor,
+  type ObservingServerInterceptor,
+  observeClient,
+  observeServer,
+  type ServerObserver,
+} from './observer';
+export { type ClientPreset, clientInterceptors, type ServerPreset, serverInterceptors } from './presets';
+export { HandlerError, type RecoveryOptions, recovery } from './recovery';
+export { type MethodMatch, type MethodMatcher, not, selector, toPredicate } from './selector';
+export {
+  CallCancelledError,
+  contextListener,
+  interceptServerCall,
+  type ServerResponder,
+  serverCallContext,
+} from './server-call';
+export { ALL_CODES, CODE_NAMES, codeName, GrpcError, type PartialStatus, statusError } from './status';

@@ -1,0 +1,273 @@
+import {
+  InterceptingCall,
+  type Interceptor,
+  type InterceptorOptions,
+  type Listener,
+  type Metadata,
+  type NextCall,
+  type Requester,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerMethodDefinition,
+  type StatusObject,
+  status,
+} from '@grpc/grpc-js';
+import type { CallContext } from './call-context';
+import { type MethodInfo, methodInfo } from './method-info';
+import { interceptServerCall, serverCallContext } from './server-call';
+import type { PartialStatus } from './status';
+
+/** The status a call finished with, as observers see it. `metadata` is the trailers (mutable on the server). */
+export interface FinishedStatus {
+  readonly code: status;
+  readonly details: string;
+  readonly metadata?: Metadata | null;
+}
+
+/**
+ * What one observer does for one call. Every hook is optional; `onFinish` runs exactly once per
+ * call (status sent or received, cancellation, or deadline), with the duration in seconds.
+ */
+export interface CallReporter {
+  /** A message arrived (server: request, client: response). Don't keep it: it is the caller's. */
+  onReceiveMessage?(message: unknown): void;
+  /** A message is about to go out (server: response, client: request). */
+  onSendMessage?(message: unknown): void;
+  /** Server: response headers about to go out (mutable). Client: response headers received. */
+  onHeaders?(metadata: Metadata): void;
+  onFinish?(status: FinishedStatus, durationSeconds: number): void;
+  /**
+   * Runs the rest of the call (inner interceptors and the handler) inside a scope of the
+   * observer's own, e.g. an OpenTelemetry context with the server span active.
+   */
+  enter?<A>(fn: (arg: A) => void, arg: A): void;
+}
+
+export interface ObservedServerCall {
+  readonly side: 'server';
+  readonly method: MethodInfo;
+  /** Incoming request metadata. */
+  readonly metadata: Metadata;
+  readonly context: CallContext;
+}
+
+export interface ObservedClientCall {
+  readonly side: 'client';
+  readonly method: MethodInfo;
+  /** Outgoing request metadata: an observer may add keys here (trace context). */
+  readonly metadata: Metadata;
+  readonly options: InterceptorOptions;
+}
+
+/**
+ * The one hook that metrics, logging and tracing share (go-grpc-middleware's "reporter"):
+ * `start` runs once per call and returns that call's reporter, or `undefined` to skip the call.
+ * A reporter with no per-call state can be reused across calls, so observers that only count
+ * (metrics) allocate nothing per call.
+ */
+export interface ServerObserver {
+  start(call: ObservedServerCall): CallReporter | undefined;
+}
+export interface ClientObserver {
+  start(call: ObservedClientCall): CallReporter | undefined;
+}
+
+/** Interceptors built from observers carry them, so presets can fold several into one layer. */
+export interface ObservingServerInterceptor extends ServerInterceptor {
+  readonly observers: readonly ServerObserver[];
+}
+export interface ObservingClientInterceptor extends Interceptor {
+  readonly observers: readonly ClientObserver[];
+}
+
+const CANCELLED: FinishedStatus = Object.freeze({
+  code: status.CANCELLED,
+  details: 'Cancelled',
+  metadata: null,
+});
+const DEADLINE: FinishedStatus = Object.freeze({
+  code: status.DEADLINE_EXCEEDED,
+  details: 'Deadline exceeded',
+  metadata: null,
+});
+
+/** Fans one call out to several reporters, for folded observers. */
+class ReporterGroup implements CallReporter {
+  constructor(private readonly reporters: CallReporter[]) {}
+  onReceiveMessage(message: unknown): void {
+    for (const r of this.reporters) r.onReceiveMessage?.(message);
+  }
+  onSendMessage(message: unknown): void {
+    for (const r of this.reporters) r.onSendMessage?.(message);
+  }
+  onHeaders(metadata: Metadata): void {
+    for (const r of this.reporters) r.onHeaders?.(metadata);
+  }
+  onFinish(finished: FinishedStatus, seconds: number): void {
+    for (const r of this.reporters) r.onFinish?.(finished, seconds);
+  }
+  enter<A>(fn: (arg: A) => void, arg: A): void {
+    this.enterFrom(0, fn, arg);
+  }
+  private enterFrom<A>(index: number, fn: (arg: A) => void, arg: A): void {
+    for (let i = index; i < this.reporters.length; i++) {
+      const reporter = this.reporters[i];
+      if (reporter?.enter !== undefined) {
+        reporter.enter((a: A) => this.enterFrom(i + 1, fn, a), arg);
+        return;
+      }
+    }
+    fn(arg);
+  }
+}
+
+function startAll<C>(observers: readonly { start(call: C): CallReporter | undefined }[], call: C) {
+  if (observers.length === 1) return observers[0]?.start(call);
+  let reporters: CallReporter[] | undefined;
+  for (const observer of observers) {
+    const reporter = observer.start(call);
+    if (reporter === undefined) continue;
+    reporters ??= [];
+    reporters.push(reporter);
+  }
+  if (reporters === undefined) return undefined;
+  return reporters.length === 1 ? reporters[0] : new ReporterGroup(reporters);
+}
+
+/** Per-call state of the server observer layer. */
+class ServerObservation implements ObservedServerCall {
+  readonly side = 'server';
+  metadata!: Metadata;
+  reporter: CallReporter | undefined;
+  started = 0;
+  finished = false;
+  constructor(
+    readonly method: MethodInfo,
+    readonly context: CallContext,
+  ) {}
+
+  finish(finished: FinishedStatus): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.reporter?.onFinish?.(finished, (performance.now() - this.started) / 1000);
+  }
+}
+
+/** A server interceptor that reports every call to `observers` (one layer however many observers). */
+export function observeServer(...observers: ServerObserver[]): ObservingServerInterceptor {
+  const interceptor = (
+    definition: ServerMethodDefinition<unknown, unknown>,
+    call: ServerInterceptingCallInterface,
+  ) => {
+    const context = serverCallContext(definition, call);
+    const obs = new ServerObservation(context.method, context);
+    return interceptServerCall(
+      context,
+      call,
+      {
+        onReceiveMetadata(metadata, mdNext) {
+          obs.metadata = metadata;
+          obs.started = performance.now();
+          obs.reporter = startAll(observers, obs);
+          const reporter = obs.reporter;
+          if (reporter?.enter === undefined) mdNext(metadata);
+          else reporter.enter(mdNext, metadata);
+        },
+        onReceiveMessage(message, msgNext) {
+          const reporter = obs.reporter;
+          reporter?.onReceiveMessage?.(message);
+          if (reporter?.enter === undefined) msgNext(message);
+          else reporter.enter(msgNext, message);
+        },
+        onReceiveHalfClose(hcNext) {
+          const reporter = obs.reporter;
+          if (reporter?.enter === undefined) hcNext();
+          else reporter.enter(hcNext, undefined);
+        },
+        onCancel() {
+          // grpc-js reports every stream close as a cancel (ignored once a status went out) and
+          // answers a deadline from its own timer without passing the status through interceptors.
+          obs.finish(deadlinePassed(call) ? DEADLINE : CANCELLED);
+        },
+      },
+      {
+        sendMetadata(metadata, next) {
+          obs.reporter?.onHeaders?.(metadata);
+          next(metadata);
+        },
+        sendMessage(message, next) {
+          obs.reporter?.onSendMessage?.(message);
+          next(message);
+        },
+        sendStatus(partial: PartialStatus, next) {
+          obs.finish(partial as FinishedStatus);
+          next(partial);
+        },
+      },
+    );
+  };
+  return Object.assign(interceptor, { observers: Object.freeze([...observers]) });
+}
+
+function deadlinePassed(call: ServerInterceptingCallInterface): boolean {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) && ms <= Date.now();
+}
+
+/** Per-call state of the client observer layer. */
+class ClientObservation implements ObservedClientCall {
+  readonly side = 'client';
+  metadata!: Metadata;
+  reporter: CallReporter | undefined;
+  started = 0;
+  constructor(
+    readonly method: MethodInfo,
+    readonly options: InterceptorOptions,
+  ) {}
+}
+
+/** A client interceptor that reports every call to `observers`. */
+export function observeClient(...observers: ClientObserver[]): ObservingClientInterceptor {
+  const interceptor = (options: InterceptorOptions, nextCall: NextCall) => {
+    const obs = new ClientObservation(methodInfo(options.method_definition), options);
+    const requester: Requester = {
+      start(metadata, listener, next) {
+        obs.metadata = metadata;
+        obs.started = performance.now();
+        const reporter = startAll(observers, obs);
+        obs.reporter = reporter;
+        if (reporter === undefined) {
+          next(metadata, listener);
+          return;
+        }
+        let finished = false;
+        const observed: Listener = {
+          onReceiveMetadata(headers, mdNext) {
+            reporter.onHeaders?.(headers);
+            mdNext(headers);
+          },
+          onReceiveMessage(message, msgNext) {
+            reporter.onReceiveMessage?.(message);
+            msgNext(message);
+          },
+          onReceiveStatus(received: StatusObject, statusNext) {
+            if (!finished) {
+              finished = true;
+              reporter.onFinish?.(received, (performance.now() - obs.started) / 1000);
+            }
+            statusNext(received);
+          },
+        };
+        if (reporter.enter === undefined) next(metadata, observed);
+        else reporter.enter(() => next(metadata, observed), undefined);
+      },
+      sendMessage(message, next) {
+        obs.reporter?.onSendMessage?.(message);
+        next(message);
+      },
+    };
+    return new InterceptingCall(nextCall(options), requester);
+  };
+  return Object.assign(interceptor, { observers: Object.freeze([...observers]) });
+}

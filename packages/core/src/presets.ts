@@ -1,0 +1,103 @@
+import type { Interceptor, ServerInterceptor } from '@grpc/grpc-js';
+import { observeClient, observeServer } from './observer';
+import { recovery } from './recovery';
+
+/** Server interceptors by role; the preset puts them in order. Each is optional. */
+export interface ServerPreset {
+  tracing?: ServerInterceptor;
+  metrics?: ServerInterceptor;
+  logging?: ServerInterceptor;
+  deadline?: ServerInterceptor;
+  auth?: ServerInterceptor;
+  rateLimit?: ServerInterceptor;
+  concurrencyLimit?: ServerInterceptor;
+  /** Your own interceptors, run after weft's checks and before recovery. */
+  extra?: readonly ServerInterceptor[];
+  /** Default `recovery()`; `false` leaves handler errors to grpc-js. */
+  recovery?: ServerInterceptor | false;
+}
+
+/** Client interceptors by role; the preset puts them in order. Each is optional. */
+export interface ClientPreset {
+  tracing?: Interceptor;
+  metrics?: Interceptor;
+  logging?: Interceptor;
+  deadline?: Interceptor;
+  retry?: Interceptor;
+  circuitBreaker?: Interceptor;
+  /** Your own interceptors, run per attempt, before the credentials are attached. */
+  extra?: readonly Interceptor[];
+  auth?: Interceptor;
+}
+
+/**
+ * Orders server interceptors, outermost first (grpc-js hands requests to `interceptors[0]` first):
+ * 1. tracing: the span covers everything below, so rejections are traced and every log line and
+ *    exemplar carries the trace id;
+ * 2. metrics and 3. logging: they see every call, rejected ones included, with final status codes;
+ * 4. deadline: an absurd deadline is capped before any work is spent on the call;
+ * 5. auth: before limits, because per-subject limits key on the verified subject;
+ * 6. rate limit, 7. concurrency limit, then your `extra` interceptors;
+ * 8. recovery, innermost, so the INTERNAL it makes of a thrown error is what metrics and logs see.
+ * Neighbouring observer-based interceptors (metrics, logging, tracing) fold into one layer.
+ */
+export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
+  const ordered = [
+    preset.tracing,
+    preset.metrics,
+    preset.logging,
+    preset.deadline,
+    preset.auth,
+    preset.rateLimit,
+    preset.concurrencyLimit,
+    ...(preset.extra ?? []),
+    preset.recovery === false ? undefined : (preset.recovery ?? recovery()),
+  ];
+  return fold(ordered, observeServer);
+}
+
+/**
+ * Orders client interceptors, outermost first: tracing, metrics and logging see one logical call
+ * (retries show up as weft's own retry signals, as in grpc-go where retries sit under interceptors);
+ * deadline sets the one deadline all attempts share; retry starts each attempt below it; the
+ * circuit breaker judges each attempt; credentials are attached last so every attempt gets a
+ * current token.
+ */
+export function clientInterceptors(preset: ClientPreset): Interceptor[] {
+  const ordered = [
+    preset.tracing,
+    preset.metrics,
+    preset.logging,
+    preset.deadline,
+    preset.retry,
+    preset.circuitBreaker,
+    ...(preset.extra ?? []),
+    preset.auth,
+  ];
+  return fold(ordered, observeClient);
+}
+
+type Observing<O> = { observers: readonly O[] };
+
+/** Merges runs of neighbouring observer-based interceptors into one layer: fewer grpc-js layers per call. */
+function fold<I, O>(list: readonly (I | undefined)[], observe: (...observers: O[]) => I): I[] {
+  const out: I[] = [];
+  let run: O[] | undefined;
+  const flush = () => {
+    if (run !== undefined) out.push(observe(...run));
+    run = undefined;
+  };
+  for (const interceptor of list) {
+    if (interceptor === undefined) continue;
+    const observers = (interceptor as Partial<Observing<O>>).observers;
+    if (observers !== undefined) {
+      run ??= [];
+      run.push(...observers);
+    } else {
+      flush();
+      out.push(interceptor);
+    }
+  }
+  flush();
+  return out;
+}

@@ -1,0 +1,134 @@
+import {
+  type ServerInterceptingCall,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerMethodDefinition,
+  status,
+} from '@grpc/grpc-js';
+import { type CallContext, createContextKey, getCallContext } from './call-context';
+import type { MethodInfo } from './method-info';
+import { interceptServerCall, serverCallContext } from './server-call';
+import type { PartialStatus } from './status';
+
+/** What `onError` receives when grpc-js caught a handler's error itself and kept only its message. */
+export class HandlerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HandlerError';
+  }
+}
+
+export interface RecoveryOptions {
+  /**
+   * Receives every error a handler threw or rejected with, and the call it broke. Default: one line
+   * on stderr with the method and the error's stack. Errors thrown by this callback are swallowed.
+   */
+  onError?: (error: unknown, call: { method: MethodInfo; context: CallContext }) => void;
+  /** Status message sent to the caller. Default `'Internal error'`: never the error's own text. */
+  message?: string;
+  /**
+   * Whether an UNKNOWN status leaving the handler is replaced too. grpc-js sends UNKNOWN with the
+   * error's own message when a handler passes a plain `Error` to its callback, which can leak
+   * internals. Default `true`.
+   */
+  maskUnknown?: boolean;
+}
+
+const defaults: Required<RecoveryOptions> = {
+  onError: (error, { method }) => {
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`[weft] handler for ${method.fullMethod} failed: ${text}\n`);
+  },
+  message: 'Internal error',
+  maskUnknown: true,
+};
+
+/** Where the recovery layer of a call listens for an async handler failure. */
+const recoverKey = createContextKey<(error: unknown) => void>('weft.recovery');
+
+// grpc-js catches synchronous handler throws and sends UNKNOWN with one of these details.
+const GRPC_JS_CAUGHT = 'Unknown error';
+const GRPC_JS_CAUGHT_DEBUG = 'Server method handler threw error ';
+
+let rejectionHookInstalled = false;
+
+/**
+ * Async handlers return promises grpc-js never looks at, so their rejections surface only as
+ * process-wide `unhandledRejection` events. Node runs that event in the async context of the
+ * rejected promise, which is the call's context: the call's recovery layer answers it. A rejection
+ * outside any recovered call keeps Node's default (crash) unless the application has its own hook.
+ */
+function installRejectionHook(): void {
+  if (rejectionHookInstalled) return;
+  rejectionHookInstalled = true;
+  const hook = (reason: unknown) => {
+    const recover = getCallContext()?.get(recoverKey);
+    if (recover !== undefined) {
+      recover(reason);
+      return;
+    }
+    if (process.listenerCount('unhandledRejection') === 1) throw reason;
+  };
+  process.on('unhandledRejection', hook);
+}
+
+/**
+ * A server interceptor that turns a handler that throws or rejects into INTERNAL with a generic
+ * message, hands the error to `onError`, and keeps the server serving. Put it innermost (last), so
+ * metrics and logging see the INTERNAL it produces.
+ */
+export function recovery(options: RecoveryOptions = {}): ServerInterceptor {
+  const { onError, message, maskUnknown } = { ...defaults, ...options };
+  installRejectionHook();
+
+  return (definition: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
+    const context = serverCallContext(definition, call);
+    let done = false;
+    const report = (error: unknown) => {
+      try {
+        onError(error, { method: context.method, context });
+      } catch {
+        // A broken error callback must not take the server down with it.
+      }
+    };
+    const fail = (error: unknown) => {
+      report(error);
+      if (!done) layer.sendStatus({ code: status.INTERNAL, details: message, metadata: null });
+    };
+    const guard = <A>(next: (arg: A) => void, arg: A) => {
+      try {
+        next(arg);
+      } catch (error) {
+        fail(error);
+      }
+    };
+    context.set(recoverKey, fail);
+
+    const layer: ServerInterceptingCall = interceptServerCall(
+      context,
+      call,
+      {
+        onReceiveMetadata: (metadata, mdNext) => guard(mdNext, metadata),
+        onReceiveMessage: (msg, msgNext) => guard(msgNext, msg),
+        onReceiveHalfClose: (hcNext) => guard(hcNext, undefined),
+      },
+      {
+        sendStatus(partial: PartialStatus, next) {
+          if (done) return;
+          done = true;
+          if (partial.code === status.UNKNOWN && shouldMask(partial.details, maskUnknown)) {
+            report(new HandlerError(partial.details));
+            next({ code: status.INTERNAL, details: message, metadata: partial.metadata });
+            return;
+          }
+          next(partial);
+        },
+      },
+    );
+    return layer;
+  };
+}
+
+function shouldMask(details: string, maskUnknown: boolean): boolean {
+  return maskUnknown || details === GRPC_JS_CAUGHT || details.startsWith(GRPC_JS_CAUGHT_DEBUG);
+}

@@ -1,0 +1,87 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, SHAPES, startHarness } from '../../../test/harness';
+import { createContextKey, getCallContext, observeServer, recovery, serverCallContext } from '../src/index';
+
+const tenant = createContextKey<string>('tenant');
+
+/** A minimal interceptor that writes to the per-call context from incoming metadata. */
+const tenantFromMetadata: grpc.ServerInterceptor = (definition, call) => {
+  const context = serverCallContext(definition, call);
+  return new grpc.ServerInterceptingCall(call, {
+    start(next) {
+      next({
+        onReceiveMetadata(metadata, mdNext) {
+          context.set(tenant, String(metadata.get('x-tenant')[0] ?? 'none'));
+          mdNext(metadata);
+        },
+      });
+    },
+  });
+};
+
+const probe = () => {
+  const context = getCallContext();
+  return { tenant: context?.get(tenant) ?? 'no context', method: context?.method.method ?? '' };
+};
+
+describe('per-call context', () => {
+  let harness: Harness | undefined;
+  afterEach(async () => harness?.close());
+
+  const metadata = () => {
+    const md = new grpc.Metadata();
+    md.set('x-tenant', 'acme');
+    return md;
+  };
+
+  // The plain interceptor above binds nothing itself; any weft layer makes the context visible.
+  for (const [shape, run] of Object.entries(SHAPES)) {
+    it(`is visible inside the handler of a ${shape} call`, async () => {
+      harness = await startHarness({ serverInterceptors: [observeServer(), tenantFromMetadata], probe });
+      const result = await run(harness.client, { message: 'hi' }, { metadata: metadata() });
+      expect(result.status.code).toBe(grpc.status.OK);
+      expect(result.responses.length).toBeGreaterThan(0);
+      for (const response of result.responses) expect(response.context).toMatchObject({ tenant: 'acme' });
+    });
+  }
+
+  it('is the same object for every weft interceptor of a call, and separate between calls', async () => {
+    const seen: unknown[] = [];
+    const record: grpc.ServerInterceptor = (definition, call) => {
+      seen.push(serverCallContext(definition, call));
+      return new grpc.ServerInterceptingCall(call);
+    };
+    harness = await startHarness({ serverInterceptors: [record, recovery(), record] });
+    await SHAPES.unary(harness.client, { message: 'a' });
+    await SHAPES.unary(harness.client, { message: 'b' });
+    expect(seen).toHaveLength(4);
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[2]).toBe(seen[3]);
+    expect(seen[0]).not.toBe(seen[2]);
+  });
+
+  it('is absent in handlers of servers without weft interceptors', async () => {
+    harness = await startHarness({ probe });
+    const result = await SHAPES.unary(harness.client, { message: 'x' });
+    expect(result.responses[0]?.context).toMatchObject({ tenant: 'no context' });
+  });
+
+  it('aborts its signal when the client cancels', async () => {
+    let aborted: Promise<unknown> | undefined;
+    harness = await startHarness({
+      serverInterceptors: [recovery()],
+      handlers: {
+        Sleep(call) {
+          const signal = getCallContext()!.signal;
+          aborted = new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason)));
+          void call;
+        },
+      },
+    });
+    const call = harness.client.Sleep({ sleepMs: 5000 }, () => {});
+    await new Promise((r) => setTimeout(r, 100));
+    call.cancel();
+    await expect(aborted).resolves.toMatchObject({ name: 'CallCancelledError' });
+  });
+});

@@ -1,0 +1,93 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, startHarness, unary } from '../../../test/harness';
+import { clientInterceptors, observeClient, observeServer, serverInterceptors } from '../src/index';
+
+/** A server interceptor that records its name when a request passes it. */
+function named(name: string, order: string[]): grpc.ServerInterceptor {
+  return (_definition, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, mdNext) {
+            order.push(name);
+            mdNext(metadata);
+          },
+        });
+      },
+    });
+}
+
+function namedClient(name: string, order: string[]): grpc.Interceptor {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        order.push(name);
+        next(metadata, listener);
+      },
+    });
+}
+
+describe('serverInterceptors', () => {
+  let harness: Harness | undefined;
+  afterEach(async () => harness?.close());
+
+  it('runs interceptors in the documented order, whatever order they are given in', async () => {
+    const order: string[] = [];
+    const list = serverInterceptors({
+      recovery: named('recovery', order),
+      concurrencyLimit: named('concurrency', order),
+      rateLimit: named('rateLimit', order),
+      auth: named('auth', order),
+      deadline: named('deadline', order),
+      logging: named('logging', order),
+      metrics: named('metrics', order),
+      tracing: named('tracing', order),
+      extra: [named('mine', order)],
+    });
+    harness = await startHarness({ serverInterceptors: list });
+    await unary(harness.client, {});
+    expect(order).toEqual([
+      'tracing',
+      'metrics',
+      'logging',
+      'deadline',
+      'auth',
+      'rateLimit',
+      'concurrency',
+      'mine',
+      'recovery',
+    ]);
+  });
+
+  it('adds recovery by default and folds neighbouring observers into one layer', () => {
+    const a = observeServer({ start: () => undefined });
+    const b = observeServer({ start: () => undefined });
+    const list = serverInterceptors({ metrics: a, logging: b });
+    expect(list).toHaveLength(2);
+    expect((list[0] as unknown as { observers: unknown[] }).observers).toHaveLength(2);
+    expect(serverInterceptors({ metrics: a, recovery: false })).toHaveLength(1);
+  });
+});
+
+describe('clientInterceptors', () => {
+  let harness: Harness | undefined;
+  afterEach(async () => harness?.close());
+
+  it('runs client interceptors in the documented order', async () => {
+    const order: string[] = [];
+    const list = clientInterceptors({
+      auth: namedClient('auth', order),
+      circuitBreaker: namedClient('breaker', order),
+      retry: namedClient('retry', order),
+      deadline: namedClient('deadline', order),
+      logging: namedClient('logging', order),
+      metrics: namedClient('metrics', order),
+      tracing: namedClient('tracing', order),
+    });
+    harness = await startHarness({ clientInterceptors: list });
+    await unary(harness.client, {});
+    expect(order).toEqual(['tracing', 'metrics', 'logging', 'deadline', 'retry', 'breaker', 'auth']);
+    expect(clientInterceptors({ metrics: observeClient(), logging: observeClient() })).toHaveLength(1);
+  });
+});
