@@ -39,4 +39,15 @@ export {
   type ServerResponder,
   serverCallContext,
 } from './server-call';
+export {
+  type AuthFailure,
+  type BreakerRejection,
+  type BreakerState,
+  type BreakerTransition,
+  type LimitRejection,
+  type RetryAttempt,
+  type RetryThrottled,
+  type Signal,
+  signals,
+} from './signals';
 export { ALL_CODES, CODE_NAMES, codeName, GrpcError, type PartialStatus, statusError } from './status';

@@ -1,0 +1,74 @@
+import { channel } from 'node:diagnostics_channel';
+import type { status } from '@grpc/grpc-js';
+import type { MethodInfo } from './method-info';
+
+/**
+ * weft's own signals (auth failures, limit rejections, retries, breaker transitions) travel over
+ * `node:diagnostics_channel`: the package that knows publishes, `@weft/metrics` (or your code)
+ * subscribes, and neither imports the other. Publishing is guarded by `hasSubscribers`, so a signal
+ * nobody listens to costs one property read.
+ */
+export interface Signal<T> {
+  readonly name: string;
+  readonly hasSubscribers: boolean;
+  publish(message: T): void;
+  subscribe(listener: (message: T) => void): void;
+  unsubscribe(listener: (message: T) => void): boolean;
+}
+
+function signal<T>(name: string): Signal<T> {
+  return channel(name) as unknown as Signal<T>;
+}
+
+/** A call rejected by `jwtAuth`: `reason` is a short stable slug (`missing`, `expired`, `bad_signature`, `insufficient_scope`...). */
+export interface AuthFailure {
+  readonly method: MethodInfo;
+  readonly reason: string;
+  readonly code: status;
+}
+
+/** A call rejected by a rate or concurrency limit. `rule` names the limit; `keyClass` is what it keys on (`subject`, `peer`, `method`, `global`, ...). */
+export interface LimitRejection {
+  readonly method: MethodInfo;
+  readonly limiter: 'rate' | 'concurrency';
+  readonly rule: string;
+  readonly keyClass: string;
+}
+
+/** A retry attempt starting (`attempt` >= 2), after a failure with `code`. */
+export interface RetryAttempt {
+  readonly method: MethodInfo;
+  readonly attempt: number;
+  readonly code: status;
+}
+
+/** A retry that throttling refused: the target's retry budget is spent. */
+export interface RetryThrottled {
+  readonly method: MethodInfo;
+  readonly target: string;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** A circuit breaker changing state for a target (and method, when breakers are per method). */
+export interface BreakerTransition {
+  readonly target: string;
+  readonly method: string;
+  readonly from: BreakerState;
+  readonly to: BreakerState;
+}
+
+/** A call failed fast because its breaker is open. */
+export interface BreakerRejection {
+  readonly target: string;
+  readonly method: MethodInfo;
+}
+
+export const signals = {
+  authFailure: signal<AuthFailure>('weft:auth.failure'),
+  limitRejection: signal<LimitRejection>('weft:limit.rejection'),
+  retryAttempt: signal<RetryAttempt>('weft:retry.attempt'),
+  retryThrottled: signal<RetryThrottled>('weft:retry.throttled'),
+  breakerTransition: signal<BreakerTransition>('weft:breaker.transition'),
+  breakerRejection: signal<BreakerRejection>('weft:breaker.rejection'),
+} as const;
