@@ -2,13 +2,14 @@
  * `npm run demo:client`: calls every UserService method on a running demo and checks its health.
  * ADDRESS (default 127.0.0.1:50051) says where.
  */
+import { demoClientInterceptors } from './client-interceptors';
 import { userClient } from './demo-client';
 import { exercise } from './exercise';
 import { checkHealth } from './health-client';
 
 async function main() {
   const address = process.env.ADDRESS || `127.0.0.1:${process.env.GRPC_PORT || 50051}`;
-  const client = userClient({ address });
+  const client = userClient({ address, interceptors: demoClientInterceptors() });
   const steps = await exercise(client);
   for (const s of steps)
     process.stdout.write(`${s.ok ? 'ok  ' : 'FAIL'} ${s.method.padEnd(24)} ${s.detail}\n`);

@@ -43,7 +43,7 @@ export async function startDemo(
   logger: pino.Logger = pino({ level: config.logLevel }),
 ): Promise<RunningDemo> {
   const { definition, proto } = loadUserProto();
-  const server = new grpc.Server({ interceptors: demoServerInterceptors({ logger }) });
+  const server = new grpc.Server({ interceptors: demoServerInterceptors({ config, logger }) });
   server.addService(proto.weft.demo.v1.UserService.service, userServiceHandlers(new UserStore(SEED_USERS)));
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });

@@ -3,6 +3,7 @@
  * demo (ADDRESS, default 127.0.0.1:50051) to light up the dashboards, then prints the status mix.
  */
 import { parseArgs } from 'node:util';
+import { demoClientInterceptors } from './client-interceptors';
 import { userClient } from './demo-client';
 import { runLoad } from './load-generator';
 
@@ -25,7 +26,7 @@ function number(name: string, raw: string, min: number, max: number): number {
 
 async function main() {
   const address = process.env.ADDRESS || `127.0.0.1:${process.env.GRPC_PORT || 50051}`;
-  const client = userClient({ address });
+  const client = userClient({ address, interceptors: demoClientInterceptors() });
   const report = await runLoad(client, {
     concurrency: number('concurrency', values.concurrency, 1, 1000),
     durationSeconds: number('duration', values.duration, 0.1, 86_400),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoClientInterceptors } from '../src/client-interceptors';
 import { loadConfig } from '../src/config';
 import { userClient } from '../src/demo-client';
 import { type RunningDemo, startDemo } from '../src/demo-server';
@@ -20,7 +21,7 @@ describe('demo user service (in process)', () => {
   afterAll(async () => demo.shutdown());
 
   it('answers every method from its own client, expected failures included', async () => {
-    const client = userClient({ address: demo.address });
+    const client = userClient({ address: demo.address, interceptors: demoClientInterceptors() });
     const steps = await exercise(client);
     client.close();
     expect(steps.filter((s) => !s.ok)).toEqual([]);
@@ -43,7 +44,7 @@ describe('demo user service (in process)', () => {
   });
 
   it('runs the load generator with the requested error mix', async () => {
-    const client = userClient({ address: demo.address });
+    const client = userClient({ address: demo.address, interceptors: demoClientInterceptors() });
     const report = await runLoad(client, { concurrency: 4, durationSeconds: 0.5, errorRate: 0.5 });
     client.close();
     expect(report.calls).toBeGreaterThan(20);
