@@ -117,10 +117,14 @@ export function getCallContext(): CallContext | undefined {
 }
 
 /**
- * Runs `fn(arg)` with `context` active. Re-entering the same context is a plain call: when several
- * weft interceptors are stacked, only the outermost pays for `AsyncLocalStorage.run`.
+ * Runs `fn(...args)` with `context` active. Re-entering the same context is a plain call: when
+ * several weft interceptors are stacked, only the outermost pays for `AsyncLocalStorage.run`.
  */
-export function runInContext<A>(context: CallContext, fn: (arg: A) => void, arg: A): void {
-  if (storage.getStore() === context) fn(arg);
-  else storage.run(context, fn, arg);
+export function runInContext<A extends unknown[]>(
+  context: CallContext,
+  fn: (...args: A) => void,
+  ...args: A
+): void {
+  if (storage.getStore() === context) fn(...args);
+  else storage.run(context, fn, ...args);
 }

@@ -40,40 +40,63 @@ export class CallCancelledError extends Error {
   }
 }
 
+/** Whether grpc-js invokes this call type's handler from the metadata (and feeds it stream events). */
+function readsStream(context: CallContext): boolean {
+  const type = context.method.type;
+  return type === 'client_stream' || type === 'bidi_stream';
+}
+
 /**
- * Wraps a server listener so that whatever runs downstream of it (inner interceptors, the handler,
- * the handler's stream events) runs with `context` active, and so a cancel aborts `context.signal`.
- * grpc-js calls unary and server-streaming handlers from the half-close, and client-streaming and
- * bidi handlers from the metadata: every `next` is bound so all four shapes see the context.
+ * Wraps a server listener so that its downstream (inner interceptors, the handler, the handler's
+ * stream events) runs with `context` active, and so a cancel aborts `context.signal`.
+ *
+ * grpc-js calls unary and server-streaming handlers from the half-close and client-streaming and
+ * bidi handlers from the metadata, and delivers stream events from the messages. Each of those is
+ * bound; the inner listener is called inside the context (not just its `next`), so a layer that
+ * continues asynchronously (a JWKS fetch, a Redis limit) continues inside the context too. A unary
+ * request message needs no binding: the handler does not exist yet when it arrives.
+ * (grpc-js copies the four methods off the object, so they are closures, not class methods.)
  */
 export function contextListener(context: CallContext, listener?: ServerListener): FullServerListener {
+  const bindMessages = readsStream(context) || listener?.onReceiveMessage !== undefined;
   return {
-    onReceiveMetadata(metadata: Metadata, next: (metadata: Metadata) => void) {
-      if (listener?.onReceiveMetadata === undefined) {
-        context.metadata = metadata;
-        runInContext(context, next, metadata);
-        return;
-      }
-      listener.onReceiveMetadata(metadata, (forwarded) => {
-        context.metadata = forwarded;
-        runInContext(context, next, forwarded);
-      });
+    onReceiveMetadata(metadata, next) {
+      context.metadata ??= metadata;
+      if (listener?.onReceiveMetadata === undefined) runInContext(context, next, metadata);
+      else runInContext(context, innerMetadata, listener, metadata, next);
     },
-    onReceiveMessage(message: unknown, next: (message: unknown) => void) {
-      if (listener?.onReceiveMessage === undefined) runInContext(context, next, message);
-      else listener.onReceiveMessage(message, (forwarded) => runInContext(context, next, forwarded));
+    onReceiveMessage(message, next) {
+      if (listener?.onReceiveMessage !== undefined)
+        runInContext(context, innerMessage, listener, message, next);
+      else if (bindMessages) runInContext(context, next, message);
+      else next(message);
     },
-    onReceiveHalfClose(next: () => void) {
+    onReceiveHalfClose(next) {
       if (listener?.onReceiveHalfClose === undefined) runInContext(context, callNext, next);
-      else listener.onReceiveHalfClose(() => runInContext(context, callNext, next));
+      else runInContext(context, innerHalfClose, listener, next);
     },
     onCancel() {
-      context.cancel(new CallCancelledError());
+      // grpc-js reports every stream close here, normal ones included: only a live call is
+      // cancelled (and only then is an error, with its stack, created).
+      if (!context.statusSent && !context.cancelled) context.cancel(new CallCancelledError());
       listener?.onCancel?.();
     },
   };
 }
 
+function innerMetadata(
+  listener: ServerListener,
+  metadata: Metadata,
+  next: (metadata: Metadata) => void,
+): void {
+  listener.onReceiveMetadata?.(metadata, next);
+}
+function innerMessage(listener: ServerListener, message: unknown, next: (message: unknown) => void): void {
+  listener.onReceiveMessage?.(message, next);
+}
+function innerHalfClose(listener: ServerListener, next: () => void): void {
+  listener.onReceiveHalfClose?.(next);
+}
 function callNext(next: () => void): void {
   next();
 }

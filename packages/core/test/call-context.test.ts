@@ -1,7 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, SHAPES, startHarness } from '../../../test/harness';
-import { createContextKey, getCallContext, observeServer, recovery, serverCallContext } from '../src/index';
+import {
+  createContextKey,
+  getCallContext,
+  interceptServerCall,
+  observeServer,
+  recovery,
+  serverCallContext,
+} from '../src/index';
 
 const tenant = createContextKey<string>('tenant');
 
@@ -43,6 +50,28 @@ describe('per-call context', () => {
       expect(result.status.code).toBe(grpc.status.OK);
       expect(result.responses.length).toBeGreaterThan(0);
       for (const response of result.responses) expect(response.context).toMatchObject({ tenant: 'acme' });
+    });
+  }
+
+  /** Like auth with a JWKS fetch: continues the call after an await, from a weft layer. */
+  const slowTenant: grpc.ServerInterceptor = (definition, call) => {
+    const context = serverCallContext(definition, call);
+    return interceptServerCall(context, call, {
+      onReceiveMetadata(metadata, mdNext) {
+        setTimeout(() => {
+          context.set(tenant, 'async');
+          mdNext(metadata);
+        }, 5);
+      },
+    });
+  };
+
+  for (const [shape, run] of Object.entries(SHAPES)) {
+    it(`is visible inside a ${shape} handler after a layer continued asynchronously`, async () => {
+      harness = await startHarness({ serverInterceptors: [slowTenant], probe });
+      const result = await run(harness.client, { message: 'hi' });
+      expect(result.status.code).toBe(grpc.status.OK);
+      for (const response of result.responses) expect(response.context).toMatchObject({ tenant: 'async' });
     });
   }
 

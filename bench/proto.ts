@@ -1,0 +1,30 @@
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from '../test/generated/test';
+
+// Resolved from the working directory: the compiled bench runs from bench/dist/bench/.
+export const PROTO_PATH = join(process.cwd(), 'proto', 'test.proto');
+
+/** The benchmark uses the test service: `Unary` echoes, `ServerStream` sends `count` messages. */
+export function loadEchoProto(): ProtoGrpcType {
+  return grpc.loadPackageDefinition(
+    protoLoader.loadSync(PROTO_PATH, { keepCase: false, defaults: true }),
+  ) as unknown as ProtoGrpcType;
+}
+
+export type Workload = 'unary' | 'server_stream';
+
+/** Messages per server-streaming call. */
+export const STREAM_MESSAGES = 10;
+
+export interface CpuSample {
+  user: number;
+  system: number;
+}
+
+/** Parent -> child and child -> parent messages over the fork IPC channel. */
+export type ControlMessage =
+  | { type: 'ready'; port: number }
+  | { type: 'cpu'; id: number; cpu: CpuSample; heap?: number }
+  | { type: 'error'; message: string };

@@ -1,0 +1,238 @@
+/**
+ * `npm run bench`: per-call overhead of weft's interceptors against bare grpc-js and the peers.
+ * Every server variant runs in its own process; a separate load process drives it. Variants are
+ * interleaved (A B C A B C ...) over several rounds so drift hits all of them alike, and each
+ * round's ratio is taken against bare grpc-js measured in that same round. See bench/README.md.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { clientVariants } from './client-variants';
+import type { LoadRequest, LoadResult } from './load-process';
+import type { ControlMessage, CpuSample, Workload } from './proto';
+import { serverVariants } from './server-variants';
+import { TARGETS, targetFor } from './targets';
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    calls: { type: 'string' },
+    concurrency: { type: 'string', default: '16' },
+    server: { type: 'string' },
+    client: { type: 'string' },
+    out: { type: 'string', default: join(process.cwd(), 'bench', 'results', 'latest.json') },
+  },
+});
+
+const smoke = values.smoke;
+const rounds = Number(values.rounds ?? (smoke ? 1 : 5));
+const unaryCalls = Number(values.calls ?? (smoke ? 200 : 6000));
+const concurrency = Number(values.concurrency);
+const pick = (all: string[], filter: string | undefined) =>
+  filter === undefined ? all : all.filter((n) => n === 'bare' || filter.split(',').includes(n));
+const serverNames = pick(Object.keys(serverVariants), values.server);
+const clientNames = pick(Object.keys(clientVariants), values.client);
+const workloads: { workload: Workload; calls: number }[] = [
+  { workload: 'unary', calls: unaryCalls },
+  { workload: 'server_stream', calls: Math.max(50, Math.floor(unaryCalls / 4)) },
+];
+
+// Plain node on the compiled bench (npm run bench compiles it first): a TypeScript loader would
+// transform weft's code and not grpc-js's, and skew the comparison.
+const execArgv = ['--expose-gc'];
+
+interface Child {
+  process: ChildProcess;
+  port: number;
+}
+
+function start(script: string, arg: string): Promise<Child> {
+  const child = fork(join(__dirname, script), [arg], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: ControlMessage) => {
+      if (m.type === 'ready') resolve({ process: child, port: m.port });
+      else reject(new Error(`${script} ${arg}: ${m.type === 'error' ? m.message : 'unexpected message'}`));
+    });
+    child.once('exit', (code) => reject(new Error(`${script} ${arg} exited with ${code}`)));
+  });
+}
+
+let requestId = 0;
+function cpuOf(server: Child): Promise<CpuSample> {
+  const id = ++requestId;
+  return new Promise((resolve) => {
+    const onMessage = (m: ControlMessage) => {
+      if (m.type === 'cpu' && m.id === id) {
+        server.process.off('message', onMessage);
+        resolve(m.cpu);
+      }
+    };
+    server.process.on('message', onMessage);
+    server.process.send({ type: 'cpu', id });
+  });
+}
+
+function load(loader: Child, request: Omit<LoadRequest, 'type'>): Promise<LoadResult> {
+  return new Promise((resolve) => {
+    loader.process.once('message', (m: LoadResult) => resolve(m));
+    loader.process.send({ type: 'run', ...request });
+  });
+}
+
+interface Sample {
+  callsPerSecond: number;
+  p50: number;
+  p99: number;
+  cpuPerCall: number;
+  errors: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+};
+
+async function main() {
+  const servers = new Map<string, Child>();
+  for (const name of serverNames) servers.set(name, await start('server-process.js', name));
+  const loaders = new Map<string, Child>();
+  for (const name of clientNames) loaders.set(name, await start('load-process.js', name));
+  const bareLoader = loaders.get('bare')!;
+  const bareServer = servers.get('bare')!;
+
+  // samples[side][workload][variant] = one Sample per round
+  const samples: Record<string, Record<string, Record<string, Sample[]>>> = { server: {}, client: {} };
+  const record = (side: string, workload: string, variant: string, s: Sample) => {
+    const bySide = samples[side]!;
+    const byWorkload = bySide[workload] ?? {};
+    bySide[workload] = byWorkload;
+    const list = byWorkload[variant] ?? [];
+    list.push(s);
+    byWorkload[variant] = list;
+  };
+
+  // Warm up every pair once (JIT, connections) before measuring.
+  for (const { workload, calls } of workloads) {
+    for (const server of servers.values())
+      await load(bareLoader, { port: server.port, workload, calls: Math.ceil(calls / 4), concurrency });
+    for (const loader of loaders.values())
+      await load(loader, { port: bareServer.port, workload, calls: Math.ceil(calls / 4), concurrency });
+  }
+
+  for (let round = 0; round < rounds; round++) {
+    for (const { workload, calls } of workloads) {
+      // Rotate the start so no variant always runs first.
+      const order = serverNames.map((_, i) => serverNames[(i + round) % serverNames.length]!);
+      for (const name of order) {
+        const server = servers.get(name)!;
+        const before = await cpuOf(server);
+        const result = await load(bareLoader, { port: server.port, workload, calls, concurrency });
+        const after = await cpuOf(server);
+        const cpu = after.user - before.user + (after.system - before.system);
+        record('server', workload, name, {
+          callsPerSecond: result.calls / result.seconds,
+          p50: result.p50,
+          p99: result.p99,
+          cpuPerCall: cpu / result.calls,
+          errors: result.errors,
+        });
+      }
+      const clientOrder = clientNames.map((_, i) => clientNames[(i + round) % clientNames.length]!);
+      for (const name of clientOrder) {
+        const result = await load(loaders.get(name)!, {
+          port: bareServer.port,
+          workload,
+          calls,
+          concurrency,
+        });
+        record('client', workload, name, {
+          callsPerSecond: result.calls / result.seconds,
+          p50: result.p50,
+          p99: result.p99,
+          cpuPerCall: result.cpuMicros / result.calls,
+          errors: result.errors,
+        });
+      }
+    }
+    process.stderr.write(`round ${round + 1}/${rounds} done\n`);
+  }
+
+  const rows: Record<string, unknown>[] = [];
+  for (const side of ['server', 'client'] as const) {
+    for (const [workload, byVariant] of Object.entries(samples[side]!)) {
+      const bare = byVariant.bare ?? [];
+      for (const [variant, list] of Object.entries(byVariant)) {
+        const ratios = list.map((s, i) => s.cpuPerCall / (bare[i]?.cpuPerCall ?? Number.NaN));
+        const ratio = median(ratios);
+        const target = targetFor(side, variant);
+        rows.push({
+          side,
+          workload,
+          variant,
+          callsPerSecond: Math.round(median(list.map((s) => s.callsPerSecond))),
+          p50Ms: +median(list.map((s) => s.p50)).toFixed(3),
+          p99Ms: +median(list.map((s) => s.p99)).toFixed(3),
+          cpuMicrosPerCall: +median(list.map((s) => s.cpuPerCall)).toFixed(1),
+          ratio: +ratio.toFixed(3),
+          target: target ?? null,
+          meetsTarget: target === undefined ? null : ratio <= target,
+          errors: list.reduce((n, s) => n + s.errors, 0),
+        });
+      }
+    }
+  }
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    settings: { rounds, unaryCalls, concurrency, smoke },
+    targets: TARGETS,
+    rows,
+  };
+  mkdirSync(join(values.out, '..'), { recursive: true });
+  writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  printTable(rows);
+  process.stdout.write(`\nJSON: ${values.out}\n`);
+
+  for (const child of [...servers.values(), ...loaders.values()]) child.process.send({ type: 'stop' });
+}
+
+function printTable(rows: Record<string, unknown>[]) {
+  const cols = [
+    'side',
+    'workload',
+    'variant',
+    'callsPerSecond',
+    'p50Ms',
+    'p99Ms',
+    'cpuMicrosPerCall',
+    'ratio',
+    'target',
+    'meetsTarget',
+    'errors',
+  ];
+  const cells = rows.map((r) => cols.map((c) => String(r[c] ?? '')));
+  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (xs: string[]) => `| ${xs.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;
+  process.stdout.write(`${line(cols)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n`);
+  for (const row of cells) process.stdout.write(`${line(row)}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});

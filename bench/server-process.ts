@@ -1,0 +1,35 @@
+/**
+ * One benchmark server: a variant's interceptors around the echo service, in its own process so
+ * its CPU time can be read alone. Forked by run.ts; talks over IPC.
+ */
+
+import type { ControlMessage } from './proto';
+import { serverVariants } from './server-variants';
+
+async function main() {
+  const name = process.argv[2] ?? 'bare';
+  const build = serverVariants[name];
+  if (build === undefined) throw new Error(`unknown server variant "${name}"`);
+  const server = await build();
+  const port = await server.listen('127.0.0.1:0');
+  const send = (m: ControlMessage) => process.send?.(m);
+  process.on('message', (m: { type: string; id: number; gc?: boolean }) => {
+    if (m.type === 'cpu') {
+      if (m.gc && global.gc) global.gc();
+      send({ type: 'cpu', id: m.id, cpu: process.cpuUsage(), heap: process.memoryUsage().heapUsed });
+    } else if (m.type === 'stop') {
+      void server.close().then(() => process.exit(0));
+    }
+  });
+  // Die with the orchestrator, whatever way it ends.
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', port });
+}
+
+main().catch((error) => {
+  process.send?.({
+    type: 'error',
+    message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+  process.exit(1);
+});

@@ -1,0 +1,113 @@
+/**
+ * The server variants the benchmark compares. Each builds a server for the echo service; modules
+ * are required inside the builders because the official OpenTelemetry instrumentation must be
+ * registered before grpc-js is loaded.
+ */
+import type * as grpcTypes from '@grpc/grpc-js';
+import { loadEchoProto, STREAM_MESSAGES } from './proto';
+
+export interface BenchServer {
+  listen(address: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+type Grpc = typeof grpcTypes;
+const loadGrpc = (): Grpc => require('@grpc/grpc-js');
+
+/** A grpc-js server with the given interceptors around a minimal echo implementation. */
+function grpcJsServer(interceptors: grpcTypes.ServerInterceptor[] = []): BenchServer {
+  const grpc = loadGrpc();
+  const server = new grpc.Server({ interceptors });
+  const proto = loadEchoProto();
+  server.addService(proto.weft.test.TestService.service, {
+    Unary(
+      call: grpcTypes.ServerUnaryCall<{ message: string }, unknown>,
+      callback: grpcTypes.sendUnaryData<unknown>,
+    ) {
+      callback(null, { message: call.request.message });
+    },
+    ServerStream(call: grpcTypes.ServerWritableStream<{ message: string }, unknown>) {
+      for (let i = 0; i < STREAM_MESSAGES; i++) call.write({ message: call.request.message, index: i });
+      call.end();
+    },
+  });
+  return {
+    listen: (address) =>
+      new Promise((resolve, reject) =>
+        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e, port) =>
+          e ? reject(e) : resolve(port),
+        ),
+      ),
+    close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+const nullLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export const serverVariants: Record<string, () => Promise<BenchServer>> = {
+  bare: async () => grpcJsServer(),
+  // References, to explain the numbers: an empty grpc-js interceptor layer, and bare grpc-js in a
+  // process where an AsyncLocalStorage is enabled (on Node 20 that turns on async hooks for every
+  // async resource, whoever enables it: weft's call context or OpenTelemetry's context manager).
+  'ref:empty-layer': async () => {
+    const grpc = loadGrpc();
+    return grpcJsServer([(_d, call) => new grpc.ServerInterceptingCall(call)]);
+  },
+  'ref:async-local-storage': async () => {
+    const { AsyncLocalStorage } = require('node:async_hooks');
+    const als = new AsyncLocalStorage();
+    als.run({}, () => {});
+    return grpcJsServer();
+  },
+  /** weft's per-call context alone: the layer every weft server interceptor builds on. */
+  context: async () => {
+    const core = require('@weft/core') as typeof import('@weft/core');
+    return grpcJsServer([(d, call) => core.interceptServerCall(core.serverCallContext(d, call), call)]);
+  },
+
+  recovery: async () => {
+    const { recovery } = require('@weft/core') as typeof import('@weft/core');
+    return grpcJsServer([recovery()]);
+  },
+
+  logging: async () => {
+    const { serverLogging } = require('@weft/core') as typeof import('@weft/core');
+    return grpcJsServer([serverLogging({ logger: nullLogger })]);
+  },
+
+  'otel-instrumentation-grpc': async () => {
+    const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
+    registerTracingSdk();
+    const { GrpcInstrumentation } = require('@opentelemetry/instrumentation-grpc');
+    const { registerInstrumentations } = require('@opentelemetry/instrumentation');
+    registerInstrumentations({ instrumentations: [new GrpcInstrumentation()] });
+    return grpcJsServer();
+  },
+
+  'nice-grpc+prometheus+otel': async () => {
+    const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
+    registerTracingSdk();
+    const { createServer } = require('nice-grpc') as typeof import('nice-grpc');
+    const { prometheusServerMiddleware } =
+      require('nice-grpc-prometheus') as typeof import('nice-grpc-prometheus');
+    const { openTelemetryServerMiddleware } =
+      require('nice-grpc-opentelemetry') as typeof import('nice-grpc-opentelemetry');
+    const server = createServer().use(prometheusServerMiddleware()).use(openTelemetryServerMiddleware());
+    const proto = loadEchoProto();
+    const definition = proto.weft.test.TestService.service;
+    // nice-grpc takes method names from the definition's keys (`Unary`...) and wants them all.
+    const unary = async (request: { message: string }) => ({ message: request.message });
+    const unused = async () => ({});
+    server.add(definition, {
+      Unary: unary,
+      async *ServerStream(request: { message: string }) {
+        for (let i = 0; i < STREAM_MESSAGES; i++) yield { message: request.message, index: i };
+      },
+      ClientStream: unused,
+      async *Bidi() {},
+      Fail: unused,
+      Sleep: unused,
+    } as never);
+    return { listen: (address) => server.listen(address), close: () => server.shutdown() };
+  },
+};
