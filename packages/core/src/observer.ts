@@ -209,10 +209,17 @@ export function observeServer(...observers: ServerObserver[]): ObservingServerIn
   return Object.assign(interceptor, { observers: Object.freeze([...observers]) });
 }
 
+/**
+ * A client gives up at its deadline by resetting the stream, which can reach the server a moment
+ * before the server's own timer (started when the headers arrived) fires: a cancel this close to
+ * the deadline is the deadline.
+ */
+const DEADLINE_SLACK_MS = 25;
+
 function deadlinePassed(call: ServerInterceptingCallInterface): boolean {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(ms) && ms <= Date.now();
+  return Number.isFinite(ms) && ms - DEADLINE_SLACK_MS <= Date.now();
 }
 
 /** Per-call state of the client observer layer. */
