@@ -64,6 +64,12 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     const core = require('@weft/core') as typeof import('@weft/core');
     return grpcJsServer([(d, call) => core.interceptServerCall(core.serverCallContext(d, call), call)]);
   },
+  /** The same with `setAsyncContext(false)`: handlers read the context from their call. */
+  'context:no-async-context': async () => {
+    const core = require('@weft/core') as typeof import('@weft/core');
+    core.setAsyncContext(false);
+    return grpcJsServer([(d, call) => core.interceptServerCall(core.serverCallContext(d, call), call)]);
+  },
 
   recovery: async () => {
     const { recovery } = require('@weft/core') as typeof import('@weft/core');

@@ -110,10 +110,43 @@ export class CallContext {
 }
 
 const storage = new AsyncLocalStorage<CallContext>();
+/** Contexts by the metadata object the handler receives as `call.metadata`: lookup without async context. */
+const byMetadata = new WeakMap<Metadata, CallContext>();
+let asyncContext = true;
 
-/** The context of the server call being handled, or `undefined` outside a weft-wrapped call. */
-export function getCallContext(): CallContext | undefined {
+/**
+ * Whether weft makes each call's context the async context of its handler (AsyncLocalStorage),
+ * so `getCallContext()` works anywhere in the handler's async flow, including after `await`, and
+ * outgoing weft client calls inherit deadlines. Default `true`.
+ *
+ * On Node 20, an enabled AsyncLocalStorage turns on async hooks for every async resource in the
+ * process (see bench/README.md for what that costs). Turn this off to avoid that when nothing else
+ * enables one (OpenTelemetry's context manager does): handlers then read their context with
+ * `getCallContext(call)`, async handler rejections are not recovered, and deadlines are not
+ * propagated implicitly. Set it once, before the server starts.
+ */
+export function setAsyncContext(enabled: boolean): void {
+  asyncContext = enabled;
+}
+
+/**
+ * The context of the server call being handled, or `undefined` outside a weft-wrapped call.
+ * Given the handler's `call`, it finds the context from the call itself (works with async context
+ * off); without, it reads the async context.
+ */
+export function getCallContext(call?: { readonly metadata: Metadata }): CallContext | undefined {
+  if (call !== undefined) {
+    const context = byMetadata.get(call.metadata);
+    if (context !== undefined) return context;
+  }
   return storage.getStore();
+}
+
+/** @internal Records the incoming metadata of a call (first weft layer to see it). */
+export function attachMetadata(context: CallContext, metadata: Metadata): void {
+  if (context.metadata !== undefined) return;
+  context.metadata = metadata;
+  byMetadata.set(metadata, context);
 }
 
 /**
@@ -125,6 +158,6 @@ export function runInContext<A extends unknown[]>(
   fn: (...args: A) => void,
   ...args: A
 ): void {
-  if (storage.getStore() === context) fn(...args);
+  if (!asyncContext || storage.getStore() === context) fn(...args);
   else storage.run(context, fn, ...args);
 }

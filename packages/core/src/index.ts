@@ -6,6 +6,7 @@ export {
   type LogFields,
   runInContext,
   type ServerCallHandle,
+  setAsyncContext,
 } from './call-context';
 export {
   clientCodeToLevel,

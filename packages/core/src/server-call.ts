@@ -7,7 +7,7 @@ import {
   type ServerListener,
   type ServerMethodDefinition,
 } from '@grpc/grpc-js';
-import { CallContext, runInContext } from './call-context';
+import { attachMetadata, CallContext, runInContext } from './call-context';
 import { methodInfo } from './method-info';
 
 /** grpc-js builds one method definition object per call and hands the same one to every interceptor. */
@@ -61,7 +61,7 @@ export function contextListener(context: CallContext, listener?: ServerListener)
   const bindMessages = readsStream(context) || listener?.onReceiveMessage !== undefined;
   return {
     onReceiveMetadata(metadata, next) {
-      context.metadata ??= metadata;
+      attachMetadata(context, metadata);
       if (listener?.onReceiveMetadata === undefined) runInContext(context, next, metadata);
       else runInContext(context, innerMetadata, listener, metadata, next);
     },

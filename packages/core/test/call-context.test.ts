@@ -8,6 +8,7 @@ import {
   observeServer,
   recovery,
   serverCallContext,
+  setAsyncContext,
 } from '../src/index';
 
 const tenant = createContextKey<string>('tenant');
@@ -112,5 +113,52 @@ describe('per-call context', () => {
     await new Promise((r) => setTimeout(r, 100));
     call.cancel();
     await expect(aborted).resolves.toMatchObject({ name: 'CallCancelledError' });
+  });
+});
+
+describe('with async context off', () => {
+  let harness: Harness | undefined;
+  afterEach(async () => {
+    setAsyncContext(true);
+    await harness?.close();
+  });
+
+  it('gives handlers their context through getCallContext(call), on every call shape', async () => {
+    setAsyncContext(false);
+    const seen: Record<string, string> = {};
+    const record = (shape: string, call: { metadata: grpc.Metadata }) => {
+      seen[shape] = `${getCallContext(call)?.method.type}/${getCallContext() === undefined}`;
+    };
+    harness = await startHarness({
+      serverInterceptors: [observeServer()],
+      handlers: {
+        Unary(call, callback) {
+          record('unary', call);
+          callback(null, {});
+        },
+        ServerStream(call) {
+          record('server_stream', call);
+          call.end();
+        },
+        ClientStream(call, callback) {
+          record('client_stream', call);
+          call.on('data', () => {});
+          call.on('end', () => callback(null, {}));
+        },
+        Bidi(call) {
+          record('bidi_stream', call);
+          call.on('data', () => {});
+          call.on('end', () => call.end());
+        },
+      },
+    });
+    for (const run of Object.values(SHAPES))
+      expect((await run(harness.client, {})).status.code).toBe(grpc.status.OK);
+    expect(seen).toEqual({
+      unary: 'unary/true',
+      server_stream: 'server_stream/true',
+      client_stream: 'client_stream/true',
+      bidi_stream: 'bidi_stream/true',
+    });
   });
 });
