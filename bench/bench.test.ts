@@ -13,7 +13,7 @@ import { serverVariants } from './server-variants';
 describe('npm run bench --smoke', () => {
   it('measures every variant on both workloads with no failed calls', { timeout: 240_000 }, () => {
     const out = join(mkdtempSync(join(tmpdir(), 'weft-bench-')), 'smoke.json');
-    execFileSync('npm', ['run', 'bench', '--', '--smoke', '--calls', '100', '--out', out], {
+    execFileSync('npm', ['run', 'bench:run', '--', '--smoke', '--calls', '100', '--out', out], {
       cwd: join(__dirname, '..'),
       stdio: ['ignore', 'ignore', 'inherit'],
       timeout: 230_000,
@@ -39,5 +39,23 @@ describe('npm run bench --smoke', () => {
       expect(row.cpuMicrosPerCall).toBeGreaterThan(0);
       expect(Number.isFinite(row.ratio)).toBe(true);
     }
+  });
+
+  it('soaks the full preset without heap growth or leaked handles (short run)', { timeout: 240_000 }, () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'weft-soak-')), 'soak.json');
+    execFileSync('npm', ['run', 'bench:run', '--', '--soak', '4000', '--out', out], {
+      cwd: join(__dirname, '..'),
+      stdio: ['ignore', 'ignore', 'inherit'],
+      timeout: 230_000,
+    });
+    const report = JSON.parse(readFileSync(out, 'utf8')) as {
+      pass: boolean;
+      calls: number;
+      handlesAfter: number;
+      handlesIdle: number;
+    };
+    expect(report.calls).toBe(4000);
+    expect(report.handlesAfter).toBeLessThanOrEqual(report.handlesIdle);
+    expect(report.pass).toBe(true);
   });
 });

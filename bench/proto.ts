@@ -26,5 +26,5 @@ export interface CpuSample {
 /** Parent -> child and child -> parent messages over the fork IPC channel. */
 export type ControlMessage =
   | { type: 'ready'; port: number }
-  | { type: 'cpu'; id: number; cpu: CpuSample; heap?: number }
+  | { type: 'cpu'; id: number; cpu: CpuSample; heap: number; handles: number; stats?: Record<string, number> }
   | { type: 'error'; message: string };

@@ -23,6 +23,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     server: { type: 'string' },
     client: { type: 'string' },
+    soak: { type: 'string' },
+    'soak-variant': { type: 'string', default: 'preset' },
     out: { type: 'string', default: join(process.cwd(), 'bench', 'results', 'latest.json') },
   },
 });
@@ -64,18 +66,25 @@ function start(script: string, arg: string): Promise<Child> {
 }
 
 let requestId = 0;
-function cpuOf(server: Child): Promise<CpuSample> {
+type Probe = Extract<ControlMessage, { type: 'cpu' }>;
+
+/** Asks a server process for its CPU time (and heap, after a full GC when `gc`). */
+function probe(server: Child, gc = false): Promise<Probe> {
   const id = ++requestId;
   return new Promise((resolve) => {
     const onMessage = (m: ControlMessage) => {
       if (m.type === 'cpu' && m.id === id) {
         server.process.off('message', onMessage);
-        resolve(m.cpu);
+        resolve(m);
       }
     };
     server.process.on('message', onMessage);
-    server.process.send({ type: 'cpu', id });
+    server.process.send({ type: 'cpu', id, gc });
   });
+}
+
+async function cpuOf(server: Child): Promise<CpuSample> {
+  return (await probe(server)).cpu;
 }
 
 function load(loader: Child, request: Omit<LoadRequest, 'type'>): Promise<LoadResult> {
@@ -230,7 +239,62 @@ function printTable(rows: Record<string, unknown>[]) {
   for (const row of cells) process.stdout.write(`${line(row)}\n`);
 }
 
-main().catch((error) => {
+/**
+ * The soak: `calls` calls through one server variant (the full preset by default), with the heap
+ * measured after a full GC at checkpoints. Passes when the heap after the last checkpoint is within
+ * `SOAK_HEAP_BOUND` of the one after warm-up, live handles are back to their idle count, and the
+ * variant's own counters balance (every span that started ended).
+ */
+const SOAK_HEAP_BOUND = 8 * 2 ** 20;
+
+async function soak(calls: number, variant: string) {
+  const server = await start('server-process.js', variant);
+  const loader = await start('load-process.js', 'bare');
+  const chunk = Math.min(50_000, Math.max(1000, Math.floor(calls / 10)));
+  await load(loader, { port: server.port, workload: 'unary', calls: chunk, concurrency });
+  const idle = await probe(server, true);
+  const checkpoints: { calls: number; heapMiB: number; handles: number }[] = [];
+  let done = 0;
+  while (done < calls) {
+    const n = Math.min(chunk, calls - done);
+    const result = await load(loader, {
+      port: server.port,
+      workload: done % (2 * chunk) ? 'server_stream' : 'unary',
+      calls: n,
+      concurrency: 64,
+    });
+    if (result.errors > 0) throw new Error(`soak: ${result.errors} failed calls`);
+    done += n;
+    const p = await probe(server, true);
+    checkpoints.push({ calls: done, heapMiB: +(p.heap / 2 ** 20).toFixed(2), handles: p.handles });
+    process.stderr.write(
+      `soak ${done}/${calls}: heap ${(p.heap / 2 ** 20).toFixed(1)} MiB, ${p.handles} handles\n`,
+    );
+  }
+  const last = await probe(server, true);
+  const growth = last.heap - idle.heap;
+  const stats = last.stats ?? {};
+  const balanced = stats.spansStarted === undefined || stats.spansStarted === stats.spansEnded;
+  const report = {
+    variant,
+    calls,
+    heapGrowthMiB: +(growth / 2 ** 20).toFixed(2),
+    heapBoundMiB: SOAK_HEAP_BOUND / 2 ** 20,
+    handlesIdle: idle.handles,
+    handlesAfter: last.handles,
+    stats,
+    checkpoints,
+    pass: growth <= SOAK_HEAP_BOUND && last.handles <= idle.handles && balanced,
+  };
+  mkdirSync(join(values.out, '..'), { recursive: true });
+  writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ ...report, checkpoints: undefined })}\n`);
+  for (const child of [server, loader]) child.process.send({ type: 'stop' });
+  if (!report.pass) process.exitCode = 1;
+}
+
+const run = values.soak === undefined ? main : () => soak(Number(values.soak), values['soak-variant']);
+run().catch((error) => {
   process.stderr.write(
     `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );

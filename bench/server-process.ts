@@ -6,6 +6,11 @@
 import type { ControlMessage } from './proto';
 import { serverVariants } from './server-variants';
 
+/** Live timers, sockets and other handles: a leak of any of them shows as growth here. */
+function activeResources(): number {
+  return process.getActiveResourcesInfo().length;
+}
+
 async function main() {
   const name = process.argv[2] ?? 'bare';
   const build = serverVariants[name];
@@ -16,7 +21,14 @@ async function main() {
   process.on('message', (m: { type: string; id: number; gc?: boolean }) => {
     if (m.type === 'cpu') {
       if (m.gc && global.gc) global.gc();
-      send({ type: 'cpu', id: m.id, cpu: process.cpuUsage(), heap: process.memoryUsage().heapUsed });
+      send({
+        type: 'cpu',
+        id: m.id,
+        cpu: process.cpuUsage(),
+        heap: process.memoryUsage().heapUsed,
+        handles: activeResources(),
+        stats: server.stats?.(),
+      });
     } else if (m.type === 'stop') {
       void server.close().then(() => process.exit(0));
     }

@@ -9,6 +9,8 @@ import { loadEchoProto, STREAM_MESSAGES } from './proto';
 export interface BenchServer {
   listen(address: string): Promise<number>;
   close(): Promise<void>;
+  /** Variant-specific counters for the soak (spans started and ended, ...). */
+  stats?(): Record<string, number>;
 }
 
 type Grpc = typeof grpcTypes;
@@ -79,6 +81,12 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
   logging: async () => {
     const { serverLogging } = require('@weft/core') as typeof import('@weft/core');
     return grpcJsServer([serverLogging({ logger: nullLogger })]);
+  },
+
+  /** The full server preset, as the demo runs it. */
+  preset: async () => {
+    const core = require('@weft/core') as typeof import('@weft/core');
+    return grpcJsServer(core.serverInterceptors({ logging: core.serverLogging({ logger: nullLogger }) }));
   },
 
   'otel-instrumentation-grpc': async () => {
