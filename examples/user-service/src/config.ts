@@ -6,7 +6,20 @@ export interface DemoConfig {
   logLevel: string;
   /** Seconds to wait for in-flight calls on SIGTERM/SIGINT before cancelling them. */
   shutdownGraceSeconds: number;
+  jwt: JwtConfig;
 }
+
+/** HS256 settings shared by the demo server (verifies) and `npm run token` / the demo client (mint). */
+export interface JwtConfig {
+  secret: string;
+  issuer: string;
+  audience: string;
+  /** True when JWT_SECRET was unset and the well-known development secret is in use. */
+  insecureDevSecret: boolean;
+}
+
+/** Known to everyone who reads this file: fine for a laptop, never for a deployment. */
+export const DEV_JWT_SECRET = 'weft-demo-development-secret-do-not-deploy';
 
 export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -24,5 +37,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     metricsPort: intFromEnv(env, 'METRICS_PORT', 9464),
     logLevel: env.LOG_LEVEL || 'info',
     shutdownGraceSeconds: intFromEnv(env, 'SHUTDOWN_GRACE_SECONDS', 10),
+    jwt: {
+      secret: env.JWT_SECRET || DEV_JWT_SECRET,
+      issuer: env.JWT_ISSUER || 'weft-demo',
+      audience: env.JWT_AUDIENCE || 'user-service',
+      insecureDevSecret: !env.JWT_SECRET,
+    },
   };
 }

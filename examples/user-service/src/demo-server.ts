@@ -59,6 +59,11 @@ export async function startDemo(
   );
   const address = `${config.host}:${grpcPort}`;
   logger.info({ address }, `user service listening on ${address}`);
+  if (config.jwt.insecureDevSecret) {
+    logger.warn(
+      'JWT_SECRET is unset: tokens are checked with the public development secret (npm run token mints them)',
+    );
+  }
 
   let stopping: Promise<void> | undefined;
   const shutdown = () => {

@@ -1,15 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoClientInterceptors } from '../src/client-interceptors';
 import { loadConfig } from '../src/config';
-import { userClient } from '../src/demo-client';
+import { call, userClient } from '../src/demo-client';
 import { type RunningDemo, startDemo } from '../src/demo-server';
 import { exercise } from '../src/exercise';
 import { checkHealth } from '../src/health-client';
 import { runLoad } from '../src/load-generator';
+import { mintToken } from '../src/tokens';
 
 const quiet = pino({ level: 'silent' });
 
@@ -36,6 +37,45 @@ describe('demo user service (in process)', () => {
       'CreateUser (duplicate)',
       'CreateUser (invalid)',
     ]);
+  });
+
+  it('refuses application calls without a token, and writes with a read-only token', async () => {
+    const anonymous = userClient({ address: demo.address });
+    await expect(call(anonymous, 'GetUser', { id: 'u-1' })).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    });
+    anonymous.close();
+    const reader = userClient({
+      address: demo.address,
+      interceptors: demoClientInterceptors({
+        env: { TOKEN: mintToken(loadConfig({}).jwt, { subject: 'r', scope: 'users:read', ttlSeconds: 60 }) },
+      }),
+    });
+    await expect(call(reader, 'GetUser', { id: 'missing' })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
+    await expect(call(reader, 'CreateUser', { name: 'x', email: 'x@example.com' })).rejects.toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+      details: 'token lacks required scope "users:write"',
+    });
+    reader.close();
+  });
+
+  it('accepts a token minted by `npm run token`', async () => {
+    const tsx = join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx');
+    const token = execFileSync(tsx, ['src/token.ts', '--sub', 'alice', '--scope', 'users:read'], {
+      cwd: join(__dirname, '..'),
+      encoding: 'utf8',
+      env: { ...process.env, JWT_SECRET: '' },
+    }).trim();
+    const client = userClient({
+      address: demo.address,
+      interceptors: demoClientInterceptors({ env: { TOKEN: token } }),
+    });
+    await expect(call(client, 'GetUser', { id: 'missing' })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
+    client.close();
   });
 
   it('serves gRPC health checks', async () => {

@@ -1,0 +1,138 @@
+import { InterceptingCall, type Interceptor, Metadata, type Requester, status } from '@grpc/grpc-js';
+import jwt from 'jsonwebtoken';
+
+/** What an async token provider may return: the token, and when it expires if it knows. */
+export interface IssuedToken {
+  token: string;
+  /** Expiry in ms since epoch. Default: the JWT's `exp`, else `defaultTtlSeconds` from now. */
+  expiresAt?: number;
+}
+
+/** A fixed token, or a provider called when a token is needed (single-flight). */
+export type TokenSource = string | (() => string | IssuedToken | Promise<string | IssuedToken>);
+
+export interface BearerTokenOptions {
+  /** Metadata key to set. Default `authorization`. */
+  header?: string;
+  /** A provider's token is refreshed this long before it expires, in the background. Default 60 s. */
+  refreshBeforeSeconds?: number;
+  /** Lifetime assumed for a provided token with neither `expiresAt` nor a JWT `exp`. Default 300 s. */
+  defaultTtlSeconds?: number;
+}
+
+const defaults: Required<BearerTokenOptions> = {
+  header: 'authorization',
+  refreshBeforeSeconds: 60,
+  defaultTtlSeconds: 300,
+};
+
+interface Held {
+  readonly value: string;
+  readonly refreshAt: number;
+  readonly expiresAt: number;
+}
+
+/**
+ * Keeps the current token: callers get it synchronously while it is fresh; near expiry one
+ * background refresh runs while calls keep using the old token; once expired, calls wait for the
+ * one refresh in flight (never one provider call per waiting call).
+ */
+class TokenHolder {
+  private held: Held | undefined;
+  private pending: Promise<string> | undefined;
+
+  constructor(
+    private readonly provide: () => string | IssuedToken | Promise<string | IssuedToken>,
+    private readonly o: Required<BearerTokenOptions>,
+  ) {}
+
+  current(): string | Promise<string> {
+    const held = this.held;
+    const now = Date.now();
+    if (held !== undefined && now < held.expiresAt) {
+      if (now >= held.refreshAt) this.refresh().catch(() => undefined); // the old token still works
+      return held.value;
+    }
+    return this.refresh();
+  }
+
+  private refresh(): Promise<string> {
+    if (this.pending === undefined) {
+      const pending = Promise.resolve()
+        .then(this.provide)
+        .then((issued) => this.store(issued))
+        .finally(() => {
+          if (this.pending === pending) this.pending = undefined;
+        });
+      this.pending = pending;
+    }
+    return this.pending;
+  }
+
+  private store(issued: string | IssuedToken): string {
+    const token = typeof issued === 'string' ? issued : issued?.token;
+    if (typeof token !== 'string' || token.length === 0) throw new Error('token provider returned no token');
+    let expiresAt = typeof issued === 'string' ? undefined : issued.expiresAt;
+    if (expiresAt === undefined) {
+      const decoded = jwt.decode(token, { json: true });
+      expiresAt =
+        typeof decoded?.exp === 'number' ? decoded.exp * 1000 : Date.now() + this.o.defaultTtlSeconds * 1000;
+    }
+    const value = `Bearer ${token}`;
+    const refreshAt = Math.max(Date.now(), expiresAt - this.o.refreshBeforeSeconds * 1000);
+    this.held = { value, refreshAt, expiresAt };
+    return value;
+  }
+}
+
+/**
+ * Client interceptor adding `authorization: Bearer <token>` to every call that does not carry one
+ * already. With a provider, a call that cannot get a token fails with UNAUTHENTICATED and never
+ * reaches the server.
+ */
+export function bearerToken(source: TokenSource, options: BearerTokenOptions = {}): Interceptor {
+  const o = { ...defaults, ...options, header: (options.header ?? defaults.header).toLowerCase() };
+  if (typeof source === 'string') {
+    if (source.length === 0) throw new Error('weft/auth: bearerToken needs a non-empty token');
+    const value = `Bearer ${source}`;
+    // Stateless, so one requester serves every call.
+    const requester: Requester = {
+      start(metadata, listener, next) {
+        if (metadata.get(o.header).length === 0) metadata.set(o.header, value);
+        next(metadata, listener);
+      },
+    };
+    return (callOptions, nextCall) => new InterceptingCall(nextCall(callOptions), requester);
+  }
+  const holder = new TokenHolder(source, o);
+  return (callOptions, nextCall) =>
+    new InterceptingCall(nextCall(callOptions), {
+      start(metadata, listener, next) {
+        // A token the caller set on this call wins (a per-call override, or a test of a bad one).
+        if (metadata.get(o.header).length > 0) {
+          next(metadata, listener);
+          return;
+        }
+        const token = holder.current();
+        if (typeof token === 'string') {
+          metadata.set(o.header, token);
+          next(metadata, listener);
+          return;
+        }
+        token.then(
+          (value) => {
+            metadata.set(o.header, value);
+            next(metadata, listener);
+          },
+          (error: unknown) => {
+            const reason = error instanceof Error ? error.message : String(error);
+            listener.onReceiveStatus({
+              code: status.UNAUTHENTICATED,
+              details: `could not obtain a token: ${reason}`,
+              metadata: new Metadata(),
+            });
+          },
+        );
+      },
+    });
+}

@@ -1,0 +1,162 @@
+import { Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import {
+  type CallContext,
+  interceptServerCall,
+  type MethodInfo,
+  serverCallContext,
+  signals,
+} from '@weft/core';
+import { type AuthIdentity, identityKey } from './identity';
+import { keyRing } from './keys';
+import { type JwtAuthOptions, type ResolvedAuthOptions, resolveOptions } from './options';
+import { type AuthRejection, insufficientScope, missingRole, rejections } from './rejection';
+import { isRejection, TokenVerifier, type Verification } from './token-verifier';
+
+interface ResolvedPolicy {
+  readonly public: boolean;
+  readonly scopes: readonly string[];
+  readonly roles: readonly string[];
+}
+
+const BEARER = 'bearer ';
+const duplicateHeader: AuthRejection = Object.freeze({
+  ...rejections.malformed,
+  message: 'more than one authorization value',
+});
+const emptyToken: AuthRejection = Object.freeze({
+  ...rejections.malformed,
+  message: 'bearer token is empty',
+});
+
+/**
+ * Server interceptor that authenticates every call from a JWT bearer token in its metadata and
+ * applies the method's policy before the handler runs. Refused calls end with UNAUTHENTICATED
+ * (no or bad token) or PERMISSION_DENIED (valid token, not allowed) and a `www-authenticate` trailer.
+ */
+export function jwtAuth(options: JwtAuthOptions): ServerInterceptor {
+  const o = resolveOptions(options);
+  const verifier = new TokenVerifier(o, keyRing(options.keys, o.algorithms));
+  const policies = new Map<string, ResolvedPolicy>();
+  const challenges = new Map<AuthRejection, string>();
+
+  const policyFor = (method: MethodInfo): ResolvedPolicy => {
+    let policy = policies.get(method.fullMethod);
+    if (policy === undefined) {
+      const given =
+        o.policy[method.path] ??
+        o.policy[method.fullMethod] ??
+        o.policy[method.service] ??
+        o.policy['*'] ??
+        {};
+      policy = {
+        public: given.public === true || o.isPublic(method),
+        scopes: given.scopes ?? [],
+        roles: given.roles ?? [],
+      };
+      policies.set(method.fullMethod, policy);
+    }
+    return policy;
+  };
+
+  const challenge = (rejection: AuthRejection): string => {
+    let value = challenges.get(rejection);
+    if (value === undefined) {
+      value = `Bearer realm="${o.realm}"`;
+      if (rejection.bearerError !== undefined) {
+        value += `, error="${rejection.bearerError}", error_description="${rejection.message.replaceAll('"', "'")}"`;
+      }
+      if (challenges.size < 256) challenges.set(rejection, value);
+    }
+    return value;
+  };
+
+  return (definition, call) => {
+    const context = serverCallContext(definition, call);
+    const policy = policyFor(context.method);
+
+    const refuse = (rejection: AuthRejection) => {
+      if (signals.authFailure.hasSubscribers) {
+        signals.authFailure.publish({
+          method: context.method,
+          reason: rejection.reason,
+          code: rejection.code,
+        });
+      }
+      const trailers = new Metadata();
+      if (rejection.code !== rejections.keysUnavailable.code)
+        trailers.set('www-authenticate', challenge(rejection));
+      layer.sendStatus({ code: rejection.code, details: rejection.message, metadata: trailers });
+    };
+
+    const layer = interceptServerCall(context, call, {
+      onReceiveMetadata(metadata, next) {
+        for (const key of o.stripMetadata) metadata.remove(key);
+        if (policy.public) {
+          next(metadata);
+          return;
+        }
+        const verified = verify(metadata, o, verifier);
+        const admit = (result: Verification) => {
+          const decision = isRejection(result) ? result : allow(result, policy, context, o);
+          if (decision === undefined) next(metadata);
+          else if (decision instanceof Promise) {
+            decision.then(
+              (d) => (d === undefined ? next(metadata) : refuse(d)),
+              () => refuse(rejections.denied),
+            );
+          } else refuse(decision);
+        };
+        if (verified instanceof Promise) verified.then(admit, () => refuse(rejections.keysUnavailable));
+        else admit(verified);
+      },
+    });
+    return layer;
+  };
+}
+
+function verify(
+  metadata: Metadata,
+  o: ResolvedAuthOptions,
+  verifier: TokenVerifier,
+): Verification | Promise<Verification> {
+  const values = metadata.get(o.header);
+  if (values.length === 0) return rejections.missing;
+  if (values.length > 1) return duplicateHeader;
+  const value = values[0];
+  if (typeof value !== 'string') return rejections.badScheme;
+  if (value.length < BEARER.length || value.slice(0, BEARER.length).toLowerCase() !== BEARER) {
+    return value.trim().toLowerCase() === 'bearer' ? emptyToken : rejections.badScheme;
+  }
+  const token = value.slice(BEARER.length).trim();
+  if (token.length === 0) return emptyToken;
+  // HTTP/2 joins repeated headers with ", "; a JWT never holds a comma.
+  if (token.includes(',')) return duplicateHeader;
+  return verifier.verify(token);
+}
+
+/**
+ * Applies the method's policy to a verified identity and, if it passes, puts the identity on the
+ * call's context. Returns `undefined` to admit, a rejection to refuse, or a promise of either.
+ */
+function allow(
+  identity: AuthIdentity,
+  policy: ResolvedPolicy,
+  context: CallContext,
+  o: ResolvedAuthOptions,
+): AuthRejection | undefined | Promise<AuthRejection | undefined> {
+  for (const scope of policy.scopes) if (!identity.scopes.has(scope)) return insufficientScope(scope);
+  if (policy.roles.length > 0 && !policy.roles.some((role) => identity.roles.has(role))) {
+    return missingRole(policy.roles);
+  }
+  context.set(identityKey, identity);
+  if (identity.subject !== undefined) context.addLogFields({ 'auth.sub': identity.subject });
+  if (o.authorize === undefined) return undefined;
+  let verdict: boolean | Promise<boolean>;
+  try {
+    verdict = o.authorize(identity, context);
+  } catch {
+    return rejections.denied; // a broken hook fails closed
+  }
+  if (verdict instanceof Promise) return verdict.then((ok) => (ok ? undefined : rejections.denied));
+  return verdict ? undefined : rejections.denied;
+}

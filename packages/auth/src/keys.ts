@@ -1,0 +1,193 @@
+import { createPublicKey, createSecretKey, type JsonWebKey, KeyObject } from 'node:crypto';
+import type { Algorithm } from 'jsonwebtoken';
+import { JwksClient, JwksRateLimitError, SigningKeyNotFoundError } from 'jwks-rsa';
+
+/** One verification key given up front. Exactly one of `secret` and `publicKey`. */
+export interface StaticKey {
+  /** Matched against the token header's `kid`. Required when several keys are given. */
+  kid?: string;
+  /** HMAC secret for HS256/384/512 (at least 32 bytes recommended). */
+  secret?: string | Buffer | KeyObject;
+  /** Public key for RS*, PS* or ES*: PEM, a `KeyObject`, or a JWK. */
+  publicKey?: string | Buffer | KeyObject | JsonWebKey;
+  /** Tokens verified with this key must carry this issuer (ties the key to one issuer). */
+  issuer?: string;
+}
+
+/** Keys fetched from a JWKS endpoint with `jwks-rsa`. */
+export interface JwksSource {
+  jwksUri: string;
+  /** How long a fetched key is trusted before it is fetched again. Default 10 minutes. */
+  cacheMaxAgeMs?: number;
+  /** At most this many fetches per minute, however many unknown `kid`s arrive. Default 10. */
+  requestsPerMinute?: number;
+  /** HTTP timeout of one fetch. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Tokens verified with these keys must carry this issuer. */
+  issuer?: string;
+}
+
+export type KeySource = StaticKey | readonly StaticKey[] | JwksSource;
+
+/** A key ready for `jsonwebtoken.verify`: material parsed once, algorithms narrowed to its family. */
+export interface PreparedKey {
+  readonly kid: string | undefined;
+  readonly key: KeyObject;
+  readonly algorithms: Algorithm[];
+  readonly issuer: string | undefined;
+}
+
+const HS: Algorithm[] = ['HS256', 'HS384', 'HS512'];
+const RS: Algorithm[] = ['RS256', 'RS384', 'RS512'];
+const PS: Algorithm[] = ['PS256', 'PS384', 'PS512'];
+const EC_BY_CURVE: Record<string, Algorithm> = {
+  prime256v1: 'ES256',
+  secp384r1: 'ES384',
+  secp521r1: 'ES512',
+};
+
+/** The algorithms a key can verify: one family per key, so a public key can never act as an HMAC secret. */
+function keyFamily(key: KeyObject): Algorithm[] {
+  if (key.type === 'secret') return HS;
+  if (key.type !== 'public') throw new Error('weft/auth: verification keys must be secrets or public keys');
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return [...RS, ...PS];
+    case 'rsa-pss':
+      return PS;
+    case 'ec': {
+      const alg = EC_BY_CURVE[key.asymmetricKeyDetails?.namedCurve ?? ''];
+      if (alg !== undefined) return [alg];
+      break;
+    }
+  }
+  throw new Error(
+    `weft/auth: unsupported key type ${key.asymmetricKeyType ?? 'unknown'} (jsonwebtoken verifies HS*, RS*, PS*, ES*)`,
+  );
+}
+
+export function prepareKey(
+  key: KeyObject,
+  allowed: readonly Algorithm[],
+  kid: string | undefined,
+  issuer: string | undefined,
+): PreparedKey {
+  const algorithms = keyFamily(key).filter((alg) => allowed.includes(alg));
+  if (algorithms.length === 0) {
+    throw new Error(
+      `weft/auth: key ${kid ?? '(no kid)'} cannot verify any of the allowed algorithms ${allowed.join(', ')}`,
+    );
+  }
+  return Object.freeze({ kid, key, algorithms, issuer });
+}
+
+function toKeyObject(key: StaticKey): KeyObject {
+  if ((key.secret === undefined) === (key.publicKey === undefined)) {
+    throw new Error('weft/auth: each key needs exactly one of `secret` and `publicKey`');
+  }
+  if (key.secret !== undefined) {
+    if (key.secret instanceof KeyObject) {
+      if (key.secret.type !== 'secret') throw new Error('weft/auth: `secret` must be a secret key');
+      return key.secret;
+    }
+    if (key.secret.length === 0) throw new Error('weft/auth: `secret` is empty');
+    return createSecretKey(typeof key.secret === 'string' ? Buffer.from(key.secret) : key.secret);
+  }
+  const pub = key.publicKey;
+  if (pub instanceof KeyObject) {
+    if (pub.type === 'private') return createPublicKey(pub);
+    return pub;
+  }
+  if (typeof pub === 'string' || Buffer.isBuffer(pub)) return createPublicKey(pub);
+  return createPublicKey({ key: pub as JsonWebKey, format: 'jwk' });
+}
+
+/** Finds the key for a token: synchronously when it is known, asynchronously when it must be fetched. */
+export interface KeyRing {
+  /** The key for `kid`, `undefined` when there is none, or `null` when it may exist but must be fetched. */
+  find(kid: string | undefined): PreparedKey | undefined | null;
+  /** Fetches the key for `kid`; rejects with `KeysUnavailableError` when the key set cannot be read. */
+  fetch(kid: string | undefined): Promise<PreparedKey | undefined>;
+}
+
+export class KeysUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('signing keys unavailable', { cause });
+    this.name = 'KeysUnavailableError';
+  }
+}
+
+class StaticKeyRing implements KeyRing {
+  private readonly byKid = new Map<string, PreparedKey>();
+  private readonly only: PreparedKey | undefined;
+  constructor(keys: readonly StaticKey[], allowed: readonly Algorithm[]) {
+    if (keys.length === 0) throw new Error('weft/auth: `keys` is empty');
+    if (keys.length > 1 && keys.some((k) => k.kid === undefined)) {
+      throw new Error('weft/auth: with several keys, every key needs a `kid`');
+    }
+    const prepared = keys.map((key) => prepareKey(toKeyObject(key), allowed, key.kid, key.issuer));
+    for (const key of prepared) if (key.kid !== undefined) this.byKid.set(key.kid, key);
+    this.only = prepared.length === 1 ? prepared[0] : undefined;
+  }
+  find(kid: string | undefined): PreparedKey | undefined {
+    if (kid === undefined) return this.only;
+    return this.byKid.get(kid) ?? (this.only?.kid === undefined ? this.only : undefined);
+  }
+  fetch(kid: string | undefined): Promise<PreparedKey | undefined> {
+    return Promise.resolve(this.find(kid));
+  }
+}
+
+/**
+ * Keys from a JWKS endpoint. `jwks-rsa` fetches, caches and rate-limits refetches on unknown `kid`;
+ * this ring keeps the parsed keys so a known `kid` is found without a promise, and forgets them
+ * after `cacheMaxAgeMs` so a key removed by rotation stops verifying.
+ */
+class JwksKeyRing implements KeyRing {
+  private readonly client: JwksClient;
+  private readonly known = new Map<string, { key: PreparedKey; until: number }>();
+  private readonly maxAge: number;
+  constructor(
+    private readonly source: JwksSource,
+    private readonly allowed: readonly Algorithm[],
+  ) {
+    this.maxAge = source.cacheMaxAgeMs ?? 600_000;
+    this.client = new JwksClient({
+      jwksUri: source.jwksUri,
+      cache: true,
+      cacheMaxAge: this.maxAge,
+      rateLimit: true,
+      jwksRequestsPerMinute: source.requestsPerMinute ?? 10,
+      timeout: source.timeoutMs ?? 5000,
+    });
+  }
+  find(kid: string | undefined): PreparedKey | undefined | null {
+    const entry = this.known.get(kid ?? '');
+    if (entry === undefined || entry.until < Date.now()) return null;
+    return entry.key;
+  }
+  async fetch(kid: string | undefined): Promise<PreparedKey | undefined> {
+    let publicKey: string;
+    try {
+      publicKey = (await this.client.getSigningKey(kid)).getPublicKey();
+    } catch (error) {
+      // An unknown kid (or one we may not refetch for yet) is the token's problem; anything else is ours.
+      if (error instanceof SigningKeyNotFoundError || error instanceof JwksRateLimitError) return undefined;
+      throw new KeysUnavailableError(error);
+    }
+    let key: PreparedKey;
+    try {
+      key = prepareKey(createPublicKey(publicKey), this.allowed, kid, this.source.issuer);
+    } catch {
+      return undefined; // a key of a family we do not accept verifies nothing
+    }
+    if (this.known.size >= 1000) this.known.clear();
+    this.known.set(kid ?? '', { key, until: Date.now() + this.maxAge });
+    return key;
+  }
+}
+
+export function keyRing(source: KeySource, allowed: readonly Algorithm[]): KeyRing {
+  if ('jwksUri' in source) return new JwksKeyRing(source, allowed);
+  return new StaticKeyRing(Array.isArray(source) ? source : [source as StaticKey], allowed);
+}

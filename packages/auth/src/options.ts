@@ -1,0 +1,135 @@
+import type { CallContext } from '@weft/core';
+import { type MethodInfo, type MethodMatcher, toPredicate } from '@weft/core';
+import type { Algorithm } from 'jsonwebtoken';
+import type { AuthIdentity } from './identity';
+import type { KeySource } from './keys';
+
+/** What one method requires. Scopes: all of them; roles: any one of them. */
+export interface MethodPolicy {
+  /** No token needed (identity metadata is still stripped). */
+  public?: boolean;
+  /** Every one of these scopes must be granted. */
+  scopes?: readonly string[];
+  /** At least one of these roles must be held. */
+  roles?: readonly string[];
+}
+
+export interface JwtAuthOptions {
+  /** Verification keys: one static key, several selected by `kid`, or a JWKS endpoint. Required. */
+  keys: KeySource;
+  /** Algorithms accepted, never empty, never `none`. Each key is further narrowed to its own family. Required. */
+  algorithms: readonly Algorithm[];
+  /** Accepted `iss` value(s). Default: not checked (set it in production). */
+  issuer?: string | readonly string[];
+  /** Accepted `aud` value(s). Default: not checked (set it in production). */
+  audience?: string | readonly string[];
+  /** Slack for `exp`/`nbf`/`iat` between clocks, in seconds. Default 60 (as Envoy). */
+  clockToleranceSeconds?: number;
+  /** Refuse tokens issued (`iat`) longer ago than this, in seconds. Default: no limit. */
+  maxTokenAgeSeconds?: number;
+  /** Refuse tokens without `exp`. Default `true`. */
+  requireExpiry?: boolean;
+  /** Claims every token must carry (any value). Default `[]`. */
+  requiredClaims?: readonly string[];
+  /** Metadata key carrying `Bearer <token>`. Default `authorization`. */
+  header?: string;
+  /** Methods that need no token. Default: gRPC health checking and server reflection. */
+  publicMethods?: MethodMatcher;
+  /**
+   * Per-method policy, looked up by full method (`/pkg.Service/Method`), then service
+   * (`pkg.Service`), then `*`. Default `{}`: any valid token may call any method.
+   */
+  policy?: Readonly<Record<string, MethodPolicy>>;
+  /** Claim holding scopes. Default `scope` (space-separated string); `scp` (array or string) is read too. */
+  scopeClaim?: string;
+  /** Claim holding roles (array or space-separated string). Default `roles`. */
+  rolesClaim?: string;
+  /** Last word after the token and policy passed: return `false` to answer PERMISSION_DENIED. Default: none. */
+  authorize?: (identity: AuthIdentity, context: CallContext) => boolean | Promise<boolean>;
+  /** Verified tokens remembered so a repeated token skips the signature check. Default 10000; 0 disables. */
+  cacheSize?: number;
+  /** Longer tokens are refused before any parsing. Default 8192 bytes. */
+  maxTokenBytes?: number;
+  /**
+   * Metadata keys stripped from every call, public ones included, because a client could use them
+   * to pretend to be someone. Default: `x-user-id`, `x-user`, `x-subject`, `x-auth-subject`,
+   * `x-authenticated-user`, `x-forwarded-user`, `x-jwt-payload`.
+   */
+  stripMetadata?: readonly string[];
+  /** `realm` in the `www-authenticate` trailer. Default `weft`. */
+  realm?: string;
+}
+
+export interface ResolvedAuthOptions {
+  readonly algorithms: Algorithm[];
+  readonly issuer: string | [string, ...string[]] | undefined;
+  readonly audience: string | [string, ...string[]] | undefined;
+  readonly clockToleranceSeconds: number;
+  readonly maxTokenAgeSeconds: number | undefined;
+  readonly requireExpiry: boolean;
+  readonly requiredClaims: readonly string[];
+  readonly header: string;
+  readonly isPublic: (method: MethodInfo) => boolean;
+  readonly policy: Readonly<Record<string, MethodPolicy>>;
+  readonly scopeClaim: string;
+  readonly rolesClaim: string;
+  readonly authorize: JwtAuthOptions['authorize'];
+  readonly cacheSize: number;
+  readonly maxTokenBytes: number;
+  readonly stripMetadata: readonly string[];
+  readonly realm: string;
+}
+
+/** Services that must answer without a token: load balancers and grpcurl need them. */
+export const DEFAULT_PUBLIC_SERVICES: readonly string[] = [
+  'grpc.health.v1.Health',
+  'grpc.reflection.v1.ServerReflection',
+  'grpc.reflection.v1alpha.ServerReflection',
+];
+
+export const DEFAULT_STRIPPED_METADATA: readonly string[] = [
+  'x-user-id',
+  'x-user',
+  'x-subject',
+  'x-auth-subject',
+  'x-authenticated-user',
+  'x-forwarded-user',
+  'x-jwt-payload',
+];
+
+function list(value: string | readonly string[] | undefined): string | [string, ...string[]] | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  if (value.length === 0) return undefined;
+  return [...value] as [string, ...string[]];
+}
+
+export function resolveOptions(options: JwtAuthOptions): ResolvedAuthOptions {
+  const algorithms = [...(options.algorithms ?? [])];
+  if (algorithms.length === 0) throw new Error('weft/auth: `algorithms` must list the accepted algorithms');
+  if (algorithms.some((alg) => (alg as string).toLowerCase() === 'none')) {
+    throw new Error('weft/auth: the `none` algorithm is never accepted');
+  }
+  const publicMethods = options.publicMethods;
+  return {
+    algorithms,
+    issuer: list(options.issuer),
+    audience: list(options.audience),
+    clockToleranceSeconds: options.clockToleranceSeconds ?? 60,
+    maxTokenAgeSeconds: options.maxTokenAgeSeconds,
+    requireExpiry: options.requireExpiry ?? true,
+    requiredClaims: options.requiredClaims ?? [],
+    header: (options.header ?? 'authorization').toLowerCase(),
+    isPublic:
+      publicMethods === undefined
+        ? (method) => DEFAULT_PUBLIC_SERVICES.includes(method.service)
+        : toPredicate(publicMethods),
+    policy: options.policy ?? {},
+    scopeClaim: options.scopeClaim ?? 'scope',
+    rolesClaim: options.rolesClaim ?? 'roles',
+    authorize: options.authorize,
+    cacheSize: options.cacheSize ?? 10_000,
+    maxTokenBytes: options.maxTokenBytes ?? 8192,
+    stripMetadata: (options.stripMetadata ?? DEFAULT_STRIPPED_METADATA).map((key) => key.toLowerCase()),
+    realm: options.realm ?? 'weft',
+  };
+}

@@ -1,0 +1,69 @@
+import { status } from '@grpc/grpc-js';
+
+/**
+ * Why a call was refused: `reason` is a stable slug for metrics and logs, `message` is what the
+ * caller reads (actionable, never the token, key material or verifier internals).
+ */
+export interface AuthRejection {
+  readonly code: status;
+  readonly reason: string;
+  readonly message: string;
+  /** RFC 6750 `error` value for the `www-authenticate` hint, when there is one. */
+  readonly bearerError?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+}
+
+function reject(reason: string, message: string, bearerError?: AuthRejection['bearerError']): AuthRejection {
+  return Object.freeze({ code: status.UNAUTHENTICATED, reason, message, bearerError });
+}
+
+/** The fixed rejections, built once: refusing a call allocates nothing. */
+export const rejections = {
+  missing: reject('missing', 'missing bearer token in "authorization" metadata'),
+  badScheme: reject('bad_scheme', 'authorization scheme must be "Bearer"', 'invalid_request'),
+  malformed: reject('malformed', 'token is not a well-formed JWT', 'invalid_token'),
+  oversized: reject('oversized', 'token is too large', 'invalid_token'),
+  notObject: reject('malformed', 'token payload is not a JSON object', 'invalid_token'),
+  algorithm: reject('algorithm', 'token algorithm not accepted', 'invalid_token'),
+  crit: reject('crit', 'token has unsupported critical header parameters', 'invalid_token'),
+  missingKid: reject('unknown_kid', 'token has no key id (kid)', 'invalid_token'),
+  unknownKid: reject('unknown_kid', 'token key id (kid) not recognised', 'invalid_token'),
+  signature: reject('bad_signature', 'token signature is invalid', 'invalid_token'),
+  expired: reject('expired', 'token expired', 'invalid_token'),
+  notYetValid: reject('not_yet_valid', 'token not yet valid (nbf)', 'invalid_token'),
+  tooOld: reject('too_old', 'token is older than the accepted maximum age', 'invalid_token'),
+  noExpiry: reject('missing_exp', 'token has no expiry (exp)', 'invalid_token'),
+  issuer: reject('issuer', 'token issuer not accepted', 'invalid_token'),
+  audience: reject('audience', 'token audience not accepted', 'invalid_token'),
+  invalid: reject('invalid', 'token is invalid', 'invalid_token'),
+  keysUnavailable: Object.freeze({
+    code: status.UNAVAILABLE,
+    reason: 'keys_unavailable',
+    message: 'cannot verify token: signing keys are unavailable, try again later',
+  }) as AuthRejection,
+  denied: Object.freeze({
+    code: status.PERMISSION_DENIED,
+    reason: 'denied',
+    message: 'caller is not allowed to call this method',
+  }) as AuthRejection,
+} as const;
+
+export function missingClaim(claim: string): AuthRejection {
+  return reject('missing_claim', `token lacks required claim "${claim}"`, 'invalid_token');
+}
+
+export function insufficientScope(missing: string): AuthRejection {
+  return Object.freeze({
+    code: status.PERMISSION_DENIED,
+    reason: 'insufficient_scope',
+    message: `token lacks required scope "${missing}"`,
+    bearerError: 'insufficient_scope',
+  });
+}
+
+export function missingRole(roles: readonly string[]): AuthRejection {
+  return Object.freeze({
+    code: status.PERMISSION_DENIED,
+    reason: 'insufficient_role',
+    message: `token lacks one of the roles: ${roles.join(', ')}`,
+  });
+}

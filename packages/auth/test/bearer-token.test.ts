@@ -1,0 +1,74 @@
+import * as grpc from '@grpc/grpc-js';
+import { getCallContext } from '@weft/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, startHarness, unary } from '../../../test/harness';
+import { bearerToken, jwtAuth } from '../src/index';
+import { AUDIENCE, hs256, ISSUER, SECRET } from './keys';
+
+const seenToken = () => ({ auth: String(getCallContext()?.metadata?.get('authorization')[0]) });
+
+describe('bearerToken', () => {
+  let harness: Harness | undefined;
+  afterEach(async () => harness?.close());
+
+  async function withClient(client: grpc.Interceptor) {
+    harness = await startHarness({
+      serverInterceptors: [
+        jwtAuth({ keys: { secret: SECRET }, algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }),
+      ],
+      clientInterceptors: [client],
+      probe: seenToken,
+    });
+    return harness;
+  }
+
+  it('sends a static token on every call', async () => {
+    const token = hs256();
+    const h = await withClient(bearerToken(token));
+    const result = await unary(h.client, {});
+    expect(result.status.code).toBe(grpc.status.OK);
+    expect(result.responses[0]?.context.auth).toBe(`Bearer ${token}`);
+  });
+
+  it('asks the provider once for many concurrent calls, then refreshes before expiry', async () => {
+    let calls = 0;
+    const provider = async () => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // 62 s lifetime and a 60 s refresh margin: due for refresh 2 s after issue.
+      return hs256({ n: calls }, { expiresIn: 62 });
+    };
+    const h = await withClient(bearerToken(provider));
+    const first = await Promise.all(Array.from({ length: 20 }, () => unary(h.client, {})));
+    expect(first.every((r) => r.status.code === grpc.status.OK)).toBe(true);
+    expect(calls).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    // The call that notices starts one background refresh and still uses the current token.
+    const during = await Promise.all(Array.from({ length: 5 }, () => unary(h.client, {})));
+    expect(during.every((r) => r.status.code === grpc.status.OK)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(calls).toBe(2);
+  });
+
+  it('waits for a new token once the old one expired', async () => {
+    let n = 0;
+    const h = await withClient(
+      bearerToken(() => ({ token: hs256({ n: ++n }), expiresAt: Date.now() + 100 }), {
+        refreshBeforeSeconds: 0,
+      }),
+    );
+    const a = await unary(h.client, {});
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const b = await unary(h.client, {});
+    expect(a.responses[0]?.context.auth).not.toBe(b.responses[0]?.context.auth);
+    expect(n).toBe(2);
+  });
+
+  it('fails the call with UNAUTHENTICATED, without reaching the server, when no token can be had', async () => {
+    const h = await withClient(bearerToken(() => Promise.reject(new Error('identity provider down'))));
+    const result = await unary(h.client, {});
+    expect(result.status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(result.status.details).toContain('identity provider down');
+    expect(h.handled.get('Unary') ?? 0).toBe(0);
+  });
+});
