@@ -1,0 +1,95 @@
+import { status } from '@grpc/grpc-js';
+import { type Context, context, type Span, trace } from '@opentelemetry/api';
+import {
+  type CallReporter,
+  type FinishedStatus,
+  type ObservedClientCall,
+  type ObservingClientInterceptor,
+  observeClient,
+  type RetryAttempt,
+  signals,
+} from '@weft/core';
+import { rememberParent } from './current-trace';
+import { metadataSetter } from './metadata-carrier';
+import { methodSpans } from './method-spans';
+import { type ClientTracingOptions, type ResolvedOptions, resolveOptions } from './options';
+import { ATTR_RPC_GRPC_STATUS_CODE } from './semconv';
+import { addMessageEvent, recordMetadata, SpanReporter } from './span-reporter';
+
+/** Recording client spans weft started: a retry signal only annotates one of these. */
+const clientSpans = new WeakSet<Span>();
+
+class ClientSpan extends SpanReporter {
+  onFinish(finished: FinishedStatus): void {
+    // For the caller every non-OK status is a failure (OpenTelemetry gRPC conventions).
+    this.finish(finished.code, finished.details, finished.code !== status.OK);
+  }
+}
+
+/** A client span that also adds an event per message; a subclass so other calls skip the hooks. */
+class ClientSpanWithMessages extends ClientSpan {
+  private received = 0;
+  private sent = 0;
+
+  onReceiveMessage(): void {
+    this.received += 1;
+    addMessageEvent(this.span, true, this.received);
+  }
+
+  onSendMessage(): void {
+    this.sent += 1;
+    addMessageEvent(this.span, false, this.sent);
+  }
+}
+
+/**
+ * A retry layer below tracing (`@weft/resilience`'s `retry()`) publishes each new attempt; the
+ * attempt runs inside the client span's context, so the active span is the call's span.
+ */
+function onRetryAttempt(attempt: RetryAttempt): void {
+  const span = trace.getActiveSpan();
+  if (span === undefined || !clientSpans.has(span)) return;
+  span.addEvent('retry', { 'rpc.retry.attempt': attempt.attempt, [ATTR_RPC_GRPC_STATUS_CODE]: attempt.code });
+}
+
+let listeningForRetries = false;
+function listenForRetries(): void {
+  if (listeningForRetries) return;
+  listeningForRetries = true;
+  signals.retryAttempt.subscribe(onRetryAttempt);
+}
+
+function startClientSpan(options: ResolvedOptions, call: ObservedClientCall): CallReporter {
+  const spans = methodSpans(call.method);
+  const parent: Context = context.active();
+  const span = options.tracer.startSpan(spans.name, spans.client, parent);
+  rememberParent(span, trace.getSpanContext(parent));
+  if (span.isRecording()) {
+    clientSpans.add(span);
+    if (options.metadataAttributes.length > 0)
+      recordMetadata(span, call.metadata, options.metadataAttributes);
+  }
+  const ctx = trace.setSpan(parent, span);
+  try {
+    options.propagator.inject(ctx, call.metadata, metadataSetter);
+  } catch {
+    // A broken propagator must not fail the call: it goes out without trace context.
+  }
+  return options.messageEvents ? new ClientSpanWithMessages(span, ctx) : new ClientSpan(span, ctx);
+}
+
+/**
+ * Client tracing: one CLIENT span per call, child of the active span (the server span inside a
+ * `serverTracing()` handler), with the trace context injected into the outgoing metadata and the
+ * RPC attributes and final status recorded. Layers below it (retry, deadline, auth) run with the
+ * span active; retries show up as `retry` events on it.
+ */
+export function clientTracing(options: ClientTracingOptions = {}): ObservingClientInterceptor {
+  const resolved = resolveOptions(options);
+  listenForRetries();
+  return observeClient({
+    start(call: ObservedClientCall) {
+      return startClientSpan(resolved, call);
+    },
+  });
+}

@@ -1,0 +1,129 @@
+import type { Metadata } from '@grpc/grpc-js';
+import {
+  type Context,
+  propagation,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import { ATTR_RPC_GRPC_REQUEST_METADATA } from './semconv';
+
+/** The instrumentation scope spans are recorded under. */
+export const TRACER_NAME = '@weft/tracing';
+export const TRACER_VERSION = '0.1.0';
+
+/**
+ * What weft needs of a propagator: OpenTelemetry's `TextMapPropagator`, or the global
+ * `propagation` API (which delegates to whatever propagator the application registered).
+ */
+export interface Propagator {
+  inject(context: Context, carrier: Metadata, setter: TextMapSetter<Metadata>): void;
+  extract(context: Context, carrier: Metadata, getter: TextMapGetter<Metadata>): Context;
+}
+
+/** Options both sides share. */
+export interface TracingOptions {
+  /**
+   * Where spans go. Default: the global provider (`trace.getTracerProvider()`). The tracer is taken
+   * once, at setup; from the global provider that is a proxy that starts recording as soon as an SDK
+   * registers, so creating the interceptors before the SDK starts is fine.
+   */
+  tracerProvider?: TracerProvider;
+  /**
+   * How trace context travels in metadata. Default: the global `propagation` API, i.e. whatever
+   * propagator the SDK registered (W3C `traceparent`/`tracestate` with the Node SDK's defaults).
+   */
+  propagator?: Propagator;
+  /**
+   * Add a `message` event (`rpc.message.type` SENT/RECEIVED, `rpc.message.id`) per message.
+   * Default `false`: a long stream would carry thousands of events.
+   */
+  messageEvents?: boolean;
+  /**
+   * Request metadata keys recorded as `rpc.grpc.request.metadata.<key>` (string values only, as a
+   * string array). Default `[]`. Keys that look like credentials (`authorization`, anything with
+   * `token`, `cookie`, `secret`, `password`, `api-key`/`apikey`) and binary `-bin` keys are refused
+   * with an error at setup: spans are not a place for secrets.
+   */
+  metadataAttributes?: readonly string[];
+}
+
+export interface ServerTracingOptions extends TracingOptions {
+  /**
+   * Send the trace id back to the caller as `x-trace-id` in the response headers and trailers, so a
+   * user with a failing call can quote it. Default `false`.
+   */
+  echoTraceId?: boolean;
+  /**
+   * Add `trace_id` and `span_id` to the call's log fields (`CallContext.addLogFields`), so every line
+   * `serverLogging` writes for the call carries them. Default `true`.
+   */
+  logFields?: boolean;
+}
+
+export type ClientTracingOptions = TracingOptions;
+
+/** The header `echoTraceId` writes. */
+export const TRACE_ID_HEADER = 'x-trace-id';
+
+/** Options with every default filled in, so the interceptors never re-check for `undefined`. */
+export interface ResolvedOptions {
+  readonly tracer: Tracer;
+  readonly propagator: Propagator;
+  readonly messageEvents: boolean;
+  /** Lower-cased, validated keys and their attribute names, built once. */
+  readonly metadataAttributes: readonly (readonly [key: string, attribute: string])[];
+  readonly echoTraceId: boolean;
+  readonly logFields: boolean;
+}
+
+const defaults = {
+  /** Off: events per message are costly on long streams. */
+  messageEvents: false,
+  /** None: recording metadata is opt-in, key by key. */
+  metadataAttributes: [] as readonly string[],
+  /** Off: the trace id is only sent back when asked for. */
+  echoTraceId: false,
+  /** On: log lines of a traced call carry its ids. */
+  logFields: true,
+};
+
+const SECRET_PARTS = ['authorization', 'token', 'cookie', 'secret', 'password', 'api-key', 'apikey'];
+
+/** Lower-cases and checks the metadata allow-list; throws on keys that may hold credentials. */
+export function metadataAttributeKeys(keys: readonly string[]): ResolvedOptions['metadataAttributes'] {
+  const out: [string, string][] = [];
+  for (const raw of keys) {
+    const key = raw.trim().toLowerCase();
+    if (key === '') throw new Error('@weft/tracing: metadataAttributes contains an empty key');
+    const secret = SECRET_PARTS.find((part) => key.includes(part));
+    if (secret !== undefined) {
+      throw new Error(
+        `@weft/tracing: refusing to record metadata key "${raw}" as a span attribute: keys containing "${secret}" may carry credentials`,
+      );
+    }
+    if (key.endsWith('-bin')) {
+      throw new Error(`@weft/tracing: cannot record binary metadata key "${raw}" as a span attribute`);
+    }
+    if (out.some(([seen]) => seen === key)) continue;
+    out.push([key, ATTR_RPC_GRPC_REQUEST_METADATA(key)]);
+  }
+  return out;
+}
+
+export function resolveOptions(options: ServerTracingOptions = {}): ResolvedOptions {
+  const provider = options.tracerProvider;
+  return {
+    tracer:
+      provider === undefined
+        ? trace.getTracer(TRACER_NAME, TRACER_VERSION)
+        : provider.getTracer(TRACER_NAME, TRACER_VERSION),
+    propagator: options.propagator ?? propagation,
+    messageEvents: options.messageEvents ?? defaults.messageEvents,
+    metadataAttributes: metadataAttributeKeys(options.metadataAttributes ?? defaults.metadataAttributes),
+    echoTraceId: options.echoTraceId ?? defaults.echoTraceId,
+    logFields: options.logFields ?? defaults.logFields,
+  };
+}

@@ -1,0 +1,72 @@
+import { type Metadata, status } from '@grpc/grpc-js';
+import { type Context, context, type Span, SpanStatusCode } from '@opentelemetry/api';
+import type { CallReporter } from '@weft/core';
+import type { ResolvedOptions } from './options';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_EXCEPTION_MESSAGE,
+  ATTR_EXCEPTION_TYPE,
+  ATTR_RPC_GRPC_STATUS_CODE,
+  ATTR_RPC_MESSAGE_ID,
+  ATTR_RPC_MESSAGE_TYPE,
+  RPC_MESSAGE_TYPE_VALUE_RECEIVED,
+  RPC_MESSAGE_TYPE_VALUE_SENT,
+} from './semconv';
+
+/**
+ * One call's span, as an observer reporter: `enter` runs the rest of the call with the span active,
+ * `finish` records the status and ends the span, once.
+ */
+export class SpanReporter implements CallReporter {
+  private ended = false;
+
+  constructor(
+    readonly span: Span,
+    /** The context the call runs in: the parent's, with this span set. */
+    readonly ctx: Context,
+  ) {}
+
+  enter<A>(fn: (arg: A) => void, arg: A): void {
+    // context.with passes `arg` through: no closure per event.
+    context.with(this.ctx, fn, undefined, arg);
+  }
+
+  protected finish(code: status, details: string, error: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    const span = this.span;
+    if (span.isRecording()) {
+      span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
+      if (error) {
+        const type = status[code] ?? String(code);
+        span.setAttribute(ATTR_ERROR_TYPE, type);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: details });
+        span.addEvent('exception', { [ATTR_EXCEPTION_TYPE]: type, [ATTR_EXCEPTION_MESSAGE]: details });
+      }
+    }
+    span.end();
+  }
+}
+
+/** Records the allow-listed metadata keys (string values only) as span attributes. */
+export function recordMetadata(
+  span: Span,
+  metadata: Metadata,
+  keys: ResolvedOptions['metadataAttributes'],
+): void {
+  for (const [key, attribute] of keys) {
+    const values = metadata.get(key);
+    if (values.length === 0) continue;
+    const strings: string[] = [];
+    for (const value of values) if (typeof value === 'string') strings.push(value);
+    if (strings.length > 0) span.setAttribute(attribute, strings);
+  }
+}
+
+/** Adds one `message` event (option `messageEvents`); `id` counts from 1 per direction. */
+export function addMessageEvent(span: Span, received: boolean, id: number): void {
+  span.addEvent('message', {
+    [ATTR_RPC_MESSAGE_TYPE]: received ? RPC_MESSAGE_TYPE_VALUE_RECEIVED : RPC_MESSAGE_TYPE_VALUE_SENT,
+    [ATTR_RPC_MESSAGE_ID]: id,
+  });
+}
