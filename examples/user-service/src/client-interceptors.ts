@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '@weft/auth';
 import { clientInterceptors } from '@weft/core';
+import { clientTracing } from '@weft/tracing';
 import { loadConfig } from './config';
 import { mintToken, READ_SCOPE, WRITE_SCOPE } from './tokens';
 
@@ -21,5 +22,5 @@ export function demoClientInterceptors({ env = process.env }: DemoClientSettings
     : bearerToken(() =>
         mintToken(jwt, { subject: 'demo-client', scope: `${READ_SCOPE} ${WRITE_SCOPE}`, ttlSeconds: 600 }),
       );
-  return clientInterceptors({ auth });
+  return clientInterceptors({ tracing: clientTracing(), auth });
 }

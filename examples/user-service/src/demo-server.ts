@@ -2,8 +2,10 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
+import { type MetricsServer, serverMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
 import { HealthImplementation } from 'grpc-health-check';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import type { DemoConfig } from './config';
 import type { ProtoGrpcType } from './generated/user';
 import { demoServerInterceptors } from './interceptors';
@@ -32,6 +34,9 @@ export function loadUserProto() {
 export interface RunningDemo {
   readonly grpcPort: number;
   readonly address: string;
+  /** Where Prometheus scrapes the demo (`http://host:port/metrics`). */
+  readonly metricsUrl: string;
+  readonly registry: Registry;
   readonly health: HealthImplementation;
   /** Stops taking calls, waits up to the grace period for in-flight ones, then cancels the rest. */
   shutdown(): Promise<void>;
@@ -43,8 +48,13 @@ export async function startDemo(
   logger: pino.Logger = pino({ level: config.logLevel }),
 ): Promise<RunningDemo> {
   const { definition, proto } = loadUserProto();
-  const server = new grpc.Server({ interceptors: demoServerInterceptors({ config, logger }) });
-  server.addService(proto.weft.demo.v1.UserService.service, userServiceHandlers(new UserStore(SEED_USERS)));
+  const registry = new Registry();
+  const metrics = serverMetrics({ registry });
+  const signals = signalMetrics({ registry });
+  const userService = proto.weft.demo.v1.UserService.service;
+  metrics.initialize(userService);
+  const server = new grpc.Server({ interceptors: demoServerInterceptors({ config, logger, metrics }) });
+  server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
@@ -58,7 +68,19 @@ export async function startDemo(
     ),
   );
   const address = `${config.host}:${grpcPort}`;
-  logger.info({ address }, `user service listening on ${address}`);
+  let metricsServer: MetricsServer;
+  try {
+    metricsServer = await startMetricsServer({
+      registry,
+      host: config.host,
+      port: config.metricsPort,
+      collectDefaultMetrics: true,
+    });
+  } catch (error) {
+    server.forceShutdown();
+    throw error;
+  }
+  logger.info({ address, metrics: metricsServer.url }, `user service listening on ${address}`);
   if (config.jwt.insecureDevSecret) {
     logger.warn(
       'JWT_SECRET is unset: tokens are checked with the public development secret (npm run token mints them)',
@@ -79,8 +101,11 @@ export async function startDemo(
         clearTimeout(force);
         resolve();
       });
+    }).then(async () => {
+      signals.close();
+      await metricsServer.close();
     });
     return stopping;
   };
-  return { grpcPort, address, health, shutdown };
+  return { grpcPort, address, metricsUrl: metricsServer.url, registry, health, shutdown };
 }

@@ -1,6 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { jwtAuth, type MethodPolicy } from '@weft/auth';
 import { type Logger, not, recovery, serverInterceptors, serverLogging } from '@weft/core';
+import type { MetricsInterceptor } from '@weft/metrics';
+import { serverTracing } from '@weft/tracing';
 import type { DemoConfig } from './config';
 import { READ_SCOPE, WRITE_SCOPE } from './tokens';
 
@@ -28,11 +30,19 @@ export const demoAuthPolicy: Record<string, MethodPolicy> = {
 export interface DemoServerDeps {
   config: DemoConfig;
   logger: Logger;
+  /** Server metrics, created by the caller because the metrics server needs their registry. */
+  metrics: MetricsInterceptor;
 }
 
 /** The demo's server interceptors, every weft piece on, ordered by the preset. */
-export function demoServerInterceptors({ config, logger }: DemoServerDeps): grpc.ServerInterceptor[] {
+export function demoServerInterceptors({
+  config,
+  logger,
+  metrics,
+}: DemoServerDeps): grpc.ServerInterceptor[] {
   return serverInterceptors({
+    tracing: serverTracing({ echoTraceId: true }),
+    metrics,
     logging: serverLogging({ logger }),
     auth: jwtAuth({
       keys: { secret: config.jwt.secret },

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { call } from './demo-client';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
+import { mintToken } from './tokens';
 
 export interface LoadOptions {
   /** Calls in flight at once. */
@@ -9,6 +10,8 @@ export interface LoadOptions {
   durationSeconds: number;
   /** Share of calls (0..1) that are meant to fail: unknown ids, invalid input, duplicates. */
   errorRate: number;
+  /** Share of calls (0..1) sent with a token signed by the wrong key: UNAUTHENTICATED. Default 0. */
+  authFailureRate?: number;
   /** Metadata for each call (credentials, tenant...). */
   metadata?: () => grpc.Metadata;
   /** Hard cap on calls, so a run is bounded whatever the duration. Default 1,000,000. */
@@ -37,11 +40,22 @@ export async function runLoad(client: UserServiceClient, options: LoadOptions): 
     const name = grpc.status[code] ?? String(code);
     codes[name] = (codes[name] ?? 0) + 1;
   };
+  // Same issuer and audience as the demo, wrong key: refused as `bad_signature`.
+  const forged = mintToken(
+    { secret: 'not-the-demo-secret', issuer: 'weft-demo', audience: 'user-service', insecureDevSecret: true },
+    { subject: 'mallory', scope: 'users:read', ttlSeconds: 3600 },
+  );
+  const authFailureRate = options.authFailureRate ?? 0;
   const one = async (): Promise<void> => {
     const roll = Math.random();
     const n = seq++;
     try {
-      if (roll < options.errorRate / 2) await call(client, 'GetUser', { id: `missing-${n}` }, metadata());
+      if (Math.random() < authFailureRate) {
+        const md = metadata();
+        md.set('authorization', `Bearer ${forged}`);
+        await call(client, 'GetUser', { id: 'u-1' }, md);
+      } else if (roll < options.errorRate / 2)
+        await call(client, 'GetUser', { id: `missing-${n}` }, metadata());
       else if (roll < options.errorRate)
         await call(client, 'CreateUser', { name: '', email: 'bad' }, metadata());
       else if (roll < options.errorRate + WRITE_SHARE) {

@@ -255,7 +255,9 @@ export function observeClient(...observers: ClientObserver[]): ObservingClientIn
             mdNext(headers);
           },
           onReceiveMessage(message, msgNext) {
-            reporter.onReceiveMessage?.(message);
+            // grpc-js hands a unary call that ended without a response a `null` message; a
+            // deserialized message is never null, so this one is not counted.
+            if (message !== null) reporter.onReceiveMessage?.(message);
             msgNext(message);
           },
           onReceiveStatus(received: StatusObject, statusNext) {

@@ -1,0 +1,98 @@
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import {
+  type CallReporter,
+  type FinishedStatus,
+  type MethodInfo,
+  methodInfo,
+  type ObservedServerCall,
+  type ObservingServerInterceptor,
+  observeServer,
+} from '@weft/core';
+import type { Registry, RegistryContentType } from 'prom-client';
+import { activeTraceId, exemplarFor } from './exemplar';
+import { GrpcFamilies, OTHER } from './families';
+import { type GrpcMetricsOptions, type ResolvedMetricsOptions, resolveOptions } from './options';
+import type { Series } from './series';
+
+export interface MetricsInterceptor extends ObservingServerInterceptor {
+  /** The registry the metrics live on (the one given, or the new one created). */
+  readonly registry: Registry<RegistryContentType>;
+  /** Creates zero series for every method (and every status code) of `service` before any call. */
+  initialize(service: ServiceDefinition): void;
+}
+
+/** One reporter per series: it holds no per-call state, so calls allocate nothing for metrics. */
+export class SeriesReporter implements CallReporter {
+  constructor(
+    readonly series: Series,
+    private readonly exemplars: boolean,
+  ) {}
+  onReceiveMessage(): void {
+    this.series.msgReceived++;
+  }
+  onSendMessage(): void {
+    this.series.msgSent++;
+  }
+  onFinish(status: FinishedStatus, seconds: number): void {
+    // On the server the handler's context (with its span) is active when the status goes out.
+    this.record(status.code, seconds, this.exemplars ? activeTraceId() : undefined);
+  }
+  record(code: number, seconds: number, traceId: string | undefined): void {
+    const s = this.series;
+    s.handle(code);
+    const bucket = s.observe(seconds);
+    if (traceId !== undefined) s.exemplars[bucket] = exemplarFor(traceId, seconds);
+  }
+}
+
+/** Per-method reporters, created once; methods with context labels look theirs up per call. */
+export function reporterCache(families: GrpcFamilies, o: ResolvedMetricsOptions) {
+  const reporters = new Map<string, SeriesReporter>();
+  return (method: MethodInfo, extra?: readonly string[]): SeriesReporter => {
+    const key = extra === undefined ? method.path : `${method.path}\u0000${extra.join('\u0000')}`;
+    let reporter = reporters.get(key);
+    if (reporter === undefined) {
+      reporter = new SeriesReporter(families.seriesFor(method, extra), o.exemplars);
+      // Bounded by maxMethods x the context labels' value bounds.
+      reporters.set(key, reporter);
+    }
+    return reporter;
+  };
+}
+
+/**
+ * Server metrics named and labelled as go-grpc-prometheus: `grpc_server_started_total`,
+ * `grpc_server_handled_total{grpc_code}`, `grpc_server_msg_received_total`,
+ * `grpc_server_msg_sent_total`, `grpc_server_handling_seconds`.
+ */
+export function serverMetrics(options: GrpcMetricsOptions = {}): MetricsInterceptor {
+  const o = resolveOptions(options);
+  const families = new GrpcFamilies('server', o);
+  const reporterFor = reporterCache(families, o);
+  const labelValues = o.contextLabels.map(() => new Set<string>());
+
+  const extraValues = (call: ObservedServerCall): string[] =>
+    o.contextLabels.map((label, i) => {
+      const value = label.value(call.context) ?? '';
+      const seen = labelValues[i] as Set<string>;
+      if (seen.has(value)) return value;
+      if (seen.size >= label.maxValues) return OTHER;
+      seen.add(value);
+      return value;
+    });
+
+  const interceptor = observeServer({
+    start(call) {
+      const reporter =
+        o.contextLabels.length === 0 ? reporterFor(call.method) : reporterFor(call.method, extraValues(call));
+      reporter.series.started++;
+      return reporter;
+    },
+  });
+  return Object.assign(interceptor, {
+    registry: o.registry,
+    initialize(service: ServiceDefinition) {
+      for (const definition of Object.values(service)) families.initialize(methodInfo(definition));
+    },
+  });
+}

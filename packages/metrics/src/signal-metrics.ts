@@ -1,0 +1,133 @@
+import { type BreakerState, codeName, type MethodInfo, type Signal, signals } from '@weft/core';
+import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
+
+export interface SignalMetricsOptions {
+  /** Registry to register on. Default: a new one, read it from `.registry`. */
+  registry?: Registry<RegistryContentType>;
+  /** Prepended to every metric name. Default `''`. */
+  prefix?: string;
+  /** Distinct label sets per metric; later ones are recorded with `other` values. Default 1000. */
+  maxSeries?: number;
+}
+
+export interface SignalMetrics {
+  readonly registry: Registry<RegistryContentType>;
+  /** Stops listening to weft's signals (the metrics stay registered). */
+  close(): void;
+}
+
+const OTHER = 'other';
+const STATES: readonly BreakerState[] = ['closed', 'half_open', 'open'];
+
+/** Label sets of one metric, capped: past the cap every label value becomes `other`. */
+class Bound {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max: number) {}
+  labels<L extends Record<string, string>>(labels: L): L {
+    const key = Object.values(labels).join('\u0000');
+    if (this.seen.has(key)) return labels;
+    if (this.seen.size < this.max) {
+      this.seen.add(key);
+      return labels;
+    }
+    const other = { ...labels };
+    for (const name of Object.keys(other)) (other as Record<string, string>)[name] = OTHER;
+    return other;
+  }
+}
+
+const methodLabels = (m: MethodInfo) => ({ grpc_service: m.service, grpc_method: m.method });
+
+/**
+ * Counts what weft's other packages publish on `@weft/core`'s signals: auth failures, limit
+ * rejections, retries, retry throttling, and circuit breaker state, transitions and fail-fasts.
+ * Subscribing costs nothing on the publishers' side until this is created.
+ */
+export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics {
+  const registry = options.registry ?? new Registry();
+  const p = options.prefix ?? '';
+  const max = options.maxSeries ?? 1000;
+  const registers = [registry];
+
+  const authFailures = new Counter({
+    name: `${p}weft_auth_failures_total`,
+    help: 'Calls refused by jwtAuth, by reason (missing, expired, bad_signature, insufficient_scope, ...).',
+    labelNames: ['grpc_service', 'grpc_method', 'reason', 'grpc_code'],
+    registers,
+  });
+  const limitRejections = new Counter({
+    name: `${p}weft_limit_rejections_total`,
+    help: 'Calls refused by rateLimit or concurrencyLimit, by limiter, rule and key class.',
+    labelNames: ['grpc_service', 'grpc_method', 'limiter', 'rule', 'key_class'],
+    registers,
+  });
+  const retries = new Counter({
+    name: `${p}weft_retry_attempts_total`,
+    help: 'Retry attempts started by the retry interceptor, by the code that caused them.',
+    labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+    registers,
+  });
+  const throttled = new Counter({
+    name: `${p}weft_retry_throttled_total`,
+    help: 'Retries refused because the target retry budget (throttling) was spent.',
+    labelNames: ['grpc_service', 'grpc_method', 'target'],
+    registers,
+  });
+  const breakerState = new Gauge({
+    name: `${p}weft_circuit_breaker_state`,
+    help: 'Circuit breaker state: 1 for the current state of each target and method, 0 for the others.',
+    labelNames: ['target', 'method', 'state'],
+    registers,
+  });
+  const transitions = new Counter({
+    name: `${p}weft_circuit_breaker_transitions_total`,
+    help: 'Circuit breaker state changes.',
+    labelNames: ['target', 'method', 'from', 'to'],
+    registers,
+  });
+  const breakerRejections = new Counter({
+    name: `${p}weft_circuit_breaker_rejections_total`,
+    help: 'Calls failed fast because their circuit breaker was open.',
+    labelNames: ['target', 'grpc_service', 'grpc_method'],
+    registers,
+  });
+
+  const bounds = Array.from({ length: 7 }, () => new Bound(max));
+  const [b0, b1, b2, b3, b4, b5, b6] = bounds as [Bound, Bound, Bound, Bound, Bound, Bound, Bound];
+  const subscriptions: [Signal<never>, (message: never) => void][] = [];
+  const on = <T>(signal: Signal<T>, listener: (message: T) => void) => {
+    signal.subscribe(listener);
+    subscriptions.push([signal as Signal<never>, listener as (message: never) => void]);
+  };
+
+  on(signals.authFailure, (f) =>
+    authFailures.inc(b0.labels({ ...methodLabels(f.method), reason: f.reason, grpc_code: codeName(f.code) })),
+  );
+  on(signals.limitRejection, (r) =>
+    limitRejections.inc(
+      b1.labels({ ...methodLabels(r.method), limiter: r.limiter, rule: r.rule, key_class: r.keyClass }),
+    ),
+  );
+  on(signals.retryAttempt, (r) =>
+    retries.inc(b2.labels({ ...methodLabels(r.method), grpc_code: codeName(r.code) })),
+  );
+  on(signals.retryThrottled, (r) =>
+    throttled.inc(b3.labels({ ...methodLabels(r.method), target: r.target })),
+  );
+  on(signals.breakerTransition, (t) => {
+    const labels = b4.labels({ target: t.target, method: t.method });
+    for (const state of STATES) breakerState.set({ ...labels, state }, state === t.to ? 1 : 0);
+    transitions.inc(b5.labels({ target: t.target, method: t.method, from: t.from, to: t.to }));
+  });
+  on(signals.breakerRejection, (r) =>
+    breakerRejections.inc(b6.labels({ target: r.target, ...methodLabels(r.method) })),
+  );
+
+  return {
+    registry,
+    close() {
+      for (const [signal, listener] of subscriptions) signal.unsubscribe(listener);
+      subscriptions.length = 0;
+    },
+  };
+}
