@@ -3,9 +3,13 @@
  * demo (ADDRESS, default 127.0.0.1:50051) to light up the dashboards, then prints the status mix.
  */
 import { parseArgs } from 'node:util';
+import { clientMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
+import { Registry } from 'prom-client';
 import { demoClientInterceptors } from './client-interceptors';
+import { intFromEnv } from './config';
 import { userClient } from './demo-client';
 import { runLoad } from './load-generator';
+import { startTelemetry } from './telemetry';
 
 const { values } = parseArgs({
   options: {
@@ -25,9 +29,27 @@ function number(name: string, raw: string, min: number, max: number): number {
   return value;
 }
 
+/** With LOAD_METRICS_PORT set, the load generator serves its client-side metrics (the client dashboard). */
+async function clientMetricsServer() {
+  const port = process.env.LOAD_METRICS_PORT;
+  if (!port) return undefined;
+  const registry = new Registry();
+  signalMetrics({ registry });
+  const server = await startMetricsServer({
+    registry,
+    port: intFromEnv(process.env, 'LOAD_METRICS_PORT', 9465),
+    host: process.env.LOAD_METRICS_HOST || '127.0.0.1',
+    collectDefaultMetrics: true,
+  });
+  process.stdout.write(`client metrics on ${server.url}\n`);
+  return { server, metrics: clientMetrics({ registry }) };
+}
+
 async function main() {
   const address = process.env.ADDRESS || `127.0.0.1:${process.env.GRPC_PORT || 50051}`;
-  const client = userClient({ address, interceptors: demoClientInterceptors() });
+  const telemetry = startTelemetry();
+  const served = await clientMetricsServer();
+  const client = userClient({ address, interceptors: demoClientInterceptors({ metrics: served?.metrics }) });
   const report = await runLoad(client, {
     concurrency: number('concurrency', values.concurrency, 1, 1000),
     durationSeconds: number('duration', values.duration, 0.1, 86_400),
@@ -38,6 +60,8 @@ async function main() {
     `${report.calls} calls in ${report.seconds.toFixed(1)}s (${(report.calls / report.seconds).toFixed(0)}/s): ${JSON.stringify(report.codes)}\n`,
   );
   client.close();
+  await served?.server.close();
+  await telemetry.shutdown();
 }
 
 void main();

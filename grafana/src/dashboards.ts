@@ -1,0 +1,286 @@
+import { DashboardBuilder, DashboardCursorSync, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { datasourceVariable, heatmap, labelVariable, stat, timeseries } from './panels';
+import {
+  CLIENT_FILTER,
+  JOB_FILTER,
+  latencyQuantiles,
+  RECORDED,
+  SERVER_ERROR_CODES,
+  SERVER_FILTER,
+} from './queries';
+
+function base(uid: string, title: string, description: string) {
+  return new DashboardBuilder(title)
+    .uid(uid)
+    .description(description)
+    .tags(['weft', 'grpc'])
+    .refresh('10s')
+    .time({ from: 'now-30m', to: 'now' })
+    .timezone('browser')
+    .tooltip(DashboardCursorSync.Crosshair)
+    .editable();
+}
+
+/** 1. What the server is doing: traffic, errors, latency, in-flight calls, stream messages. */
+export function serverOverview() {
+  const m = 'grpc_server_handled_total';
+  return base(
+    'weft-grpc-server',
+    'weft / gRPC server',
+    'gRPC server overview from go-grpc-prometheus-compatible metrics.',
+  )
+    .withVariable(datasourceVariable())
+    .withVariable(labelVariable('job', 'Job', m, 'job', ''))
+    .withVariable(labelVariable('instance', 'Instance', m, 'instance', 'job=~"$job"'))
+    .withVariable(labelVariable('service', 'Service', m, 'grpc_service', 'job=~"$job"'))
+    .withVariable(
+      labelVariable('method', 'Method', m, 'grpc_method', 'job=~"$job", grpc_service=~"$service"'),
+    )
+    .withRow(new RowBuilder('Traffic'))
+    .withPanel(
+      stat(
+        'Requests / s',
+        'reqps',
+        `sum(${RECORDED.serverHandledRate}{${SERVER_FILTER}})`,
+        'All calls handled, per second (1m rate).',
+      ),
+    )
+    .withPanel(
+      stat(
+        'Server error ratio',
+        'percentunit',
+        `sum(${RECORDED.serverHandledRate}{${SERVER_FILTER}, grpc_code=~"${SERVER_ERROR_CODES}"}) / sum(${RECORDED.serverHandledRate}{${SERVER_FILTER}})`,
+        `Share of calls ending in a server-side error (${SERVER_ERROR_CODES.replaceAll('|', ', ')}).`,
+      ),
+    )
+    .withPanel(
+      stat(
+        'In-flight calls',
+        'short',
+        `sum(weft_server_in_flight_calls{${SERVER_FILTER}})`,
+        'Calls started and not finished yet.',
+      ),
+    )
+    .withPanel(
+      stat(
+        'p99 latency',
+        's',
+        `histogram_quantile(0.99, sum by (le) (${RECORDED.serverLatencyBuckets}{${SERVER_FILTER}}))`,
+        '99th percentile of handling time over all selected methods.',
+      ),
+    )
+    .withPanel(
+      timeseries('Request rate by method and code', 'reqps', [
+        [
+          '{{grpc_method}} {{grpc_code}}',
+          `sum by (grpc_method, grpc_code) (${RECORDED.serverHandledRate}{${SERVER_FILTER}})`,
+        ],
+      ]),
+    )
+    .withPanel(
+      timeseries(
+        'Server error ratio by method',
+        'percentunit',
+        [['{{grpc_method}}', `max by (grpc_method) (${RECORDED.serverErrorRatio}{${SERVER_FILTER}})`]],
+        { description: 'Server-side errors / all calls, per method.' },
+      ),
+    )
+    .withRow(new RowBuilder('Latency'))
+    .withPanel(
+      timeseries(
+        'Latency p50 / p90 / p99',
+        's',
+        latencyQuantiles(RECORDED.serverLatencyBuckets, SERVER_FILTER),
+        {
+          exemplars: true,
+          description:
+            'Handling time quantiles per method. Exemplars (dots) link to the trace of a call in that bucket.',
+        },
+      ),
+    )
+    .withPanel(
+      heatmap(
+        'Latency heatmap',
+        `sum by (le) (rate(grpc_server_handling_seconds_bucket{${SERVER_FILTER}}[$__rate_interval]))`,
+        'Distribution of handling time across histogram buckets.',
+      ),
+    )
+    .withRow(new RowBuilder('Concurrency and streams'))
+    .withPanel(
+      timeseries('In-flight calls by method', 'short', [
+        ['{{grpc_method}}', `sum by (grpc_method) (weft_server_in_flight_calls{${SERVER_FILTER}})`],
+      ]),
+    )
+    .withPanel(
+      timeseries('Stream messages / s', 'short', [
+        [
+          'received {{grpc_method}}',
+          `sum by (grpc_method) (rate(grpc_server_msg_received_total{${SERVER_FILTER}, grpc_type!="unary"}[$__rate_interval]))`,
+        ],
+        [
+          'sent {{grpc_method}}',
+          `sum by (grpc_method) (rate(grpc_server_msg_sent_total{${SERVER_FILTER}, grpc_type!="unary"}[$__rate_interval]))`,
+        ],
+      ]),
+    );
+}
+
+/** 2. The caller's side: the same, plus retries, retry throttling and circuit breakers. */
+export function clientView() {
+  const m = 'grpc_client_handled_total';
+  return base(
+    'weft-grpc-client',
+    'weft / gRPC client',
+    'gRPC client view: calls as the caller sees them, retries, throttling and breakers.',
+  )
+    .withVariable(datasourceVariable())
+    .withVariable(labelVariable('job', 'Job', m, 'job', ''))
+    .withVariable(labelVariable('service', 'Service', m, 'grpc_service', 'job=~"$job"'))
+    .withVariable(
+      labelVariable('method', 'Method', m, 'grpc_method', 'job=~"$job", grpc_service=~"$service"'),
+    )
+    .withRow(new RowBuilder('Calls'))
+    .withPanel(
+      timeseries('Call rate by method and code', 'reqps', [
+        [
+          '{{grpc_method}} {{grpc_code}}',
+          `sum by (grpc_method, grpc_code) (${RECORDED.clientHandledRate}{${CLIENT_FILTER}})`,
+        ],
+      ]),
+    )
+    .withPanel(
+      timeseries(
+        'Client latency p50 / p90 / p99',
+        's',
+        latencyQuantiles(RECORDED.clientLatencyBuckets, CLIENT_FILTER),
+        {
+          exemplars: true,
+          description: 'Whole-call time as the client sees it, retries and backoff included.',
+        },
+      ),
+    )
+    .withPanel(
+      timeseries('In-flight calls', 'short', [
+        ['{{grpc_method}}', `sum by (grpc_method) (weft_client_in_flight_calls{${CLIENT_FILTER}})`],
+      ]),
+    )
+    .withPanel(
+      timeseries('Messages / s', 'short', [
+        [
+          'sent {{grpc_method}}',
+          `sum by (grpc_method) (rate(grpc_client_msg_sent_total{${CLIENT_FILTER}}[$__rate_interval]))`,
+        ],
+        [
+          'received {{grpc_method}}',
+          `sum by (grpc_method) (rate(grpc_client_msg_received_total{${CLIENT_FILTER}}[$__rate_interval]))`,
+        ],
+      ]),
+    )
+    .withRow(new RowBuilder('Resilience'))
+    .withPanel(
+      timeseries('Retries / s by cause', 'short', [
+        [
+          '{{grpc_method}} after {{grpc_code}}',
+          `sum by (grpc_method, grpc_code) (rate(weft_retry_attempts_total{${CLIENT_FILTER}}[$__rate_interval]))`,
+        ],
+      ]),
+    )
+    .withPanel(
+      timeseries('Retries refused by throttling / s', 'short', [
+        ['{{target}}', `sum by (target) (rate(weft_retry_throttled_total{${JOB_FILTER}}[$__rate_interval]))`],
+      ]),
+    )
+    .withPanel(
+      timeseries(
+        'Circuit breaker state',
+        'short',
+        [
+          [
+            '{{target}} {{method}} {{state}}',
+            `max by (target, method, state) (weft_circuit_breaker_state{${JOB_FILTER}}) == 1`,
+          ],
+        ],
+        { description: 'The current state of each breaker (closed, half_open, open).' },
+      ),
+    )
+    .withPanel(
+      timeseries('Calls failed fast by an open breaker / s', 'short', [
+        [
+          '{{target}} {{grpc_method}}',
+          `sum by (target, grpc_method) (rate(weft_circuit_breaker_rejections_total{${JOB_FILTER}}[$__rate_interval]))`,
+        ],
+      ]),
+    );
+}
+
+/** 3. Security and limits: who is refused, and why. */
+export function securityAndLimits() {
+  return base(
+    'weft-security-limits',
+    'weft / security and limits',
+    'Auth failures, permission denials and limit rejections.',
+  )
+    .withVariable(datasourceVariable())
+    .withVariable(labelVariable('job', 'Job', 'grpc_server_handled_total', 'job', ''))
+    .withRow(new RowBuilder('Authentication'))
+    .withPanel(
+      timeseries('Auth failures / s by reason', 'short', [
+        ['{{reason}}', `sum by (reason) (${RECORDED.authFailureRate}{${JOB_FILTER}})`],
+      ]),
+    )
+    .withPanel(
+      timeseries('Unauthenticated and permission denied / s by method', 'short', [
+        [
+          '{{grpc_method}} {{grpc_code}}',
+          `sum by (grpc_method, grpc_code) (${RECORDED.serverHandledRate}{${JOB_FILTER}, grpc_code=~"Unauthenticated|PermissionDenied"})`,
+        ],
+      ]),
+    )
+    .withPanel(
+      timeseries('Permission denials by method and reason', 'short', [
+        [
+          '{{grpc_method}} {{reason}}',
+          `sum by (grpc_method, reason) (rate(weft_auth_failures_total{${JOB_FILTER}, grpc_code="PermissionDenied"}[$__rate_interval]))`,
+        ],
+      ]),
+    )
+    .withRow(new RowBuilder('Limits'))
+    .withPanel(
+      timeseries('Rate-limit rejections / s by method and key class', 'short', [
+        [
+          '{{grpc_method}} {{rule}} ({{key_class}})',
+          `sum by (grpc_method, rule, key_class) (rate(weft_limit_rejections_total{${JOB_FILTER}, limiter="rate"}[$__rate_interval]))`,
+        ],
+      ]),
+    )
+    .withPanel(
+      timeseries('Concurrency-limit rejections / s by method', 'short', [
+        [
+          '{{grpc_method}} ({{key_class}})',
+          `sum by (grpc_method, key_class) (rate(weft_limit_rejections_total{${JOB_FILTER}, limiter="concurrency"}[$__rate_interval]))`,
+        ],
+      ]),
+    )
+    .withPanel(
+      timeseries('Share of calls refused by limits', 'percentunit', [
+        [
+          '{{grpc_method}}',
+          `sum by (grpc_method) (rate(weft_limit_rejections_total{${JOB_FILTER}}[$__rate_interval])) / sum by (grpc_method) (${RECORDED.serverHandledRate}{${JOB_FILTER}})`,
+        ],
+      ]),
+    );
+}
+
+export const DASHBOARDS = {
+  'grpc-server.json': serverOverview,
+  'grpc-client.json': clientView,
+  'security-and-limits.json': securityAndLimits,
+} as const;
+
+/** The JSON a file in grafana/dashboards/ must hold. */
+export function renderDashboards(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [file, build] of Object.entries(DASHBOARDS))
+    out[file] = `${JSON.stringify(build().build(), null, 2)}\n`;
+  return out;
+}

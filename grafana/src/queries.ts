@@ -1,0 +1,34 @@
+/**
+ * The PromQL behind every panel, in one place: the dashboards use them, and the end-to-end test
+ * runs each one (with the variables filled in) against a real Prometheus.
+ */
+
+/** Dashboard variables every query filters on. */
+export const SERVER_FILTER =
+  'job=~"$job", instance=~"$instance", grpc_service=~"$service", grpc_method=~"$method"';
+export const CLIENT_FILTER = 'job=~"$job", grpc_service=~"$service", grpc_method=~"$method"';
+export const JOB_FILTER = 'job=~"$job"';
+
+/** Codes that are the server's fault (OpenTelemetry's server span error codes). */
+export const SERVER_ERROR_CODES = 'Unknown|DeadlineExceeded|Unimplemented|Internal|Unavailable|DataLoss';
+
+/** Recording rule names (prometheus/rules/recording.yml), level:metric:operations. */
+export const RECORDED = {
+  serverHandledRate: 'grpc_method_code:grpc_server_handled:rate1m',
+  serverLatencyBuckets: 'grpc_method_le:grpc_server_handling_seconds_bucket:rate1m',
+  serverErrorRatio: 'grpc_method:grpc_server_error_ratio:rate1m',
+  clientHandledRate: 'grpc_method_code:grpc_client_handled:rate1m',
+  clientLatencyBuckets: 'grpc_method_le:grpc_client_handling_seconds_bucket:rate1m',
+  authFailureRate: 'job_reason:weft_auth_failures:rate1m',
+} as const;
+
+const quantile = (q: number, buckets: string, filter: string) =>
+  `histogram_quantile(${q}, sum by (le, grpc_method) (${buckets}{${filter}}))`;
+
+export function latencyQuantiles(buckets: string, filter: string): [string, string][] {
+  return [
+    ['p50 {{grpc_method}}', quantile(0.5, buckets, filter)],
+    ['p90 {{grpc_method}}', quantile(0.9, buckets, filter)],
+    ['p99 {{grpc_method}}', quantile(0.99, buckets, filter)],
+  ];
+}
