@@ -5,6 +5,7 @@ import {
   type MethodInfo,
   serverCallContext,
   signals,
+  subjectKey,
 } from '@weft/core';
 import { type AuthIdentity, identityKey } from './identity';
 import { keyRing } from './keys';
@@ -149,7 +150,10 @@ function allow(
     return missingRole(policy.roles);
   }
   context.set(identityKey, identity);
-  if (identity.subject !== undefined) context.addLogFields({ 'auth.sub': identity.subject });
+  if (identity.subject !== undefined) {
+    context.set(subjectKey, identity.subject);
+    context.addLogFields({ 'auth.sub': identity.subject });
+  }
   if (o.authorize === undefined) return undefined;
   let verdict: boolean | Promise<boolean>;
   try {

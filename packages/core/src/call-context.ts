@@ -13,6 +13,12 @@ export function createContextKey<T>(description: string): ContextKey<T> {
   return Object.freeze({ description });
 }
 
+/**
+ * The authenticated subject of the call, written by the authentication layer (`@weft/auth`'s
+ * `jwtAuth`) and read by layers that key on the caller (rate limits), so neither imports the other.
+ */
+export const subjectKey: ContextKey<string> = createContextKey<string>('weft.subject');
+
 /** Fields every log line of the call carries (trace ids, subject...), added by the interceptors that know them. */
 export type LogFields = Record<string, string | number | boolean>;
 

@@ -7,6 +7,7 @@ export {
   runInContext,
   type ServerCallHandle,
   setAsyncContext,
+  subjectKey,
 } from './call-context';
 export {
   clientCodeToLevel,

@@ -1,0 +1,380 @@
+import {
+  InterceptingCall,
+  type Interceptor,
+  type InterceptorOptions,
+  Metadata,
+  type NextCall,
+  type StatusObject,
+  status,
+} from '@grpc/grpc-js';
+import { type BreakerState, type MethodInfo, methodInfo, signals } from '@weft/core';
+
+/** What a fallback is told about the call it stands in for. */
+export interface FallbackCall {
+  readonly method: MethodInfo;
+  readonly target: string;
+  /** The request message (unary calls). */
+  readonly request: unknown;
+}
+
+export interface CircuitBreakerOptions {
+  /** Share of failed calls in the window that opens the circuit. Default `0.5`. */
+  failureRatio?: number;
+  /** Calls the window must hold before the ratio counts (so two failures of two calls do not open it). Default `20`. */
+  minimumCalls?: number;
+  /** Length of the rolling window (ms). Default `10_000`. */
+  windowMs?: number;
+  /** Buckets the window is counted in; outcomes leave the window one bucket at a time. Default `10`. */
+  buckets?: number;
+  /** How long the circuit stays open before letting probes through (ms). Default `5_000`. */
+  cooldownMs?: number;
+  /**
+   * Probe calls let through at once while half-open; the circuit closes once that many succeed,
+   * and opens again on the first that fails. Default `1`.
+   */
+  halfOpenProbes?: number;
+  /**
+   * Status codes that count as failures. Default: UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL,
+   * UNKNOWN, RESOURCE_EXHAUSTED: the server or the path to it is in trouble. Caller mistakes
+   * (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED...) count as successes: the server answered.
+   * CANCELLED (the caller gave up) counts as neither.
+   */
+  failureCodes?: readonly status[];
+  /**
+   * Names the target a call goes to; breakers are per target and method. grpc-js does not show
+   * interceptors the channel's target, so by default every call through this `circuitBreaker()`
+   * is one target, `'default'`: make one per client, or name targets here.
+   */
+  target?: string | ((options: InterceptorOptions) => string);
+  /**
+   * Answers a unary call the open circuit rejects: return a response message to send instead of
+   * failing, or `undefined` to fail as usual. Other call shapes always fail fast. Default: none.
+   */
+  fallback?: (call: FallbackCall) => unknown;
+  /** Clock in ms. Default `performance.now`. */
+  now?: () => number;
+}
+
+const defaults = {
+  failureRatio: 0.5,
+  minimumCalls: 20,
+  windowMs: 10_000,
+  buckets: 10,
+  cooldownMs: 5_000,
+  halfOpenProbes: 1,
+  failureCodes: [
+    status.UNAVAILABLE,
+    status.DEADLINE_EXCEEDED,
+    status.INTERNAL,
+    status.UNKNOWN,
+    status.RESOURCE_EXHAUSTED,
+  ] as readonly status[],
+  target: 'default' as CircuitBreakerOptions['target'],
+  fallback: undefined as CircuitBreakerOptions['fallback'],
+  now: () => performance.now(),
+};
+
+type Resolved = typeof defaults;
+
+function resolveOptions(options: CircuitBreakerOptions): Resolved {
+  const resolved: Resolved = { ...defaults };
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  if (!(resolved.failureRatio > 0 && resolved.failureRatio <= 1)) {
+    throw new RangeError('circuitBreaker: failureRatio must be in (0, 1]');
+  }
+  if (!(resolved.minimumCalls >= 1) || !(resolved.windowMs > 0) || !(resolved.buckets >= 1)) {
+    throw new RangeError('circuitBreaker: minimumCalls, windowMs and buckets must be positive');
+  }
+  if (!(resolved.cooldownMs >= 0) || !(resolved.halfOpenProbes >= 1)) {
+    throw new RangeError('circuitBreaker: cooldownMs must be >= 0 and halfOpenProbes >= 1');
+  }
+  return resolved;
+}
+
+/** Outcome counts of the last `windowMs`, kept in a ring of buckets. */
+class RollingWindow {
+  private readonly totals: number[];
+  private readonly failures: number[];
+  private readonly bucketMs: number;
+  /** Index (time / bucketMs) of the newest bucket. */
+  private head = Number.NEGATIVE_INFINITY;
+
+  constructor(windowMs: number, buckets: number) {
+    this.totals = new Array(buckets).fill(0);
+    this.failures = new Array(buckets).fill(0);
+    this.bucketMs = windowMs / buckets;
+  }
+
+  record(now: number, failed: boolean): void {
+    const slot = this.advance(now);
+    this.totals[slot] = (this.totals[slot] ?? 0) + 1;
+    if (failed) this.failures[slot] = (this.failures[slot] ?? 0) + 1;
+  }
+
+  /** `[total, failures]` over the window ending `now`. */
+  counts(now: number): [number, number] {
+    this.advance(now);
+    let total = 0;
+    let failed = 0;
+    for (let i = 0; i < this.totals.length; i++) {
+      total += this.totals[i] ?? 0;
+      failed += this.failures[i] ?? 0;
+    }
+    return [total, failed];
+  }
+
+  reset(): void {
+    this.totals.fill(0);
+    this.failures.fill(0);
+  }
+
+  /** Clears the buckets that left the window since the last call; returns the current slot. */
+  private advance(now: number): number {
+    const n = this.totals.length;
+    const index = Math.floor(now / this.bucketMs);
+    if (index > this.head) {
+      const stale = Math.min(n, index - this.head);
+      for (let i = 1; i <= stale; i++) {
+        const slot = (((index - stale + i) % n) + n) % n;
+        this.totals[slot] = 0;
+        this.failures[slot] = 0;
+      }
+      this.head = index;
+    }
+    return ((this.head % n) + n) % n;
+  }
+}
+
+/** The breaker of one target and method. */
+class Breaker {
+  state: BreakerState = 'closed';
+  private readonly window: RollingWindow;
+  private openedAt = 0;
+  private probes = 0;
+  private probeSuccesses = 0;
+  /** Bumped on every transition: outcomes of calls admitted in an earlier state are ignored. */
+  epoch = 0;
+
+  constructor(
+    private readonly options: Resolved,
+    readonly target: string,
+    readonly method: MethodInfo,
+  ) {
+    this.window = new RollingWindow(options.windowMs, options.buckets);
+  }
+
+  /** Whether a call may go out now; `'probe'` when it is a half-open probe. */
+  admit(): 'yes' | 'probe' | 'no' {
+    if (this.state === 'closed') return 'yes';
+    const now = this.options.now();
+    if (this.state === 'open') {
+      if (now - this.openedAt < this.options.cooldownMs) return 'no';
+      this.transition('half_open');
+    }
+    if (this.probes >= this.options.halfOpenProbes) return 'no';
+    this.probes++;
+    return 'probe';
+  }
+
+  /** A call admitted at `epoch` ended; `failed` is `undefined` when it counts as neither (cancelled). */
+  record(epoch: number, probe: boolean, failed: boolean | undefined): void {
+    if (epoch !== this.epoch) return;
+    if (probe) {
+      this.probes--;
+      if (failed === undefined) return;
+      if (failed) {
+        this.open();
+        return;
+      }
+      this.probeSuccesses++;
+      if (this.probeSuccesses >= this.options.halfOpenProbes) {
+        this.window.reset();
+        this.transition('closed');
+      }
+      return;
+    }
+    if (failed === undefined || this.state !== 'closed') return;
+    const now = this.options.now();
+    this.window.record(now, failed);
+    if (!failed) return;
+    const [total, failures] = this.window.counts(now);
+    if (total >= this.options.minimumCalls && failures / total >= this.options.failureRatio) this.open();
+  }
+
+  private open(): void {
+    this.openedAt = this.options.now();
+    this.transition('open');
+  }
+
+  private transition(to: BreakerState): void {
+    const from = this.state;
+    this.state = to;
+    this.epoch++;
+    this.probes = 0;
+    this.probeSuccesses = 0;
+    if (from !== to && signals.breakerTransition.hasSubscribers) {
+      signals.breakerTransition.publish({ target: this.target, method: this.method.fullMethod, from, to });
+    }
+  }
+}
+
+/** A circuit breaker interceptor, with a look at its breakers' states. */
+export type CircuitBreakerInterceptor = Interceptor & {
+  /** State of the breaker of `method` (`package.Service/Method` or its path) on `target`; `closed` if it never saw a call. */
+  state(method: string, target?: string): BreakerState;
+};
+
+/**
+ * A client interceptor with one circuit breaker per target and method. Closed, it lets calls
+ * through and counts their outcomes in a rolling window; when at least `minimumCalls` calls in
+ * the window failed at `failureRatio` or more, it opens: calls fail at once with UNAVAILABLE
+ * (`circuit open for <method>`, or get the `fallback`'s answer) without reaching the network.
+ * After `cooldownMs` it lets `halfOpenProbes` probe calls through: success closes it, failure
+ * opens it again. Publishes `signals.breakerTransition` and `signals.breakerRejection`.
+ */
+export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreakerInterceptor {
+  const resolved = resolveOptions(options);
+  const { failureCodes, target, fallback } = resolved;
+  const failures = new Set(failureCodes);
+  // Per target and method: bounded by the methods a client calls times the targets it names.
+  const breakers = new Map<string, Breaker>();
+  const breakerFor = (targetName: string, method: MethodInfo) => {
+    const id = `${targetName}\n${method.path}`;
+    let breaker = breakers.get(id);
+    if (breaker === undefined) {
+      breaker = new Breaker(resolved, targetName, method);
+      breakers.set(id, breaker);
+    }
+    return breaker;
+  };
+
+  const interceptor = (callOptions: InterceptorOptions, nextCall: NextCall) => {
+    const method = methodInfo(callOptions.method_definition);
+    const targetName = typeof target === 'function' ? target(callOptions) : (target ?? 'default');
+    const breaker = breakerFor(targetName, method);
+    const admitted = breaker.admit();
+    if (admitted === 'no') {
+      if (signals.breakerRejection.hasSubscribers)
+        signals.breakerRejection.publish({ target: targetName, method });
+      const useFallback = fallback !== undefined && method.type === 'unary';
+      return new InterceptingCall(new RejectedCall(method, targetName, useFallback ? fallback : undefined));
+    }
+    const epoch = breaker.epoch;
+    const probe = admitted === 'probe';
+    let recorded = false;
+    const record = (code: status) => {
+      if (recorded) return;
+      recorded = true;
+      breaker.record(epoch, probe, code === status.CANCELLED ? undefined : failures.has(code));
+    };
+    return new InterceptingCall(nextCall(callOptions), {
+      start(metadata, _listener, next) {
+        next(metadata, {
+          onReceiveStatus(received, statusNext) {
+            record(received.code);
+            statusNext(received);
+          },
+        });
+      },
+    });
+  };
+  return Object.assign(interceptor, {
+    state(methodName: string, targetName = typeof target === 'string' ? target : 'default'): BreakerState {
+      const path = methodName.startsWith('/') ? methodName : `/${methodName}`;
+      return breakers.get(`${targetName}\n${path}`)?.state ?? 'closed';
+    },
+  });
+}
+
+type Upstream = Partial<{
+  onReceiveMetadata(metadata: Metadata): void;
+  onReceiveMessage(message: unknown): void;
+  onReceiveStatus(status: StatusObject): void;
+}>;
+
+/** The call an open circuit hands out: no network, just a status (or a fallback answer). */
+class RejectedCall {
+  private listener: Upstream = {};
+  private request: unknown;
+  private ended = false;
+
+  constructor(
+    private readonly method: MethodInfo,
+    private readonly target: string,
+    private readonly fallback: ((call: FallbackCall) => unknown) | undefined,
+  ) {}
+
+  start(_metadata: Metadata, listener?: Upstream): void {
+    this.listener = listener ?? {};
+    // A fallback needs the request, which comes with the half-close; otherwise fail right away,
+    // asynchronously, as a real call would.
+    if (this.fallback === undefined) process.nextTick(() => this.fail());
+  }
+
+  sendMessageWithContext(context: { callback?: (error?: Error | null) => void }, message: unknown): void {
+    this.request = message;
+    context.callback?.();
+  }
+
+  sendMessage(message: unknown): void {
+    this.request = message;
+  }
+
+  halfClose(): void {
+    if (this.fallback === undefined) return;
+    const fallback = this.fallback;
+    process.nextTick(() => {
+      if (this.ended) return;
+      let answer: unknown;
+      try {
+        answer = fallback({ method: this.method, target: this.target, request: this.request });
+      } catch {
+        answer = undefined;
+      }
+      if (answer === undefined) {
+        this.fail();
+        return;
+      }
+      this.ended = true;
+      this.listener.onReceiveMetadata?.(new Metadata());
+      this.listener.onReceiveMessage?.(answer);
+      this.listener.onReceiveStatus?.({
+        code: status.OK,
+        details: 'OK (circuit breaker fallback)',
+        metadata: new Metadata(),
+      });
+    });
+  }
+
+  startRead(): void {}
+
+  cancelWithStatus(code: status, details: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.listener.onReceiveStatus?.({ code, details, metadata: new Metadata() });
+  }
+
+  getPeer(): string {
+    return '';
+  }
+
+  getAuthContext(): null {
+    return null;
+  }
+
+  private fail(): void {
+    if (this.ended) return;
+    this.ended = true;
+    // A negative pushback tells a retry layer above (weft's `retry()`, per gRFC A6) not to retry:
+    // failing fast should stay fast, not turn into attempts that fail fast again.
+    const metadata = new Metadata();
+    metadata.set('grpc-retry-pushback-ms', '-1');
+    this.listener.onReceiveStatus?.({
+      code: status.UNAVAILABLE,
+      details: `circuit open for ${this.method.fullMethod}`,
+      metadata,
+    });
+  }
+}

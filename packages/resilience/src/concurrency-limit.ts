@@ -1,0 +1,107 @@
+import {
+  type ServerInterceptingCall,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerMethodDefinition,
+  status,
+} from '@grpc/grpc-js';
+import { interceptServerCall, serverCallContext, signals } from '@weft/core';
+import { type CallKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
+import { retryHint } from './rate-limit';
+
+export interface ConcurrencyLimitOptions {
+  /** Most calls in flight at once per key. Required, at least 1. */
+  max: number;
+  /** What the in-flight counters are keyed on (see `CallKey`). Default `'method'`. */
+  key?: CallKey;
+  /** Names the limit in the status message and the `limitRejection` signal. Default `'concurrency'`. */
+  name?: string;
+  /** The subject of a call, for `key: 'subject'`. Default: none (falls back to the peer). */
+  subject?: SubjectLookup;
+  /**
+   * The retry hint (`grpc-retry-pushback-ms`, `retry-after`) sent with a rejection, in ms; `0` sends
+   * none. Default `100`: a slot usually frees within a typical call's latency.
+   */
+  retryAfterMs?: number;
+}
+
+type Resolved = Required<Omit<ConcurrencyLimitOptions, 'key'>> & { key: CallKey };
+
+const defaults = {
+  key: 'method',
+  name: 'concurrency',
+  subject: contextSubject,
+  retryAfterMs: 100,
+} as const;
+
+function resolveOptions(options: ConcurrencyLimitOptions): Resolved {
+  const resolved: Resolved = { ...defaults, ...options };
+  if (!Number.isInteger(resolved.max) || resolved.max < 1) {
+    throw new RangeError('concurrencyLimit: max must be an integer of at least 1');
+  }
+  return resolved;
+}
+
+/**
+ * A server interceptor that caps the calls in flight per key and answers the excess with
+ * RESOURCE_EXHAUSTED before the handler runs. A slot is taken when the call's metadata arrives and
+ * given back exactly once, when the call ends: its status goes out, or it is cancelled (client
+ * cancel, deadline, broken connection). Counters of idle keys are deleted, so memory follows the
+ * calls in flight, not the keys ever seen.
+ */
+export function concurrencyLimit(options: ConcurrencyLimitOptions): ServerInterceptor {
+  const { max, key, name, subject, retryAfterMs } = resolveOptions(options);
+  const { keyClass, keyOf } = keyFunction(name, key, subject);
+  const inFlight = new Map<string, number>();
+  const details = `concurrency limit "${name}" reached (${max} in flight)`;
+
+  return (definition: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
+    const context = serverCallContext(definition, call);
+    let held: string | undefined;
+    const release = () => {
+      if (held === undefined) return;
+      const count = (inFlight.get(held) ?? 1) - 1;
+      if (count <= 0) inFlight.delete(held);
+      else inFlight.set(held, count);
+      held = undefined;
+    };
+    const layer: ServerInterceptingCall = interceptServerCall(
+      context,
+      call,
+      {
+        onReceiveMetadata(metadata, next) {
+          const k = keyOf(context);
+          const count = inFlight.get(k) ?? 0;
+          if (count >= max) {
+            if (signals.limitRejection.hasSubscribers) {
+              signals.limitRejection.publish({
+                method: context.method,
+                limiter: 'concurrency',
+                rule: name,
+                keyClass,
+              });
+            }
+            layer.sendStatus({
+              code: status.RESOURCE_EXHAUSTED,
+              details,
+              metadata: retryAfterMs > 0 ? retryHint(retryAfterMs) : null,
+            });
+            return;
+          }
+          inFlight.set(k, count + 1);
+          held = k;
+          next(metadata);
+        },
+        // grpc-js reports every stream close here, normal ones too; `release` is idempotent.
+        onCancel: release,
+      },
+      {
+        sendStatus(partial, next) {
+          release();
+          next(partial);
+        },
+      },
+    );
+    return layer;
+  };
+}

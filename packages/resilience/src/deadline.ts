@@ -1,0 +1,237 @@
+import {
+  type Deadline,
+  InterceptingCall,
+  type Interceptor,
+  type InterceptorOptions,
+  type NextCall,
+  type ServerInterceptingCall,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerMethodDefinition,
+  status,
+} from '@grpc/grpc-js';
+import {
+  type CallContext,
+  createContextKey,
+  getCallContext,
+  interceptServerCall,
+  type MethodInfo,
+  methodInfo,
+  serverCallContext,
+} from '@weft/core';
+
+/** A timeout in ms for every method, or per method (`undefined`: none for that method). */
+export type MethodTimeout = number | ((method: MethodInfo) => number | undefined);
+
+/** Where `serverDeadline` records a deadline it imposed, for `callDeadline` and `clientDeadline`. */
+const imposedKey = createContextKey<number>('weft.deadline');
+
+/** A deadline as epoch milliseconds; `Infinity` for none. */
+export function deadlineMs(deadline: Deadline | undefined): number {
+  if (deadline === undefined) return Number.POSITIVE_INFINITY;
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/**
+ * The deadline (epoch ms, `Infinity` for none) a server call must finish by: the client's, or a
+ * shorter one `serverDeadline` imposed. This is the deadline outgoing calls inherit.
+ */
+export function callDeadline(context: CallContext): number {
+  const own = deadlineMs(context.deadline);
+  const imposed = context.get(imposedKey);
+  return imposed !== undefined && imposed < own ? imposed : own;
+}
+
+/** The reason `CallContext.signal` aborts with when a deadline passes. */
+export class DeadlineExceededError extends Error {
+  constructor(message = 'Deadline exceeded') {
+    super(message);
+    this.name = 'DeadlineExceededError';
+  }
+}
+
+function timeoutFor(timeout: MethodTimeout | undefined, method: MethodInfo): number | undefined {
+  const ms = typeof timeout === 'function' ? timeout(method) : timeout;
+  return ms !== undefined && ms >= 0 && Number.isFinite(ms) ? ms : undefined;
+}
+
+export interface ServerDeadlineOptions {
+  /** Deadline (ms from arrival) for calls that come without one. Default: none (they may run forever). */
+  default?: MethodTimeout;
+  /**
+   * Longest deadline (ms from arrival) a call may have; a later one, or none, is cut to this.
+   * Default: none.
+   */
+  max?: MethodTimeout;
+}
+
+/**
+ * A server interceptor that gives calls without a deadline a default one and caps the deadline a
+ * client may ask for. When such a deadline passes, the call's context is cancelled (the handler's
+ * `getCallContext().signal` aborts with a `DeadlineExceededError`) and the client gets
+ * DEADLINE_EXCEEDED; whatever the handler sends afterwards is dropped. The imposed deadline is what
+ * `callDeadline(ctx)`, `call.getDeadline()` in the handler and `clientDeadline` propagation see.
+ *
+ * Put it after metrics and logging (as `serverInterceptors` does) so they see the status it sends.
+ * Deadlines the client set and that are within `max` are left to grpc-js.
+ */
+export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInterceptor {
+  const { default: fallback, max } = options;
+  // Per-method timeouts resolved once per method, not per call.
+  const perMethod = new Map<string, { fallback: number | undefined; max: number | undefined }>();
+  const limitsFor = (method: MethodInfo) => {
+    let limits = perMethod.get(method.path);
+    if (limits === undefined) {
+      limits = { fallback: timeoutFor(fallback, method), max: timeoutFor(max, method) };
+      perMethod.set(method.path, limits);
+    }
+    return limits;
+  };
+
+  return (definition: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
+    const context = serverCallContext(definition, call);
+    const limits = limitsFor(context.method);
+    if (limits.fallback === undefined && limits.max === undefined) return interceptServerCall(context, call);
+
+    let timer: NodeJS.Timeout | undefined;
+    let expired = false;
+    let imposed = Number.POSITIVE_INFINITY;
+    const stop = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    const expire = () => {
+      timer = undefined;
+      if (context.statusSent || context.cancelled) return;
+      // From here on the handler's answers are dropped, including one it sends from an abort listener.
+      expired = true;
+      context.cancel(new DeadlineExceededError());
+      // Straight to the layers below: this layer may be holding a message the handler sent in
+      // the meantime (dropped), and grpc-js would queue a status behind it.
+      context.markStatusSent();
+      call.sendStatus({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: null });
+    };
+    const layer: ServerInterceptingCall = interceptServerCall(
+      context,
+      call,
+      {
+        onReceiveMetadata(metadata, next) {
+          const now = Date.now();
+          const own = deadlineMs(call.getDeadline());
+          let deadline = own;
+          if (!Number.isFinite(own) && limits.fallback !== undefined) deadline = now + limits.fallback;
+          if (limits.max !== undefined) deadline = Math.min(deadline, now + limits.max);
+          if (deadline < own) {
+            imposed = deadline;
+            context.set(imposedKey, deadline);
+            timer = setTimeout(expire, Math.max(0, deadline - now));
+          }
+          next(metadata);
+        },
+        onCancel: stop,
+      },
+      {
+        sendMessage(message, next) {
+          if (!expired) next(message);
+        },
+        sendStatus(partial, next) {
+          // The handler answering after the deadline: the client already has DEADLINE_EXCEEDED.
+          if (expired) return;
+          stop();
+          next(partial);
+        },
+      },
+    );
+    // Handlers and inner layers asking `call.getDeadline()` see the imposed deadline.
+    layer.getDeadline = () => (imposed < Number.POSITIVE_INFINITY ? imposed : call.getDeadline());
+    return layer;
+  };
+}
+
+export interface ClientDeadlineOptions {
+  /** Deadline (ms from the call's start) for calls made without one. Default: none. */
+  default?: MethodTimeout;
+  /**
+   * Inside a server call (a handler, or code it runs), give outgoing calls the incoming call's
+   * remaining deadline (minus `margin`), unless the caller set a shorter one, and cancel them when
+   * the incoming call is cancelled. Default `true`. Needs weft's async context (the default) to
+   * find the incoming call; see `setAsyncContext` in `@weft/core`.
+   */
+  propagate?: boolean;
+  /**
+   * Taken off an inherited deadline (ms), so the downstream call fails first and the handler still
+   * has time to answer its own caller. Default `0`.
+   */
+  margin?: number;
+}
+
+const clientDefaults = { propagate: true, margin: 0 } as const;
+
+/**
+ * A client interceptor that sets `options.deadline` when the caller set none (from `default`) and,
+ * with `propagate`, makes calls made while handling a server call inherit that call's deadline.
+ * The earliest of the caller's, the default and the inherited deadline wins... except that a
+ * caller's explicit deadline is never replaced by the default.
+ */
+export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor {
+  const { default: fallback, propagate, margin } = { ...clientDefaults, ...options };
+  const perMethod = new Map<string, number | undefined>();
+  const fallbackFor = (path: string, options: InterceptorOptions) => {
+    if (fallback === undefined) return undefined;
+    if (typeof fallback === 'number') return fallback;
+    if (!perMethod.has(path))
+      perMethod.set(path, timeoutFor(fallback, methodInfo(options.method_definition)));
+    return perMethod.get(path);
+  };
+
+  return (options: InterceptorOptions, nextCall) => {
+    let deadline = deadlineMs(options.deadline);
+    if (!Number.isFinite(deadline)) {
+      const ms = fallbackFor(options.method_definition.path, options);
+      if (ms !== undefined) deadline = Date.now() + ms;
+    }
+    const parent = propagate ? getCallContext() : undefined;
+    if (parent !== undefined) {
+      const inherited = callDeadline(parent) - margin;
+      if (inherited < deadline) deadline = inherited;
+    }
+    if (deadline !== deadlineMs(options.deadline)) options = { ...options, deadline };
+    const call = nextCall(options);
+    if (parent === undefined) return new InterceptingCall(call);
+    return cancelWithParent(call, parent);
+  };
+}
+
+/** Cancels `call` when the server call it was made for ends early (client gone, deadline passed). */
+function cancelWithParent(call: ReturnType<NextCall>, parent: CallContext): InterceptingCall {
+  const signal = parent.signal;
+  const onAbort = () => {
+    if (signal.reason instanceof DeadlineExceededError) {
+      call.cancelWithStatus(status.DEADLINE_EXCEEDED, 'Deadline exceeded (propagated)');
+    } else {
+      call.cancelWithStatus(status.CANCELLED, 'Cancelled because the incoming call was cancelled');
+    }
+  };
+  return new InterceptingCall(call, {
+    start(metadata, _listener, next) {
+      next(metadata, {
+        onReceiveStatus(received, statusNext) {
+          signal.removeEventListener('abort', onAbort);
+          statusNext(received);
+        },
+      });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    },
+  });
+}
+
+export interface DeadlineOptions {
+  server?: ServerDeadlineOptions;
+  client?: ClientDeadlineOptions;
+}
+
+/** Both halves at once: `const { server, client } = deadline({ server: { max: 30_000 }, client: { margin: 5 } })`. */
+export function deadline(options: DeadlineOptions = {}): { server: ServerInterceptor; client: Interceptor } {
+  return { server: serverDeadline(options.server), client: clientDeadline(options.client) };
+}

@@ -1,0 +1,38 @@
+export { type CallKey, contextSubject, peerHost, type SubjectLookup } from './call-key';
+export {
+  type CircuitBreakerInterceptor,
+  type CircuitBreakerOptions,
+  circuitBreaker,
+  type FallbackCall,
+} from './circuit-breaker';
+export { type ConcurrencyLimitOptions, concurrencyLimit } from './concurrency-limit';
+export {
+  type ClientDeadlineOptions,
+  callDeadline,
+  clientDeadline,
+  DeadlineExceededError,
+  type DeadlineOptions,
+  deadline,
+  deadlineMs,
+  type MethodTimeout,
+  type ServerDeadlineOptions,
+  serverDeadline,
+} from './deadline';
+export {
+  type RateLimitKey,
+  type RateLimitOptions,
+  type RateLimitRule,
+  rateLimit,
+  retryHint,
+} from './rate-limit';
+export { type RedisClientLike, type RedisStoreOptions, redisStore } from './redis-store';
+export {
+  MAX_ATTEMPTS_CAP,
+  parsePushback,
+  type RetryOptions,
+  type RetryPolicy,
+  type RetryThrottling,
+  retry,
+} from './retry';
+export { RetryThrottle } from './retry-throttle';
+export { MemoryStore, type MemoryStoreOptions, memoryStore, type RateLimitStore } from './token-bucket';

@@ -1,0 +1,236 @@
+import * as grpc from '@grpc/grpc-js';
+import { type BreakerRejection, type BreakerTransition, signals } from '@weft/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, serverStream, startHarness, unary } from '../../../test/harness';
+import { type CircuitBreakerOptions, circuitBreaker, retry } from '../src/index';
+
+const UNARY = 'weft.test.TestService/Unary';
+const FAIL = 'weft.test.TestService/Fail';
+
+describe('circuitBreaker', () => {
+  let harness: Harness | undefined;
+  let now = 0;
+  afterEach(async () => {
+    await harness?.close();
+    harness = undefined;
+    now = 0;
+  });
+
+  async function withBreaker(options: CircuitBreakerOptions = {}) {
+    const breaker = circuitBreaker({
+      minimumCalls: 4,
+      failureRatio: 0.5,
+      cooldownMs: 1000,
+      now: () => now,
+      ...options,
+    });
+    harness = await startHarness({ clientInterceptors: [breaker] });
+    const fail = (code = grpc.status.UNAVAILABLE) => unary(harness!.client, { failCode: code });
+    const ok = (sleepMs = 0) => unary(harness!.client, { message: 'ok', sleepMs });
+    return { breaker, fail, ok };
+  }
+
+  it('opens once the failure ratio is reached with enough calls, then fails fast without calling', async () => {
+    const { breaker, fail } = await withBreaker();
+    for (let i = 0; i < 3; i++) expect((await fail()).status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(breaker.state(UNARY)).toBe('closed'); // 3 calls: below minimumCalls
+    await fail();
+    expect(breaker.state(UNARY)).toBe('open');
+    const rejected = await unary(harness!.client, { message: 'would succeed' });
+    expect(rejected.status).toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+      details: `circuit open for ${UNARY}`,
+    });
+    expect(harness!.handled.get('Unary')).toBe(4);
+  });
+
+  it('stays closed while failures are under the ratio', async () => {
+    const { breaker, fail, ok } = await withBreaker();
+    for (let i = 0; i < 10; i++) {
+      await ok();
+      await ok();
+      await fail();
+    }
+    expect(breaker.state(UNARY)).toBe('closed');
+  });
+
+  it.each([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.PERMISSION_DENIED])(
+    'does not count code %i as a failure',
+    async (code) => {
+      const { breaker, fail } = await withBreaker();
+      for (let i = 0; i < 10; i++) await fail(code);
+      expect(breaker.state(UNARY)).toBe('closed');
+    },
+  );
+
+  it.each([
+    grpc.status.UNAVAILABLE,
+    grpc.status.DEADLINE_EXCEEDED,
+    grpc.status.INTERNAL,
+    grpc.status.UNKNOWN,
+    grpc.status.RESOURCE_EXHAUSTED,
+  ])('counts code %i as a failure by default', async (code) => {
+    const { breaker, fail } = await withBreaker();
+    for (let i = 0; i < 4; i++) await fail(code);
+    expect(breaker.state(UNARY)).toBe('open');
+  });
+
+  it('takes failure codes from the options', async () => {
+    const { breaker, fail } = await withBreaker({ failureCodes: [grpc.status.NOT_FOUND] });
+    for (let i = 0; i < 4; i++) await fail(grpc.status.UNAVAILABLE);
+    expect(breaker.state(UNARY)).toBe('closed');
+    for (let i = 0; i < 4; i++) await fail(grpc.status.NOT_FOUND);
+    expect(breaker.state(UNARY)).toBe('open');
+  });
+
+  it('forgets failures that left the rolling window', async () => {
+    const { breaker, fail, ok } = await withBreaker({ windowMs: 10_000, buckets: 10 });
+    for (let i = 0; i < 3; i++) await fail();
+    now = 10_500;
+    await ok();
+    await fail(); // 1 failure of 2 calls in the window: under minimumCalls
+    expect(breaker.state(UNARY)).toBe('closed');
+    await fail();
+    await fail(); // 3 of 4
+    expect(breaker.state(UNARY)).toBe('open');
+  });
+
+  it('half-opens after the cooldown and closes when the probe succeeds', async () => {
+    const { breaker, fail, ok } = await withBreaker();
+    for (let i = 0; i < 4; i++) await fail();
+    now = 999;
+    expect((await ok()).status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(harness!.handled.get('Unary')).toBe(4);
+    now = 1000;
+    expect((await ok()).status.code).toBe(grpc.status.OK);
+    expect(breaker.state(UNARY)).toBe('closed');
+    expect((await ok()).status.code).toBe(grpc.status.OK);
+    // The window starts afresh after closing: one failure does not reopen it.
+    await fail();
+    expect(breaker.state(UNARY)).toBe('closed');
+  });
+
+  it('opens again when the probe fails', async () => {
+    const { breaker, fail, ok } = await withBreaker();
+    for (let i = 0; i < 4; i++) await fail();
+    now = 1000;
+    await fail();
+    expect(breaker.state(UNARY)).toBe('open');
+    now = 1500;
+    expect((await ok()).status.details).toBe(`circuit open for ${UNARY}`);
+    now = 2000;
+    expect((await ok()).status.code).toBe(grpc.status.OK);
+  });
+
+  it('lets only halfOpenProbes probes through at once', async () => {
+    const { breaker, fail, ok } = await withBreaker({ halfOpenProbes: 2 });
+    for (let i = 0; i < 4; i++) await fail();
+    now = 1000;
+    const results = await Promise.all([ok(100), ok(100), ok(100), ok(100)]);
+    expect(results.map((r) => r.status.code).sort()).toEqual([0, 0, 14, 14]);
+    expect(breaker.state(UNARY)).toBe('closed');
+  });
+
+  it('keeps one breaker per method', async () => {
+    const { breaker, fail, ok } = await withBreaker();
+    for (let i = 0; i < 4; i++) await fail();
+    expect(breaker.state(UNARY)).toBe('open');
+    expect(breaker.state(FAIL)).toBe('closed');
+    expect((await unary(harness!.client, { failCode: grpc.status.NOT_FOUND }, {}, 'Fail')).status.code).toBe(
+      grpc.status.NOT_FOUND,
+    );
+    expect((await ok()).status.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('fails server streams fast too', async () => {
+    const { breaker } = await withBreaker();
+    for (let i = 0; i < 4; i++)
+      await serverStream(harness!.client, { failCode: grpc.status.UNAVAILABLE, count: 1 });
+    expect(breaker.state('weft.test.TestService/ServerStream')).toBe('open');
+    const result = await serverStream(harness!.client, {});
+    expect(result.status.details).toBe('circuit open for weft.test.TestService/ServerStream');
+    expect(result.responses).toEqual([]);
+    expect(harness!.handled.get('ServerStream')).toBe(4);
+  });
+
+  it('answers with the fallback while open', async () => {
+    const { fail } = await withBreaker({
+      fallback: ({ method, request }) => ({
+        message: `cached for ${method.method}: ${(request as { message: string }).message}`,
+      }),
+    });
+    for (let i = 0; i < 4; i++) await fail();
+    const result = await unary(harness!.client, { message: 'hello' });
+    expect(result.status.code).toBe(grpc.status.OK);
+    expect(result.responses[0]?.message).toBe('cached for Unary: hello');
+    expect(harness!.handled.get('Unary')).toBe(4);
+  });
+
+  it('fails as usual when the fallback returns undefined', async () => {
+    const { fail, ok } = await withBreaker({ fallback: () => undefined });
+    for (let i = 0; i < 4; i++) await fail();
+    expect((await ok()).status.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('does not count calls the caller cancelled', async () => {
+    const { breaker } = await withBreaker();
+    for (let i = 0; i < 6; i++) {
+      await new Promise<void>((resolve) => {
+        const call = harness!.client.Unary({ sleepMs: 1000 }, () => {});
+        call.on('status', () => resolve());
+        setTimeout(() => call.cancel(), 5);
+      });
+    }
+    expect(breaker.state(UNARY)).toBe('closed');
+  });
+
+  it('publishes transitions and rejections', async () => {
+    const transitions: BreakerTransition[] = [];
+    const rejections: BreakerRejection[] = [];
+    const onTransition = (m: BreakerTransition) => transitions.push(m);
+    const onRejection = (m: BreakerRejection) => rejections.push(m);
+    signals.breakerTransition.subscribe(onTransition);
+    signals.breakerRejection.subscribe(onRejection);
+    try {
+      const { fail, ok } = await withBreaker({ target: 'users' });
+      for (let i = 0; i < 4; i++) await fail();
+      await ok();
+      now = 1000;
+      await ok();
+    } finally {
+      signals.breakerTransition.unsubscribe(onTransition);
+      signals.breakerRejection.unsubscribe(onRejection);
+    }
+    expect(transitions.map((t) => [t.from, t.to])).toEqual([
+      ['closed', 'open'],
+      ['open', 'half_open'],
+      ['half_open', 'closed'],
+    ]);
+    expect(transitions[0]).toMatchObject({ target: 'users', method: UNARY });
+    expect(rejections).toHaveLength(1);
+    expect(rejections[0]?.target).toBe('users');
+    expect(rejections[0]?.method.fullMethod).toBe(UNARY);
+  });
+
+  it('tells a retry layer above not to retry its fast failures', async () => {
+    const breaker = circuitBreaker({ minimumCalls: 2, cooldownMs: 60_000, now: () => now });
+    harness = await startHarness({
+      clientInterceptors: [retry({ maxAttempts: 5, initialBackoff: 1 }), breaker],
+    });
+    // Two failing calls of up to 5 attempts: the breaker opens during the first one's retries.
+    const first = await unary(harness.client, { failCode: grpc.status.UNAVAILABLE });
+    expect(first.status.details).toBe(`circuit open for ${UNARY}`);
+    expect(harness.handled.get('Unary')).toBe(2);
+    const started = performance.now();
+    const second = await unary(harness.client, {});
+    expect(second.status.details).toBe(`circuit open for ${UNARY}`);
+    expect(second.status.metadata.get('grpc-retry-pushback-ms')).toEqual(['-1']);
+    expect(harness.handled.get('Unary')).toBe(2);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+
+  it('rejects bad options at setup', () => {
+    expect(() => circuitBreaker({ failureRatio: 0 })).toThrow(RangeError);
+    expect(() => circuitBreaker({ halfOpenProbes: 0 })).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,292 @@
+import * as grpc from '@grpc/grpc-js';
+import { getCallContext } from '@weft/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Harness,
+  type HarnessOptions,
+  startHarness,
+  type TestServiceClient,
+  unary,
+} from '../../../test/harness';
+import {
+  callDeadline,
+  clientDeadline,
+  DeadlineExceededError,
+  deadline,
+  deadlineMs,
+  serverDeadline,
+} from '../src/index';
+
+interface Seen {
+  deadline?: number;
+  callDeadline?: number;
+  abortedAt?: number;
+  abortReason?: unknown;
+}
+
+/** Waits until the current call's signal aborts (or `ms` pass) and records what the handler saw. */
+function waitForAbort(seen: Seen, ms = 5000): Promise<void> {
+  const context = getCallContext();
+  if (context === undefined) throw new Error('no call context in handler');
+  seen.deadline = deadlineMs(context.deadline);
+  seen.callDeadline = callDeadline(context);
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    context.signal.addEventListener('abort', () => {
+      seen.abortedAt = Date.now();
+      seen.abortReason = context.signal.reason;
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+describe('deadlines', () => {
+  const harnesses: Harness[] = [];
+  afterEach(async () => {
+    for (const h of harnesses.splice(0).reverse()) await h.close();
+  });
+  const start = async (options: HarnessOptions) => {
+    const h = await startHarness(options);
+    harnesses.push(h);
+    return h;
+  };
+
+  /** A -> B -> C -> D: B and C forward Unary downstream through `clientDeadline`, D waits for its signal. */
+  async function chain(options: { margin: number; serverB?: grpc.ServerInterceptor[] }) {
+    const seenD: Seen = {};
+    const seenC: Seen = {};
+    const d = await start({
+      serverInterceptors: [serverDeadline()],
+      handlers: {
+        async Unary(_call, callback) {
+          await waitForAbort(seenD);
+          callback(null, { message: 'd' });
+        },
+      },
+    });
+    const forward = (downstream: TestServiceClient, seen?: Seen): HarnessOptions['handlers'] => ({
+      async Unary(call, callback) {
+        const context = getCallContext();
+        if (seen !== undefined && context !== undefined) seen.callDeadline = callDeadline(context);
+        const result = await unary(downstream, call.request);
+        if (result.status.code === grpc.status.OK) callback(null, { message: 'ok' });
+        else callback({ code: result.status.code, details: `downstream: ${result.status.details}` });
+      },
+    });
+    const toD = d.newClient({ interceptors: [clientDeadline({ margin: options.margin })] });
+    const c = await start({ serverInterceptors: [serverDeadline()], handlers: forward(toD, seenC) });
+    const toC = c.newClient({ interceptors: [clientDeadline({ margin: options.margin })] });
+    const b = await start({
+      serverInterceptors: options.serverB ?? [serverDeadline()],
+      handlers: forward(toC),
+    });
+    return { client: b.client, seenC, seenD };
+  }
+
+  it('propagates the caller deadline down a three-hop chain, less the margin at each hop', async () => {
+    const { client, seenC, seenD } = await chain({ margin: 50 });
+    const sent = Date.now() + 1000;
+    const started = Date.now();
+    const result = await unary(client, {}, { deadline: sent });
+    const took = Date.now() - started;
+    expect(result.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(took).toBeGreaterThanOrEqual(850);
+    expect(took).toBeLessThan(1500);
+    // grpc-timeout carries a duration, which each server counts from the call's arrival: every hop
+    // may land a little later than the margin alone (transfer time, a busy event loop), never earlier.
+    const slack = 150;
+    expect((seenC.callDeadline ?? 0) - (sent - 50)).toBeGreaterThanOrEqual(-5);
+    expect((seenC.callDeadline ?? 0) - (sent - 50)).toBeLessThan(slack);
+    expect((seenD.deadline ?? 0) - (sent - 100)).toBeGreaterThanOrEqual(-5);
+    expect((seenD.deadline ?? 0) - (sent - 100)).toBeLessThan(slack);
+    expect(seenD.deadline ?? 0).toBeLessThan(seenC.callDeadline ?? 0);
+    // D gave up at its own (earlier) deadline: its signal aborted, not the 5 s timeout.
+    expect(seenD.abortedAt).toBeDefined();
+    expect((seenD.abortedAt ?? 0) - (sent - 100)).toBeGreaterThanOrEqual(-5);
+    expect((seenD.abortedAt ?? 0) - (sent - 100)).toBeLessThan(300);
+  });
+
+  it('propagates a deadline the server imposed (default for calls without one)', async () => {
+    const { client, seenC, seenD } = await chain({ margin: 10, serverB: [serverDeadline({ default: 300 })] });
+    const started = Date.now();
+    const result = await unary(client, {});
+    const took = Date.now() - started;
+    expect(result.status).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(1000);
+    // B imposed 300 ms from the call's arrival, a moment after `started`.
+    expect((seenC.callDeadline ?? 0) - started).toBeGreaterThanOrEqual(290);
+    expect((seenC.callDeadline ?? 0) - started).toBeLessThan(450);
+    expect(seenD.abortedAt).toBeDefined();
+  });
+
+  it('cancels the downstream calls when the original caller cancels', async () => {
+    const { client, seenD } = await chain({ margin: 0 });
+    const started = Date.now();
+    const code = await new Promise<number>((resolve) => {
+      const call = client.Unary({}, () => {});
+      call.on('status', (s) => resolve(s.code));
+      setTimeout(() => call.cancel(), 200);
+    });
+    expect(code).toBe(grpc.status.CANCELLED);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seenD.abortedAt).toBeDefined();
+    expect((seenD.abortedAt ?? 0) - started).toBeLessThan(1000);
+  });
+
+  describe('serverDeadline', () => {
+    it('gives calls without a deadline the default, aborts the handler signal and answers DEADLINE_EXCEEDED', async () => {
+      const seen: Seen = {};
+      let handlerDeadline: grpc.Deadline | undefined;
+      const h = await start({
+        serverInterceptors: [serverDeadline({ default: 150 })],
+        handlers: {
+          async Unary(call, callback) {
+            handlerDeadline = call.getDeadline();
+            await waitForAbort(seen);
+            callback(null, { message: 'too late' });
+          },
+        },
+      });
+      const started = Date.now();
+      const result = await unary(h.client, {});
+      expect(result.status).toMatchObject({
+        code: grpc.status.DEADLINE_EXCEEDED,
+        details: 'Deadline exceeded',
+      });
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(seen.abortReason).toBeInstanceOf(DeadlineExceededError);
+      expect((seen.abortedAt ?? 0) - started).toBeGreaterThanOrEqual(140);
+      // Imposed from the call's arrival, a moment after `started`.
+      expect(deadlineMs(handlerDeadline) - started).toBeGreaterThanOrEqual(150);
+      expect(deadlineMs(handlerDeadline) - started).toBeLessThan(200);
+      expect(seen.callDeadline).toBe(deadlineMs(handlerDeadline));
+    });
+
+    it('answers DEADLINE_EXCEEDED even when the handler answers from its abort listener', async () => {
+      const h = await start({
+        serverInterceptors: [serverDeadline({ default: 50 })],
+        handlers: {
+          Unary(_call, callback) {
+            getCallContext()?.signal.addEventListener('abort', () => callback(null, { message: 'partial' }));
+          },
+        },
+      });
+      const result = await unary(h.client, {});
+      expect(result.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(result.responses).toEqual([]);
+    });
+
+    it('caps a deadline longer than max', async () => {
+      const h = await start({ serverInterceptors: [serverDeadline({ max: 100 })] });
+      const started = Date.now();
+      const result = await unary(h.client, { sleepMs: 3000 }, { deadline: Date.now() + 10_000 }, 'Sleep');
+      expect(result.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+
+    it('leaves a shorter client deadline, and fast calls, alone', async () => {
+      const h = await start({ serverInterceptors: [serverDeadline({ default: 1000, max: 2000 })] });
+      expect((await unary(h.client, { sleepMs: 50 }, {}, 'Sleep')).status.code).toBe(grpc.status.OK);
+      const started = Date.now();
+      const result = await unary(h.client, { sleepMs: 3000 }, { deadline: Date.now() + 100 }, 'Sleep');
+      expect(result.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(Date.now() - started).toBeLessThan(500);
+    });
+
+    it('takes per-method timeouts', async () => {
+      const h = await start({
+        serverInterceptors: [serverDeadline({ default: (m) => (m.method === 'Sleep' ? 100 : undefined) })],
+      });
+      expect((await unary(h.client, { sleepMs: 300 }, {}, 'Sleep')).status.code).toBe(
+        grpc.status.DEADLINE_EXCEEDED,
+      );
+      expect((await unary(h.client, { sleepMs: 300 })).status.code).toBe(grpc.status.OK);
+    });
+
+    it('stops a server stream at the deadline', async () => {
+      const h = await start({
+        serverInterceptors: [serverDeadline({ default: 100 })],
+        handlers: {
+          async ServerStream(call) {
+            for (let i = 0; i < 20; i++) {
+              call.write({ message: 'tick', index: i });
+              await new Promise((r) => setTimeout(r, 20));
+            }
+            call.end();
+          },
+        },
+      });
+      const call = h.client.ServerStream({});
+      const received: number[] = [];
+      call.on('data', (m: { index: number }) => received.push(m.index));
+      const code = await new Promise<number>((resolve) => {
+        call.on('error', () => {});
+        call.on('status', (s) => resolve(s.code));
+      });
+      expect(code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(received.length).toBeGreaterThan(0);
+      expect(received.length).toBeLessThan(20);
+    });
+  });
+
+  describe('clientDeadline', () => {
+    it('sets the default deadline when the caller set none', async () => {
+      const h = await start({});
+      const client = h.newClient({ interceptors: [clientDeadline({ default: 100 })] });
+      const started = Date.now();
+      expect((await unary(client, { sleepMs: 2000 }, {}, 'Sleep')).status.code).toBe(
+        grpc.status.DEADLINE_EXCEEDED,
+      );
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+
+    it('keeps a deadline the caller set, even a longer one', async () => {
+      const h = await start({});
+      const client = h.newClient({ interceptors: [clientDeadline({ default: 50 })] });
+      const result = await unary(client, { sleepMs: 200 }, { deadline: Date.now() + 2000 }, 'Sleep');
+      expect(result.status.code).toBe(grpc.status.OK);
+    });
+
+    it('keeps a shorter deadline set inside a handler, and inherits nothing with propagate: false', async () => {
+      const seen: Seen = {};
+      const d = await start({
+        serverInterceptors: [serverDeadline()],
+        handlers: {
+          async Unary(_call, callback) {
+            const context = getCallContext();
+            seen.deadline = context === undefined ? undefined : deadlineMs(context.deadline);
+            callback(null, {});
+          },
+        },
+      });
+      const propagating = d.newClient({ interceptors: [clientDeadline()] });
+      const isolated = d.newClient({ interceptors: [clientDeadline({ propagate: false })] });
+      let shorter = 0;
+      const b = await start({
+        serverInterceptors: [serverDeadline()],
+        handlers: {
+          async Unary(call, callback) {
+            if (call.request.message === 'shorter') {
+              shorter = Date.now() + 200;
+              await unary(propagating, {}, { deadline: shorter });
+            } else await unary(isolated, {});
+            callback(null, {});
+          },
+        },
+      });
+      await unary(b.client, { message: 'shorter' }, { deadline: Date.now() + 5000 });
+      expect((seen.deadline ?? 0) - shorter).toBeGreaterThanOrEqual(-5);
+      expect((seen.deadline ?? 0) - shorter).toBeLessThan(150);
+      await unary(b.client, { message: 'isolated' }, { deadline: Date.now() + 5000 });
+      expect(seen.deadline).toBe(Number.POSITIVE_INFINITY);
+    });
+  });
+
+  it('deadline() builds both halves', () => {
+    const { server, client } = deadline({ server: { max: 1000 }, client: { margin: 5 } });
+    expect(typeof server).toBe('function');
+    expect(typeof client).toBe('function');
+  });
+});
