@@ -8,4 +8,14 @@ export const clientVariants: Record<string, () => grpcTypes.Interceptor[]> = {
     const nullLogger = { debug() {}, info() {}, warn() {}, error() {} };
     return [clientLogging({ logger: nullLogger })];
   },
+  tracing: () => {
+    const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
+    registerTracingSdk();
+    const { clientTracing } = require('@weft/tracing') as typeof import('@weft/tracing');
+    return [clientTracing()];
+  },
+  metrics: () => {
+    const { clientMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
+    return [clientMetrics()];
+  },
 };

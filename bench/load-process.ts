@@ -14,6 +14,8 @@ export interface LoadRequest {
   workload: Workload;
   calls: number;
   concurrency: number;
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  token: string;
 }
 
 export interface LoadResult {
@@ -43,13 +45,15 @@ function clientFor(port: number): TestServiceClient {
   return client;
 }
 
-function once(client: TestServiceClient, workload: Workload): Promise<boolean> {
+function once(client: TestServiceClient, workload: Workload, authorization: string): Promise<boolean> {
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', authorization);
   return new Promise((resolve) => {
     if (workload === 'unary') {
-      client.Unary({ message: 'ping' }, (error) => resolve(error === null));
+      client.Unary({ message: 'ping' }, metadata, (error) => resolve(error === null));
       return;
     }
-    const stream = client.ServerStream({ message: 'ping', count: 10 });
+    const stream = client.ServerStream({ message: 'ping', count: 10 }, metadata);
     stream.on('data', () => {});
     stream.on('error', () => resolve(false));
     stream.on('end', () => resolve(true));
@@ -58,6 +62,7 @@ function once(client: TestServiceClient, workload: Workload): Promise<boolean> {
 
 async function run(request: LoadRequest): Promise<LoadResult> {
   const client = clientFor(request.port);
+  const authorization = `Bearer ${request.token}`;
   const latencies = new Float64Array(request.calls);
   let next = 0;
   let errors = 0;
@@ -67,7 +72,7 @@ async function run(request: LoadRequest): Promise<LoadResult> {
     while (next < request.calls) {
       const i = next++;
       const t0 = performance.now();
-      if (!(await once(client, request.workload))) errors++;
+      if (!(await once(client, request.workload, authorization))) errors++;
       latencies[i] = performance.now() - t0;
     }
   };

@@ -6,7 +6,31 @@ import {
   BatchSpanProcessor,
   type ReadableSpan,
   type SpanExporter,
+  type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+
+/** Counts spans started and ended: the soak checks that every span ends. */
+class CountingProcessor implements SpanProcessor {
+  started = 0;
+  ended = 0;
+  onStart(): void {
+    this.started++;
+  }
+  onEnd(): void {
+    this.ended++;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export interface TracingSdk {
+  /** Counters for the soak: spans started, ended and exported. */
+  stats(): Record<string, number>;
+}
 
 /** Counts exported spans and drops them: a real SDK pipeline (batching, export) without I/O. */
 class CountingExporter implements SpanExporter {
@@ -25,11 +49,18 @@ class CountingExporter implements SpanExporter {
  * instrumentation's, nice-grpc's): async-hooks context, W3C propagation, batch processor, and an
  * exporter that drops what it gets. Always-on sampling, so every call makes a span.
  */
-export function registerTracingSdk(): CountingExporter {
+export function registerTracingSdk(): TracingSdk {
   const exporter = new CountingExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
+  const counter = new CountingProcessor();
+  const provider = new BasicTracerProvider({ spanProcessors: [counter, new BatchSpanProcessor(exporter)] });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
-  return exporter;
+  return {
+    stats: () => ({
+      spansStarted: counter.started,
+      spansEnded: counter.ended,
+      spansExported: exporter.exported,
+    }),
+  };
 }

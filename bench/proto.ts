@@ -25,6 +25,6 @@ export interface CpuSample {
 
 /** Parent -> child and child -> parent messages over the fork IPC channel. */
 export type ControlMessage =
-  | { type: 'ready'; port: number }
+  | { type: 'ready'; port: number; token?: string }
   | { type: 'cpu'; id: number; cpu: CpuSample; heap: number; handles: number; stats?: Record<string, number> }
   | { type: 'error'; message: string };

@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clientVariants } from './client-variants';
+import { HS256_TOKEN } from './credentials';
 import type { LoadRequest, LoadResult } from './load-process';
 import type { ControlMessage, CpuSample, Workload } from './proto';
 import { serverVariants } from './server-variants';
@@ -49,6 +50,8 @@ const execArgv = ['--expose-gc'];
 interface Child {
   process: ChildProcess;
   port: number;
+  /** What the load sends to this server as its bearer token. */
+  token: string;
 }
 
 function start(script: string, arg: string): Promise<Child> {
@@ -58,7 +61,7 @@ function start(script: string, arg: string): Promise<Child> {
   });
   return new Promise((resolve, reject) => {
     child.once('message', (m: ControlMessage) => {
-      if (m.type === 'ready') resolve({ process: child, port: m.port });
+      if (m.type === 'ready') resolve({ process: child, port: m.port, token: m.token ?? HS256_TOKEN });
       else reject(new Error(`${script} ${arg}: ${m.type === 'error' ? m.message : 'unexpected message'}`));
     });
     child.once('exit', (code) => reject(new Error(`${script} ${arg} exited with ${code}`)));
@@ -130,9 +133,21 @@ async function main() {
   // Warm up every pair once (JIT, connections) before measuring.
   for (const { workload, calls } of workloads) {
     for (const server of servers.values())
-      await load(bareLoader, { port: server.port, workload, calls: Math.ceil(calls / 4), concurrency });
+      await load(bareLoader, {
+        port: server.port,
+        token: server.token,
+        workload,
+        calls: Math.ceil(calls / 4),
+        concurrency,
+      });
     for (const loader of loaders.values())
-      await load(loader, { port: bareServer.port, workload, calls: Math.ceil(calls / 4), concurrency });
+      await load(loader, {
+        port: bareServer.port,
+        token: bareServer.token,
+        workload,
+        calls: Math.ceil(calls / 4),
+        concurrency,
+      });
   }
 
   for (let round = 0; round < rounds; round++) {
@@ -142,7 +157,13 @@ async function main() {
       for (const name of order) {
         const server = servers.get(name)!;
         const before = await cpuOf(server);
-        const result = await load(bareLoader, { port: server.port, workload, calls, concurrency });
+        const result = await load(bareLoader, {
+          port: server.port,
+          token: server.token,
+          workload,
+          calls,
+          concurrency,
+        });
         const after = await cpuOf(server);
         const cpu = after.user - before.user + (after.system - before.system);
         record('server', workload, name, {
@@ -157,6 +178,7 @@ async function main() {
       for (const name of clientOrder) {
         const result = await load(loaders.get(name)!, {
           port: bareServer.port,
+          token: bareServer.token,
           workload,
           calls,
           concurrency,
@@ -251,7 +273,13 @@ async function soak(calls: number, variant: string) {
   const server = await start('server-process.js', variant);
   const loader = await start('load-process.js', 'bare');
   const chunk = Math.min(50_000, Math.max(1000, Math.floor(calls / 10)));
-  await load(loader, { port: server.port, workload: 'unary', calls: chunk, concurrency });
+  await load(loader, {
+    port: server.port,
+    token: server.token,
+    workload: 'unary',
+    calls: chunk,
+    concurrency,
+  });
   const idle = await probe(server, true);
   const checkpoints: { calls: number; heapMiB: number; handles: number }[] = [];
   let done = 0;
@@ -259,6 +287,7 @@ async function soak(calls: number, variant: string) {
     const n = Math.min(chunk, calls - done);
     const result = await load(loader, {
       port: server.port,
+      token: server.token,
       workload: done % (2 * chunk) ? 'server_stream' : 'unary',
       calls: n,
       concurrency: 64,

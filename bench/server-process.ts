@@ -35,7 +35,7 @@ async function main() {
   });
   // Die with the orchestrator, whatever way it ends.
   process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', port });
+  send({ type: 'ready', port, token: server.token });
 }
 
 main().catch((error) => {

@@ -11,6 +11,8 @@ export interface BenchServer {
   close(): Promise<void>;
   /** Variant-specific counters for the soak (spans started and ended, ...). */
   stats?(): Record<string, number>;
+  /** The bearer token the load must send (default `HS256_TOKEN`). */
+  token?: string;
 }
 
 type Grpc = typeof grpcTypes;
@@ -83,10 +85,48 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     return grpcJsServer([serverLogging({ logger: nullLogger })]);
   },
 
-  /** The full server preset, as the demo runs it. */
+  'auth:hs256': async () => {
+    const { jwtAuth } = require('@weft/auth') as typeof import('@weft/auth');
+    const { BENCH_SECRET } = require('./credentials') as typeof import('./credentials');
+    return grpcJsServer([jwtAuth({ keys: { secret: BENCH_SECRET }, algorithms: ['HS256'] })]);
+  },
+
+  'auth:rs256': async () => {
+    const { jwtAuth } = require('@weft/auth') as typeof import('@weft/auth');
+    const { rs256Credentials } = require('./credentials') as typeof import('./credentials');
+    const { publicKey, token } = rs256Credentials();
+    return { ...grpcJsServer([jwtAuth({ keys: { publicKey }, algorithms: ['RS256'] })]), token };
+  },
+
+  /** weft tracing with the same SDK setup as the peers (batch processor, dropping exporter). */
+  tracing: async () => {
+    const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
+    const sdk = registerTracingSdk();
+    const { serverTracing } = require('@weft/tracing') as typeof import('@weft/tracing');
+    return { ...grpcJsServer([serverTracing()]), stats: sdk.stats };
+  },
+
+  metrics: async () => {
+    const { serverMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
+    return grpcJsServer([serverMetrics()]);
+  },
+
+  /** The full server preset: tracing, metrics, logging, auth, recovery (and limits once built). */
   preset: async () => {
+    const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
+    const sdk = registerTracingSdk();
     const core = require('@weft/core') as typeof import('@weft/core');
-    return grpcJsServer(core.serverInterceptors({ logging: core.serverLogging({ logger: nullLogger }) }));
+    const { jwtAuth } = require('@weft/auth') as typeof import('@weft/auth');
+    const { serverTracing } = require('@weft/tracing') as typeof import('@weft/tracing');
+    const { serverMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
+    const { BENCH_SECRET } = require('./credentials') as typeof import('./credentials');
+    const interceptors = core.serverInterceptors({
+      tracing: serverTracing(),
+      metrics: serverMetrics(),
+      logging: core.serverLogging({ logger: nullLogger }),
+      auth: jwtAuth({ keys: { secret: BENCH_SECRET }, algorithms: ['HS256'] }),
+    });
+    return { ...grpcJsServer(interceptors), stats: sdk.stats };
   },
 
   'otel-instrumentation-grpc': async () => {
