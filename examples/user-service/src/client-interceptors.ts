@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '@weft/auth';
 import { clientInterceptors } from '@weft/core';
+import { circuitBreaker, clientDeadline, retry } from '@weft/resilience';
 import { clientTracing } from '@weft/tracing';
 import { loadConfig } from './config';
 import { mintToken, READ_SCOPE, WRITE_SCOPE } from './tokens';
@@ -13,8 +14,9 @@ export interface DemoClientSettings {
 }
 
 /**
- * The interceptors the demo client, the load generator and the tests use against the demo. The
- * token is TOKEN when set, else one minted for `demo-client` with both scopes and refreshed by
+ * The interceptors the demo client, the load generator and the tests use against the demo: tracing,
+ * metrics (when given), a 5 s default deadline, retries of UNAVAILABLE, a circuit breaker and the
+ * token: TOKEN when set, else one minted for `demo-client` with both scopes and refreshed by
  * `bearerToken` before it expires.
  */
 export function demoClientInterceptors({
@@ -27,5 +29,13 @@ export function demoClientInterceptors({
     : bearerToken(() =>
         mintToken(jwt, { subject: 'demo-client', scope: `${READ_SCOPE} ${WRITE_SCOPE}`, ttlSeconds: 600 }),
       );
-  return clientInterceptors({ tracing: clientTracing(), metrics, auth });
+  return clientInterceptors({
+    tracing: clientTracing(),
+    metrics,
+    deadline: clientDeadline({ default: 5000 }),
+    // Creating a user twice is not harmless: never retried. Everything else is.
+    retry: retry({ target: 'user-service', nonIdempotent: ['weft.demo.v1.UserService/CreateUser'] }),
+    circuitBreaker: circuitBreaker({ target: 'user-service' }),
+    auth,
+  });
 }

@@ -7,6 +7,21 @@ export interface DemoConfig {
   /** Seconds to wait for in-flight calls on SIGTERM/SIGINT before cancelling them. */
   shutdownGraceSeconds: number;
   jwt: JwtConfig;
+  limits: LimitsConfig;
+}
+
+/** The demo's limits and deadlines (README lists the variables and defaults). */
+export interface LimitsConfig {
+  /** Per-subject token bucket: tokens per second. */
+  rateLimitRps: number;
+  /** Per-subject token bucket: size. */
+  rateLimitBurst: number;
+  /** Calls in flight per method before RESOURCE_EXHAUSTED. */
+  maxInFlight: number;
+  /** Deadline given to calls that arrive without one, ms. */
+  defaultDeadlineMs: number;
+  /** Longest deadline the server accepts, ms. */
+  maxDeadlineMs: number;
 }
 
 /** HS256 settings shared by the demo server (verifies) and `npm run token` / the demo client (mint). */
@@ -42,6 +57,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
       issuer: env.JWT_ISSUER || 'weft-demo',
       audience: env.JWT_AUDIENCE || 'user-service',
       insecureDevSecret: !env.JWT_SECRET,
+    },
+    limits: {
+      rateLimitRps: intFromEnv(env, 'RATE_LIMIT_RPS', 100),
+      rateLimitBurst: intFromEnv(env, 'RATE_LIMIT_BURST', 200),
+      maxInFlight: intFromEnv(env, 'MAX_IN_FLIGHT', 100),
+      defaultDeadlineMs: intFromEnv(env, 'DEFAULT_DEADLINE_MS', 10_000),
+      maxDeadlineMs: intFromEnv(env, 'MAX_DEADLINE_MS', 30_000),
     },
   };
 }

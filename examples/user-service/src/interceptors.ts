@@ -1,7 +1,17 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { jwtAuth, type MethodPolicy } from '@weft/auth';
-import { type Logger, not, recovery, serverInterceptors, serverLogging } from '@weft/core';
+import {
+  interceptServerCall,
+  type Logger,
+  not,
+  recovery,
+  selector,
+  serverCallContext,
+  serverInterceptors,
+  serverLogging,
+} from '@weft/core';
 import type { MetricsInterceptor } from '@weft/metrics';
+import { concurrencyLimit, rateLimit, serverDeadline } from '@weft/resilience';
 import { serverTracing } from '@weft/tracing';
 import type { DemoConfig } from './config';
 import { READ_SCOPE, WRITE_SCOPE } from './tokens';
@@ -44,6 +54,7 @@ export function demoServerInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
     metrics,
     logging: serverLogging({ logger }),
+    deadline: serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
     auth: jwtAuth({
       keys: { secret: config.jwt.secret },
       algorithms: ['HS256'],
@@ -51,9 +62,47 @@ export function demoServerInterceptors({
       audience: config.jwt.audience,
       policy: demoAuthPolicy,
     }),
+    rateLimit: selector(
+      rateLimit({
+        rules: [
+          {
+            name: 'per-subject',
+            rate: config.limits.rateLimitRps,
+            burst: config.limits.rateLimitBurst,
+            key: 'subject',
+          },
+        ],
+      }),
+      applicationMethods,
+    ),
+    concurrencyLimit: selector(concurrencyLimit({ max: config.limits.maxInFlight }), applicationMethods),
+    extra: [faultInjection],
     recovery: recovery({
       onError: (error, { method }) =>
         logger.error({ err: error, method: method.fullMethod }, 'handler failed'),
     }),
   });
 }
+
+/** Request metadata that asks the demo to fail a call, so retries and breakers have work to do. */
+export const FAULT_HEADER = 'x-demo-fault';
+
+/**
+ * Demo only: a call carrying `x-demo-fault: unavailable` is answered UNAVAILABLE before the
+ * handler runs (the load generator's `--faults` share), to light up retry and breaker panels.
+ */
+const faultInjection: grpc.ServerInterceptor = (definition, call) => {
+  const context = serverCallContext(definition, call);
+  const layer = interceptServerCall(context, call, {
+    onReceiveMetadata(metadata, next) {
+      if (metadata.get(FAULT_HEADER)[0] === 'unavailable') {
+        layer.sendStatus({
+          code: grpc.status.UNAVAILABLE,
+          details: 'injected fault (x-demo-fault)',
+          metadata: null,
+        });
+      } else next(metadata);
+    },
+  });
+  return layer;
+};

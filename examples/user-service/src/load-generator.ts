@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { call } from './demo-client';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
+import { FAULT_HEADER } from './interceptors';
 import { mintToken } from './tokens';
 
 export interface LoadOptions {
@@ -12,6 +13,8 @@ export interface LoadOptions {
   errorRate: number;
   /** Share of calls (0..1) sent with a token signed by the wrong key: UNAUTHENTICATED. Default 0. */
   authFailureRate?: number;
+  /** Share of calls (0..1) the demo is asked to fail with UNAVAILABLE (`x-demo-fault`): retried. Default 0. */
+  faultRate?: number;
   /** Metadata for each call (credentials, tenant...). */
   metadata?: () => grpc.Metadata;
   /** Hard cap on calls, so a run is bounded whatever the duration. Default 1,000,000. */
@@ -46,6 +49,7 @@ export async function runLoad(client: UserServiceClient, options: LoadOptions): 
     { subject: 'mallory', scope: 'users:read', ttlSeconds: 3600 },
   );
   const authFailureRate = options.authFailureRate ?? 0;
+  const faultRate = options.faultRate ?? 0;
   const one = async (): Promise<void> => {
     const roll = Math.random();
     const n = seq++;
@@ -53,6 +57,10 @@ export async function runLoad(client: UserServiceClient, options: LoadOptions): 
       if (Math.random() < authFailureRate) {
         const md = metadata();
         md.set('authorization', `Bearer ${forged}`);
+        await call(client, 'GetUser', { id: 'u-1' }, md);
+      } else if (Math.random() < faultRate) {
+        const md = metadata();
+        md.set(FAULT_HEADER, 'unavailable');
         await call(client, 'GetUser', { id: 'u-1' }, md);
       } else if (roll < options.errorRate / 2)
         await call(client, 'GetUser', { id: `missing-${n}` }, metadata());

@@ -1,5 +1,5 @@
 /**
- * `npm run demo:load -- --concurrency 8 --duration 30 --errors 0.1 --auth-errors 0.02`: drives traffic at a running
+ * `npm run demo:load -- --concurrency 8 --duration 30 --errors 0.1 --auth-errors 0.02 --faults 0.02`: drives traffic at a running
  * demo (ADDRESS, default 127.0.0.1:50051) to light up the dashboards, then prints the status mix.
  */
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     errors: { type: 'string', default: '0.1' },
     'auth-errors': { type: 'string', default: '0.02' },
+    faults: { type: 'string', default: '0.02' },
   },
 });
 
@@ -55,6 +56,7 @@ async function main() {
     durationSeconds: number('duration', values.duration, 0.1, 86_400),
     errorRate: number('errors', values.errors, 0, 1),
     authFailureRate: number('auth-errors', values['auth-errors'], 0, 1),
+    faultRate: number('faults', values.faults, 0, 1),
   });
   process.stdout.write(
     `${report.calls} calls in ${report.seconds.toFixed(1)}s (${(report.calls / report.seconds).toFixed(0)}/s): ${JSON.stringify(report.codes)}\n`,

@@ -78,6 +78,59 @@ describe('demo user service (in process)', () => {
     client.close();
   });
 
+  it('limits each subject to its token bucket with a retry hint', async () => {
+    const limited = await startDemo(
+      loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', RATE_LIMIT_RPS: '1', RATE_LIMIT_BURST: '3' }),
+      quiet,
+    );
+    const jwt = loadConfig({}).jwt;
+    const as = (subject: string) =>
+      userClient({
+        address: limited.address,
+        interceptors: demoClientInterceptors({
+          env: { TOKEN: mintToken(jwt, { subject, scope: 'users:read', ttlSeconds: 60 }) },
+        }),
+      });
+    const alice = as('alice');
+    const bob = as('bob');
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 5 }, () => call(alice, 'GetUser', { id: 'missing' })),
+      );
+      const codes = outcomes.map((o) =>
+        o.status === 'rejected' ? (o.reason as grpc.ServiceError).code : grpc.status.OK,
+      );
+      expect(codes.filter((c) => c === grpc.status.NOT_FOUND)).toHaveLength(3);
+      const refused = outcomes.find(
+        (o) =>
+          o.status === 'rejected' && (o.reason as grpc.ServiceError).code === grpc.status.RESOURCE_EXHAUSTED,
+      ) as PromiseRejectedResult;
+      expect(refused.reason.details).toContain('per-subject');
+      expect(refused.reason.metadata.get('grpc-retry-pushback-ms')).toHaveLength(1);
+      // Another subject has its own bucket.
+      await expect(call(bob, 'GetUser', { id: 'missing' })).rejects.toMatchObject({
+        code: grpc.status.NOT_FOUND,
+      });
+    } finally {
+      alice.close();
+      bob.close();
+      await limited.shutdown();
+    }
+  });
+
+  it('retries an UNAVAILABLE answer and gives up after the attempt cap', async () => {
+    const client = userClient({ address: demo.address, interceptors: demoClientInterceptors() });
+    const md = new grpc.Metadata();
+    md.set('x-demo-fault', 'unavailable');
+    const started = Date.now();
+    await expect(call(client, 'GetUser', { id: 'u-1' }, md)).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
+    // Three attempts with backoff in between take some time, but well under the 5 s deadline.
+    expect(Date.now() - started).toBeLessThan(5000);
+    client.close();
+  });
+
   it('serves gRPC health checks', async () => {
     await expect(checkHealth(demo.address)).resolves.toBe('SERVING');
     await expect(checkHealth(demo.address, 'weft.demo.v1.UserService')).resolves.toBe('SERVING');
