@@ -12,6 +12,7 @@ import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/sta
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 
 /** Every panel reads the data source picked in the `datasource` variable. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a Grafana variable reference, not a JS template
 export const PROMETHEUS = { type: 'prometheus', uid: '${datasource}' };
 
 export type Query = [legend: string, expr: string];
