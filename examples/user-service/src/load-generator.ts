@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { type JwtConfig, loadConfig } from './config';
 import { call } from './demo-client';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
 import { FAULT_HEADER } from './interceptors';
@@ -11,8 +12,13 @@ export interface LoadOptions {
   durationSeconds: number;
   /** Share of calls (0..1) that are meant to fail: unknown ids, invalid input, duplicates. */
   errorRate: number;
-  /** Share of calls (0..1) sent with a token signed by the wrong key: UNAUTHENTICATED. Default 0. */
+  /**
+   * Share of calls (0..1) refused by auth: half with a token signed by the wrong key
+   * (UNAUTHENTICATED), half writes with a read-only token (PERMISSION_DENIED). Default 0.
+   */
   authFailureRate?: number;
+  /** The demo's JWT settings, to mint the read-only token. Default: from the environment. */
+  jwt?: JwtConfig;
   /** Share of calls (0..1) the demo is asked to fail with UNAVAILABLE (`x-demo-fault`): retried. Default 0. */
   faultRate?: number;
   /** Metadata for each call (credentials, tenant...). */
@@ -48,6 +54,11 @@ export async function runLoad(client: UserServiceClient, options: LoadOptions): 
     { secret: 'not-the-demo-secret', issuer: 'weft-demo', audience: 'user-service', insecureDevSecret: true },
     { subject: 'mallory', scope: 'users:read', ttlSeconds: 3600 },
   );
+  const readOnly = mintToken(options.jwt ?? loadConfig().jwt, {
+    subject: 'load-reader',
+    scope: 'users:read',
+    ttlSeconds: 3600,
+  });
   const authFailureRate = options.authFailureRate ?? 0;
   const faultRate = options.faultRate ?? 0;
   const one = async (): Promise<void> => {
@@ -56,8 +67,13 @@ export async function runLoad(client: UserServiceClient, options: LoadOptions): 
     try {
       if (Math.random() < authFailureRate) {
         const md = metadata();
-        md.set('authorization', `Bearer ${forged}`);
-        await call(client, 'GetUser', { id: 'u-1' }, md);
+        if (n % 2 === 0) {
+          md.set('authorization', `Bearer ${forged}`);
+          await call(client, 'GetUser', { id: 'u-1' }, md);
+        } else {
+          md.set('authorization', `Bearer ${readOnly}`);
+          await call(client, 'DeleteUser', { id: 'u-1' }, md);
+        }
       } else if (Math.random() < faultRate) {
         const md = metadata();
         md.set(FAULT_HEADER, 'unavailable');

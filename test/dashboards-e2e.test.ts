@@ -1,0 +1,141 @@
+/**
+ * The dashboards and rules against real data: the demo and a client with metrics are scraped by
+ * a real Prometheus (Debian) running the repo's rules, while the load generator runs a mix with
+ * errors, auth failures, limits and injected faults. Every PromQL expression of every dashboard
+ * panel and every recording rule must return data: a query that returns nothing fails the build.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clientMetrics, type MetricsServer, signalMetrics, startMetricsServer } from '@weft/metrics';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoClientInterceptors } from '../examples/user-service/src/client-interceptors';
+import { loadConfig } from '../examples/user-service/src/config';
+import { userClient } from '../examples/user-service/src/demo-client';
+import { type RunningDemo, startDemo } from '../examples/user-service/src/demo-server';
+import { runLoad } from '../examples/user-service/src/load-generator';
+import { binary, type Prometheus, startPrometheus, waitUntil } from './harness/servers';
+
+const root = join(__dirname, '..');
+const prometheusBin = binary('prometheus', 'prometheus');
+
+interface PanelQuery {
+  dashboard: string;
+  panel: string;
+  expr: string;
+}
+
+/** Every target expression of every generated dashboard, with the variables set to "All". */
+function dashboardQueries(): PanelQuery[] {
+  const dir = join(root, 'grafana', 'dashboards');
+  const out: PanelQuery[] = [];
+  for (const file of readdirSync(dir)) {
+    const dashboard = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      title: string;
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets ?? []) {
+        const expr = target.expr
+          .replaceAll('$__rate_interval', '1m')
+          .replace(/\$(job|instance|service|method)\b/g, '.*');
+        out.push({ dashboard: dashboard.title, panel: panel.title, expr });
+      }
+    }
+  }
+  return out;
+}
+
+describe.runIf(prometheusBin.run)('dashboards and rules against a real Prometheus', () => {
+  let demo: RunningDemo;
+  let clientServer: MetricsServer;
+  let prometheus: Prometheus;
+
+  beforeAll(async () => {
+    demo = await startDemo(
+      loadConfig({
+        GRPC_PORT: '0',
+        METRICS_PORT: '0',
+        RATE_LIMIT_RPS: '40',
+        RATE_LIMIT_BURST: '20',
+        MAX_IN_FLIGHT: '3',
+      }),
+      pino({ level: 'silent' }),
+    );
+    const registry = new Registry();
+    signalMetrics({ registry });
+    const metrics = clientMetrics({ registry });
+    clientServer = await startMetricsServer({ registry, port: 0 });
+
+    const rules = (name: string) => readFileSync(join(root, 'prometheus', 'rules', name), 'utf8');
+    prometheus = await startPrometheus(
+      prometheusBin,
+      `global: { scrape_interval: 1s, evaluation_interval: 1s }
+rule_files: [recording.yml, alerts.yml]
+scrape_configs:
+  - job_name: user-service
+    static_configs: [{ targets: ['${new URL(demo.metricsUrl).host}'] }]
+  - job_name: user-service-client
+    static_configs: [{ targets: ['${new URL(clientServer.url).host}'] }]
+`,
+      { 'recording.yml': rules('recording.yml'), 'alerts.yml': rules('alerts.yml') },
+    );
+    await waitUntil('both targets to be scraped', async () => {
+      const up = await prometheus.query('sum(up)');
+      return up[0]?.value[1] === '2';
+    });
+
+    const client = userClient({ address: demo.address, interceptors: demoClientInterceptors({ metrics }) });
+    // A mix with every kind of failure the dashboards show...
+    await runLoad(client, {
+      concurrency: 6,
+      durationSeconds: 4,
+      errorRate: 0.2,
+      authFailureRate: 0.1,
+      faultRate: 0.05,
+    });
+    // ...then a storm of faults: retries get throttled and the breaker opens.
+    await runLoad(client, { concurrency: 4, durationSeconds: 1.5, errorRate: 0, faultRate: 1 });
+    client.close();
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // scrapes and rule evaluations after the load
+  }, 90_000);
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    await clientServer?.close();
+    await demo?.shutdown();
+  });
+
+  it('returns data for every dashboard panel query', async () => {
+    const queries = dashboardQueries();
+    expect(queries.length).toBeGreaterThan(20);
+    const empty: string[] = [];
+    for (const q of queries) {
+      const result = await prometheus.query(q.expr);
+      if (result.length === 0) empty.push(`${q.dashboard} / ${q.panel}: ${q.expr}`);
+    }
+    expect(empty).toEqual([]);
+  });
+
+  it('evaluates every recording rule to data, and every rule is healthy', async () => {
+    const res = await fetch(`${prometheus.url}/api/v1/rules`);
+    const body = (await res.json()) as {
+      data: {
+        groups: {
+          rules: { type: string; name: string; query: string; health: string; lastError?: string }[];
+        }[];
+      };
+    };
+    const rules = body.data.groups.flatMap((g) => g.rules);
+    expect(rules.filter((r) => r.type === 'recording').length).toBe(6);
+    expect(rules.filter((r) => r.type === 'alerting').length).toBe(5);
+    expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);
+    const empty: string[] = [];
+    for (const rule of rules.filter((r) => r.type === 'recording')) {
+      if ((await prometheus.query(rule.query)).length === 0) empty.push(`${rule.name}: ${rule.query}`);
+      if ((await prometheus.query(rule.name)).length === 0) empty.push(`${rule.name} (recorded series)`);
+    }
+    expect(empty).toEqual([]);
+  });
+});
