@@ -1,0 +1,154 @@
+import { type ChannelOptions, experimental, status } from '@grpc/grpc-js';
+import type { Namespace } from 'etcd3';
+import { DEFAULT_PREFIX, normalizePrefix } from './key-layout';
+import { type InstanceWatch, type ServiceInstance, watchInstances } from './watch-instances';
+
+export interface EtcdResolverOptions {
+  /** The etcd client every `etcd:` channel reads from. Required. Close channels before it. */
+  client: Namespace;
+  /** Key prefix shared with `registerService`. Default `/services/`. */
+  prefix?: string;
+  /** URI scheme to claim: targets look like `<scheme>:///<service>`. Default `etcd`. */
+  scheme?: string;
+  /** First retry delay in ms when etcd is unreachable (doubles, with jitter). Default 250. */
+  retryInitialMs?: number;
+  /** Cap on that delay in ms. Default 5000. */
+  retryMaxMs?: number;
+  /** etcd unreachable or watch broken (retried). Default: `console.error`, once per outage. */
+  onError?: (error: Error, service: string) => void;
+}
+
+type Resolved = Required<EtcdResolverOptions>;
+
+function resolveOptions(options: EtcdResolverOptions): Resolved {
+  return {
+    client: options.client,
+    prefix: normalizePrefix(options.prefix ?? DEFAULT_PREFIX),
+    scheme: options.scheme ?? 'etcd',
+    retryInitialMs: options.retryInitialMs ?? 250,
+    retryMaxMs: options.retryMaxMs ?? 5000,
+    onError:
+      options.onError ??
+      ((error, service) => console.error(`weft/etcd: resolving ${service}: ${error.message}`)),
+  };
+}
+
+/** `users` from `etcd:///users` (an authority, if given, is ignored: the client decides the cluster). */
+function serviceName(target: experimental.GrpcUri): string {
+  return target.path.replace(/^\/+/, '');
+}
+
+function toEndpoint(address: string): experimental.Endpoint | undefined {
+  if (address.startsWith('unix:')) return { addresses: [{ path: address.slice('unix:'.length) }] };
+  const hostPort = experimental.splitHostPort(address);
+  if (hostPort === null || hostPort.port === undefined) return undefined;
+  return { addresses: [{ host: hostPort.host, port: hostPort.port }] };
+}
+
+type ResolverConstructor = Parameters<typeof experimental.registerResolver>[1];
+
+function makeResolverClass(o: Resolved): ResolverConstructor {
+  return class EtcdResolver implements experimental.Resolver {
+    private readonly service: string;
+    private watch: InstanceWatch | undefined;
+    /** No listener call may follow `destroy()` until `updateResolution()` runs again. */
+    private active = false;
+    /** Addresses last handed to grpc-js, joined; a change of `registeredAt` alone is not news. */
+    private reported: string | undefined;
+
+    constructor(
+      private readonly target: experimental.GrpcUri,
+      private readonly listener: experimental.ResolverListener,
+      _channelOptions: ChannelOptions,
+    ) {
+      this.service = serviceName(target);
+    }
+
+    static getDefaultAuthority(target: experimental.GrpcUri): string {
+      return serviceName(target);
+    }
+
+    updateResolution(): void {
+      // The watch pushes every change, so a re-resolution request only needs the watch running.
+      if (this.active) return;
+      this.active = true;
+      if (this.service.length === 0 || this.service.includes('/')) {
+        process.nextTick(() =>
+          this.fail(`expected ${o.scheme}:///<service>, got ${experimental.uriToString(this.target)}`),
+        );
+        return;
+      }
+      this.watch = watchInstances({
+        client: o.client,
+        service: this.service,
+        prefix: o.prefix,
+        retryInitialMs: o.retryInitialMs,
+        retryMaxMs: o.retryMaxMs,
+        onUpdate: (instances) => this.report(instances),
+        onError: (error, repeated) => {
+          if (!repeated) o.onError(error, this.service);
+          // Before any list, calls should fail with the reason; after one, keep the last known
+          // addresses (an etcd outage must not take the service down with it).
+          if (this.reported === undefined) this.fail(`etcd unreachable: ${error.message}`);
+        },
+      });
+    }
+
+    destroy(): void {
+      const watch = this.watch;
+      this.active = false;
+      this.watch = undefined;
+      this.reported = undefined;
+      void watch?.close();
+    }
+
+    private report(instances: ServiceInstance[]): void {
+      if (!this.active) return;
+      const endpoints: experimental.Endpoint[] = [];
+      const seen = new Set<string>();
+      for (const instance of instances) {
+        const endpoint = toEndpoint(instance.address);
+        if (endpoint === undefined || seen.has(instance.address)) continue;
+        seen.add(instance.address);
+        endpoints.push(endpoint);
+      }
+      const key = [...seen].sort().join(',');
+      if (key === this.reported) return;
+      const hadAddresses = this.reported !== undefined && this.reported !== '';
+      this.reported = key;
+      if (endpoints.length > 0) {
+        this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
+        return;
+      }
+      // Every instance left. An empty list makes the load balancer drop its subchannels, but
+      // grpc-js then queues calls until their deadline; the error that follows makes them fail
+      // fast with UNAVAILABLE and this reason instead.
+      const reason = `no instances of ${this.service} registered under ${o.prefix}${this.service}/`;
+      if (hadAddresses) this.listener(experimental.statusOrFromValue([]), {}, null, reason);
+      this.fail(reason);
+    }
+
+    private fail(details: string): void {
+      if (!this.active) return;
+      this.listener(
+        experimental.statusOrFromError({
+          code: status.UNAVAILABLE,
+          details: `${o.scheme}:///${this.service}: ${details}`,
+        }),
+        {},
+        null,
+        '',
+      );
+    }
+  };
+}
+
+/**
+ * Makes `<scheme>:///<service>` targets (default `etcd:///users`) resolve to the instances
+ * registered with `registerService`, following changes through an etcd watch. Registering the
+ * same scheme again replaces the previous registration for channels created afterwards.
+ */
+export function registerEtcdResolver(options: EtcdResolverOptions): void {
+  const o = resolveOptions(options);
+  experimental.registerResolver(o.scheme, makeResolverClass(o));
+}

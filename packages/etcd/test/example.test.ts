@@ -1,0 +1,69 @@
+/**
+ * Runs the README's example (test/example/*.ts) as real processes: two servers register, the
+ * client spreads its calls over both, and SIGTERM takes a server out of etcd before it exits.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binary, waitUntil } from '../../../test/harness/servers';
+import { type EtcdServer, startEtcd } from './etcd-server';
+
+const bin = binary('etcd', 'etcd-server');
+const ROOT = join(__dirname, '..', '..', '..'); // tsx resolves @weft/etcd through tsconfig paths here
+const EXAMPLE = join(__dirname, 'example');
+
+describe.runIf(bin.run)('the README example (real etcd, real processes)', () => {
+  let etcd: EtcdServer;
+  const servers: ChildProcess[] = [];
+
+  const startServer = async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(EXAMPLE, 'server.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    servers.push(child);
+    const line = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`example server exited with ${code}`)));
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('registered as')) resolve(chunk.toString());
+      });
+    });
+    return { child, key: /registered as (\S+)/.exec(line)?.[1] ?? '', instance: `pid-${child.pid}` };
+  };
+  const runClient = async (calls: number) => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', join(EXAMPLE, 'client.ts')],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint, CALLS: String(calls) },
+      },
+    );
+    return stdout.trim().split('\n');
+  };
+
+  beforeAll(async () => {
+    etcd = await startEtcd(bin);
+  });
+  afterAll(async () => {
+    for (const child of servers) if (child.exitCode === null) child.kill('SIGKILL');
+    await etcd?.stop();
+  });
+
+  it('spreads calls over both servers, and a SIGTERM deregisters before the server exits', async () => {
+    const a = await startServer();
+    const b = await startServer();
+    const answers = await runClient(10);
+    expect(new Set(answers)).toEqual(new Set([a.instance, b.instance]));
+
+    const client = etcd.client();
+    const exited = new Promise<number | null>((resolve) => a.child.once('exit', resolve));
+    a.child.kill('SIGTERM');
+    await waitUntil('the key to be deleted', async () => (await client.get(a.key).string()) === null, 3000);
+    expect(await exited).toBe(0); // it drained and exited on its own
+    expect(await client.get(b.key).string()).not.toBeNull();
+    expect(new Set(await runClient(4))).toEqual(new Set([b.instance]));
+  }, 40_000);
+});
