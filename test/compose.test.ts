@@ -27,9 +27,18 @@ describe.runIf(compose.run)('docker-compose.yml', () => {
     }
   });
 
-  it('wires the demo, its load, Prometheus, Grafana and a trace backend', () => {
+  it('wires two demo replicas, etcd, the load, Prometheus, Grafana and a trace backend', () => {
     const text = config();
-    for (const service of ['user-service:', 'load:', 'prometheus:', 'grafana:', 'jaeger:'])
+    for (const service of [
+      'user-service-1:',
+      'user-service-2:',
+      'etcd:',
+      'load:',
+      'prometheus:',
+      'grafana:',
+      'jaeger:',
+    ]) {
       expect(text).toContain(service);
+    }
   });
 });

@@ -3,12 +3,12 @@
  * ADDRESS (default 127.0.0.1:50051) says where.
  */
 import { demoClientInterceptors } from './client-interceptors';
-import { userClient } from './demo-client';
+import { demoTarget, userClient } from './demo-client';
 import { exercise } from './exercise';
 import { checkHealth } from './health-client';
 
 async function main() {
-  const address = process.env.ADDRESS || `127.0.0.1:${process.env.GRPC_PORT || 50051}`;
+  const address = demoTarget();
   const client = userClient({ address, interceptors: demoClientInterceptors() });
   const steps = await exercise(client);
   for (const s of steps)

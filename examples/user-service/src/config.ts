@@ -8,6 +8,16 @@ export interface DemoConfig {
   shutdownGraceSeconds: number;
   jwt: JwtConfig;
   limits: LimitsConfig;
+  etcd: EtcdConfig | undefined;
+}
+
+/** Registration, discovery and watched limits, when ETCD_ENDPOINTS is set. */
+export interface EtcdConfig {
+  endpoints: string[];
+  /** Address other processes reach this instance at. Default: the listening host and port. */
+  advertiseAddress: string | undefined;
+  /** Key holding the live limits document (JSON). */
+  configKey: string;
 }
 
 /** The demo's limits and deadlines (README lists the variables and defaults). */
@@ -58,6 +68,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
       audience: env.JWT_AUDIENCE || 'user-service',
       insecureDevSecret: !env.JWT_SECRET,
     },
+    etcd: env.ETCD_ENDPOINTS
+      ? {
+          endpoints: env.ETCD_ENDPOINTS.split(',').map((e) => e.trim()),
+          advertiseAddress: env.ADVERTISE_ADDRESS || undefined,
+          configKey: env.ETCD_CONFIG_KEY || '/config/user-service',
+        }
+      : undefined,
     limits: {
       rateLimitRps: intFromEnv(env, 'RATE_LIMIT_RPS', 100),
       rateLimitBurst: intFromEnv(env, 'RATE_LIMIT_BURST', 200),

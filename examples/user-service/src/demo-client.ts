@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
-import { loadUserProto } from './demo-server';
+import { registerEtcdResolver } from '@weft/etcd';
+import { Etcd3 } from 'etcd3';
+import { DISCOVERY_NAME, loadUserProto } from './demo-server';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
 
 export interface ClientSettings {
@@ -7,10 +9,27 @@ export interface ClientSettings {
   interceptors?: grpc.Interceptor[];
 }
 
-/** A UserService client for the demo's address, with whatever interceptors the caller wants. */
+/** A UserService client for `address` (a host:port or `etcd:///user-service`), with the caller's interceptors. */
 export function userClient({ address, interceptors = [] }: ClientSettings): UserServiceClient {
   const { proto } = loadUserProto();
-  return new proto.weft.demo.v1.UserService(address, grpc.credentials.createInsecure(), { interceptors });
+  return new proto.weft.demo.v1.UserService(address, grpc.credentials.createInsecure(), {
+    interceptors,
+    // Spread calls over every instance the resolver knows (one, without etcd).
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  });
+}
+
+/**
+ * Where the demo's own client, load generator and health check go: with ETCD_ENDPOINTS, every
+ * instance registered in etcd (`etcd:///user-service`); else ADDRESS, else 127.0.0.1:GRPC_PORT.
+ */
+export function demoTarget(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.ETCD_ENDPOINTS) {
+    const client = new Etcd3({ hosts: env.ETCD_ENDPOINTS.split(',').map((e) => e.trim()) });
+    registerEtcdResolver({ client });
+    return `etcd:///${DISCOVERY_NAME}`;
+  }
+  return env.ADDRESS || `127.0.0.1:${env.GRPC_PORT || 50051}`;
 }
 
 /** Promise form of a unary call on the generated client. */

@@ -2,13 +2,16 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
+import { registerService, type ServiceRegistration, watchConfig } from '@weft/etcd';
 import { type MetricsServer, serverMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
+import { Etcd3 } from 'etcd3';
 import { HealthImplementation } from 'grpc-health-check';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { DemoConfig } from './config';
 import type { ProtoGrpcType } from './generated/user';
 import { demoServerInterceptors } from './interceptors';
+import { LiveRateLimit, parseLiveLimits } from './live-limits';
 import { userServiceHandlers } from './user-service';
 import { UserStore } from './user-store';
 
@@ -53,7 +56,10 @@ export async function startDemo(
   const signals = signalMetrics({ registry });
   const userService = proto.weft.demo.v1.UserService.service;
   metrics.initialize(userService);
-  const server = new grpc.Server({ interceptors: demoServerInterceptors({ config, logger, metrics }) });
+  const limits = new LiveRateLimit(config.limits);
+  const server = new grpc.Server({
+    interceptors: demoServerInterceptors({ config, logger, metrics, rateLimit: limits.interceptor }),
+  });
   server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
@@ -87,25 +93,66 @@ export async function startDemo(
     );
   }
 
+  const discovery = config.etcd && startDiscovery(config, address, limits, logger);
+
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
-    stopping ??= new Promise<void>((resolve) => {
-      health.setStatus('', 'NOT_SERVING');
-      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-      const force = setTimeout(() => {
-        logger.warn('grace period over: cancelling in-flight calls');
-        server.forceShutdown();
-        resolve();
-      }, config.shutdownGraceSeconds * 1000);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
+    // Leave etcd first, so clients stop picking this instance, then drain.
+    stopping ??= (discovery?.registration.deregister() ?? Promise.resolve())
+      .then(
+        () =>
+          new Promise<void>((resolve) => {
+            health.setStatus('', 'NOT_SERVING');
+            health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+            const force = setTimeout(() => {
+              logger.warn('grace period over: cancelling in-flight calls');
+              server.forceShutdown();
+              resolve();
+            }, config.shutdownGraceSeconds * 1000);
+            server.tryShutdown(() => {
+              clearTimeout(force);
+              resolve();
+            });
+          }),
+      )
+      .then(async () => {
+        signals.close();
+        await metricsServer.close();
+        discovery?.close();
       });
-    }).then(async () => {
-      signals.close();
-      await metricsServer.close();
-    });
     return stopping;
   };
   return { grpcPort, address, metricsUrl: metricsServer.url, registry, health, shutdown };
+}
+
+export const DISCOVERY_NAME = 'user-service';
+
+/** ETCD_ENDPOINTS set: register this instance and follow the live limits document. */
+function startDiscovery(config: DemoConfig, address: string, limits: LiveRateLimit, logger: pino.Logger) {
+  const etcdConfig = config.etcd as NonNullable<DemoConfig['etcd']>;
+  const client = new Etcd3({ hosts: etcdConfig.endpoints });
+  const registration: ServiceRegistration = registerService({
+    client,
+    service: DISCOVERY_NAME,
+    address: etcdConfig.advertiseAddress ?? address,
+    onError: (error) => logger.warn({ err: error }, 'etcd registration failed; retrying'),
+  });
+  void registration.ready.then(() => logger.info({ key: registration.key }, 'registered in etcd'));
+  const watch = watchConfig({
+    client,
+    key: etcdConfig.configKey,
+    parse: parseLiveLimits,
+    onChange: ({ value, revision }) => {
+      limits.update(value);
+      logger.info({ limits: value, revision }, 'limits changed from etcd');
+    },
+    onError: (error) => logger.error({ err: error }, 'limits document refused; keeping the previous limits'),
+  });
+  return {
+    registration,
+    close: () => {
+      watch.close();
+      client.close();
+    },
+  };
 }

@@ -11,7 +11,7 @@ import {
   serverLogging,
 } from '@weft/core';
 import type { MetricsInterceptor } from '@weft/metrics';
-import { concurrencyLimit, rateLimit, serverDeadline } from '@weft/resilience';
+import { concurrencyLimit, serverDeadline } from '@weft/resilience';
 import { serverTracing } from '@weft/tracing';
 import type { DemoConfig } from './config';
 import { READ_SCOPE, WRITE_SCOPE } from './tokens';
@@ -42,6 +42,8 @@ export interface DemoServerDeps {
   logger: Logger;
   /** Server metrics, created by the caller because the metrics server needs their registry. */
   metrics: MetricsInterceptor;
+  /** The per-subject rate limit (replaced live when etcd config changes). */
+  rateLimit: grpc.ServerInterceptor;
 }
 
 /** The demo's server interceptors, every weft piece on, ordered by the preset. */
@@ -49,6 +51,7 @@ export function demoServerInterceptors({
   config,
   logger,
   metrics,
+  rateLimit,
 }: DemoServerDeps): grpc.ServerInterceptor[] {
   return serverInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
@@ -62,19 +65,7 @@ export function demoServerInterceptors({
       audience: config.jwt.audience,
       policy: demoAuthPolicy,
     }),
-    rateLimit: selector(
-      rateLimit({
-        rules: [
-          {
-            name: 'per-subject',
-            rate: config.limits.rateLimitRps,
-            burst: config.limits.rateLimitBurst,
-            key: 'subject',
-          },
-        ],
-      }),
-      applicationMethods,
-    ),
+    rateLimit: selector(rateLimit, applicationMethods),
     concurrencyLimit: selector(concurrencyLimit({ max: config.limits.maxInFlight }), applicationMethods),
     extra: [faultInjection],
     recovery: recovery({

@@ -7,7 +7,7 @@ import { clientMetrics, signalMetrics, startMetricsServer } from '@weft/metrics'
 import { Registry } from 'prom-client';
 import { demoClientInterceptors } from './client-interceptors';
 import { intFromEnv } from './config';
-import { userClient } from './demo-client';
+import { demoTarget, userClient } from './demo-client';
 import { runLoad } from './load-generator';
 import { startTelemetry } from './telemetry';
 
@@ -47,7 +47,7 @@ async function clientMetricsServer() {
 }
 
 async function main() {
-  const address = process.env.ADDRESS || `127.0.0.1:${process.env.GRPC_PORT || 50051}`;
+  const address = demoTarget();
   const telemetry = startTelemetry();
   const served = await clientMetricsServer();
   const client = userClient({ address, interceptors: demoClientInterceptors({ metrics: served?.metrics }) });
