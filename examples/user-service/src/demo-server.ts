@@ -17,6 +17,8 @@ import { UserStore } from './user-store';
 
 export const PROTO_PATH = join(__dirname, '..', '..', '..', 'proto', 'user.proto');
 export const SERVICE_NAME = 'weft.demo.v1.UserService';
+/** With the public development secret, anyone can mint tokens: serve only this machine then. */
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export const SEED_USERS = [
   { name: 'Alice Liddell', email: 'alice@example.com', roles: ['admin'] },
@@ -50,6 +52,9 @@ export async function startDemo(
   config: DemoConfig,
   logger: pino.Logger = pino({ level: config.logLevel }),
 ): Promise<RunningDemo> {
+  if (config.jwt.insecureDevSecret && !LOOPBACK.has(config.host)) {
+    throw new Error(`JWT_SECRET must be set when HOST (${config.host}) is not a loopback address`);
+  }
   const { definition, proto } = loadUserProto();
   const registry = new Registry();
   const metrics = serverMetrics({ registry });

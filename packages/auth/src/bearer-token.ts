@@ -18,12 +18,18 @@ export interface BearerTokenOptions {
   refreshBeforeSeconds?: number;
   /** Lifetime assumed for a provided token with neither `expiresAt` nor a JWT `exp`. Default 300 s. */
   defaultTtlSeconds?: number;
+  /**
+   * Told why no token could be had (the call fails with a fixed message, since provider errors
+   * can carry client ids or URLs into logs and spans). Default: nothing.
+   */
+  onError?: (error: unknown) => void;
 }
 
 const defaults: Required<BearerTokenOptions> = {
   header: 'authorization',
   refreshBeforeSeconds: 60,
   defaultTtlSeconds: 300,
+  onError: () => undefined,
 };
 
 interface Held {
@@ -125,10 +131,14 @@ export function bearerToken(source: TokenSource, options: BearerTokenOptions = {
             next(metadata, listener);
           },
           (error: unknown) => {
-            const reason = error instanceof Error ? error.message : String(error);
+            try {
+              o.onError(error);
+            } catch {
+              // a broken callback must not leave the call hanging
+            }
             listener.onReceiveStatus({
               code: status.UNAUTHENTICATED,
-              details: `could not obtain a token: ${reason}`,
+              details: 'could not obtain a token',
               metadata: new Metadata(),
             });
           },

@@ -38,7 +38,11 @@ export function jwtAuth(options: JwtAuthOptions): ServerInterceptor {
   const o = resolveOptions(options);
   const verifier = new TokenVerifier(o, keyRing(options.keys, o.algorithms));
   const policies = new Map<string, ResolvedPolicy>();
-  const challenges = new Map<AuthRejection, string>();
+  const challenges = new Map<string, string>();
+  const missing: AuthRejection =
+    o.header === 'authorization'
+      ? rejections.missing
+      : Object.freeze({ ...rejections.missing, message: `missing bearer token in "${o.header}" metadata` });
 
   const policyFor = (method: MethodInfo): ResolvedPolicy => {
     let policy = policies.get(method.fullMethod);
@@ -60,13 +64,15 @@ export function jwtAuth(options: JwtAuthOptions): ServerInterceptor {
   };
 
   const challenge = (rejection: AuthRejection): string => {
-    let value = challenges.get(rejection);
+    // Keyed by content: scope and claim refusals are built per call.
+    const key = `${rejection.reason}\u0000${rejection.message}`;
+    let value = challenges.get(key);
     if (value === undefined) {
       value = `Bearer realm="${o.realm}"`;
       if (rejection.bearerError !== undefined) {
         value += `, error="${rejection.bearerError}", error_description="${rejection.message.replaceAll('"', "'")}"`;
       }
-      if (challenges.size < 256) challenges.set(rejection, value);
+      if (challenges.size < 256) challenges.set(key, value);
     }
     return value;
   };
@@ -96,7 +102,7 @@ export function jwtAuth(options: JwtAuthOptions): ServerInterceptor {
           next(metadata);
           return;
         }
-        const verified = verify(metadata, o, verifier);
+        const verified = verify(metadata, o, verifier, missing);
         const admit = (result: Verification) => {
           const decision = isRejection(result) ? result : allow(result, policy, context, o);
           if (decision === undefined) next(metadata);
@@ -119,9 +125,10 @@ function verify(
   metadata: Metadata,
   o: ResolvedAuthOptions,
   verifier: TokenVerifier,
+  missing: AuthRejection,
 ): Verification | Promise<Verification> {
   const values = metadata.get(o.header);
-  if (values.length === 0) return rejections.missing;
+  if (values.length === 0) return missing;
   if (values.length > 1) return duplicateHeader;
   const value = values[0];
   if (typeof value !== 'string') return rejections.badScheme;

@@ -35,6 +35,8 @@ export interface PreparedKey {
   readonly key: KeyObject;
   readonly algorithms: Algorithm[];
   readonly issuer: string | undefined;
+  /** Fetched keys stop being trusted at this time (ms); tokens verified with them are re-checked then. */
+  readonly trustedUntil?: number;
 }
 
 const HS: Algorithm[] = ['HS256', 'HS384', 'HS512'];
@@ -176,13 +178,17 @@ class JwksKeyRing implements KeyRing {
       throw new KeysUnavailableError(error);
     }
     let key: PreparedKey;
+    const until = Date.now() + this.maxAge;
     try {
-      key = prepareKey(createPublicKey(publicKey), this.allowed, kid, this.source.issuer);
+      key = Object.freeze({
+        ...prepareKey(createPublicKey(publicKey), this.allowed, kid, this.source.issuer),
+        trustedUntil: until,
+      });
     } catch {
       return undefined; // a key of a family we do not accept verifies nothing
     }
     if (this.known.size >= 1000) this.known.clear();
-    this.known.set(kid ?? '', { key, until: Date.now() + this.maxAge });
+    this.known.set(kid ?? '', { key, until });
     return key;
   }
 }

@@ -124,7 +124,7 @@ export class TokenVerifier {
       if (payload[claim] === undefined) return missingClaim(claim);
     }
     const identity = this.identity(payload);
-    this.remember(token, identity, payload);
+    this.remember(token, identity, payload, key.trustedUntil);
     return identity;
   }
 
@@ -140,10 +140,16 @@ export class TokenVerifier {
     });
   }
 
-  private remember(token: string, identity: AuthIdentity, claims: JwtPayload): void {
+  private remember(
+    token: string,
+    identity: AuthIdentity,
+    claims: JwtPayload,
+    keyTrustedUntil?: number,
+  ): void {
     const max = this.options.cacheSize;
     if (max === 0) return;
-    let until = identity.expiresAt ?? Date.now() + NO_EXPIRY_CACHE_MS;
+    // Never past the token's exp, nor past the trust in a fetched key (rotation removes keys).
+    let until = Math.min(identity.expiresAt ?? Date.now() + NO_EXPIRY_CACHE_MS, keyTrustedUntil ?? Infinity);
     const maxAge = this.options.maxTokenAgeSeconds;
     if (maxAge !== undefined && typeof claims.iat === 'number')
       until = Math.min(until, (claims.iat + maxAge) * 1000);

@@ -65,10 +65,16 @@ describe('bearerToken', () => {
   });
 
   it('fails the call with UNAUTHENTICATED, without reaching the server, when no token can be had', async () => {
-    const h = await withClient(bearerToken(() => Promise.reject(new Error('identity provider down'))));
+    const errors: unknown[] = [];
+    const h = await withClient(
+      bearerToken(() => Promise.reject(new Error('identity provider down: client_id=abc')), {
+        onError: (error) => errors.push(error),
+      }),
+    );
     const result = await unary(h.client, {});
     expect(result.status.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(result.status.details).toContain('identity provider down');
+    expect(result.status.details).toBe('could not obtain a token');
+    expect(String(errors[0])).toContain('identity provider down');
     expect(h.handled.get('Unary') ?? 0).toBe(0);
   });
 });

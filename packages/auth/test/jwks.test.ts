@@ -64,6 +64,8 @@ describe('jwtAuth with a JWKS endpoint', () => {
   });
 
   it('picks up a rotated key and stops trusting the removed one after the cache age', async () => {
+    const kept = rs256({ kept: true }, { keyid: 'k1' });
+    expect((await unary(harness.client, {}, { metadata: bearer(kept) })).status.code).toBe(grpc.status.OK);
     keys = [jwk(otherRsa.publicKey, 'k2')];
     const rotated = await unary(
       harness.client,
@@ -79,6 +81,10 @@ describe('jwtAuth with a JWKS endpoint', () => {
     );
     expect(old.status.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(old.status.details).toContain('kid');
+    // A token verified (and cached) with the removed key is not trusted past the key either.
+    expect((await unary(harness.client, {}, { metadata: bearer(kept) })).status.code).toBe(
+      grpc.status.UNAUTHENTICATED,
+    );
   });
 
   it('rate-limits refetches when tokens carry unknown kids', async () => {

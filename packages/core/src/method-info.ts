@@ -21,9 +21,10 @@ export interface MethodShape {
   readonly responseStream: boolean;
 }
 
-// Bounded by the methods a server registers or a client calls; grpc-js rejects unknown methods on
-// the server before interceptors run, so callers cannot grow this map.
+// The methods a server registers or a client calls; grpc-js rejects unknown methods on the server
+// before interceptors run, and clients stop adding past MAX_CACHED_METHODS.
 const cache = new Map<string, MethodInfo>();
+export const MAX_CACHED_METHODS = 10_000;
 
 export function callType(requestStream: boolean, responseStream: boolean): CallType {
   if (requestStream) return responseStream ? 'bidi_stream' : 'client_stream';
@@ -35,7 +36,8 @@ export function methodInfo(shape: MethodShape): MethodInfo {
   const cached = cache.get(shape.path);
   if (cached !== undefined) return cached;
   const info = parseMethod(shape);
-  cache.set(shape.path, info);
+  // A client may call any path (a proxy forwarding input): stop remembering past a bound.
+  if (cache.size < MAX_CACHED_METHODS) cache.set(shape.path, info);
   return info;
 }
 

@@ -58,6 +58,12 @@ let rejectionHookInstalled = false;
  * rejected promise, which is the call's context: the call's recovery layer answers it. A rejection
  * outside any recovered call keeps Node's default (crash) unless the application has its own hook.
  */
+function rejectionsThrow(): boolean {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const mode = flags.find((f) => f.startsWith('--unhandled-rejections='))?.split('=')[1];
+  return mode === undefined || mode === 'throw' || mode === 'strict';
+}
+
 function installRejectionHook(): void {
   if (rejectionHookInstalled) return;
   rejectionHookInstalled = true;
@@ -67,7 +73,9 @@ function installRejectionHook(): void {
       recover(reason);
       return;
     }
-    if (process.listenerCount('unhandledRejection') === 1) throw reason;
+    // Alone on the event, this hook would swallow what Node crashes on by default: rethrow,
+    // unless the process chose another --unhandled-rejections mode (warn, none...).
+    if (process.listenerCount('unhandledRejection') === 1 && rejectionsThrow()) throw reason;
   };
   process.on('unhandledRejection', hook);
 }

@@ -38,7 +38,7 @@ export function toPredicate(matcher: MethodMatcher): (method: MethodInfo) => boo
     (types === undefined || types.includes(m.type));
 }
 
-/** The complement of a matcher: `selector(jwtAuth(...), not({ service: 'grpc.health.v1.Health' }))`. */
+/** The complement of a matcher: `selector(rateLimit(...), not({ service: 'grpc.health.v1.Health' }))`. */
 export function not(matcher: MethodMatcher): (method: MethodInfo) => boolean {
   const predicate = toPredicate(matcher);
   return (m) => !predicate(m);

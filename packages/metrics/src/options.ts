@@ -2,6 +2,9 @@ import type { CallContext } from '@weft/core';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { FamilyOptions } from './families';
 
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const RESERVED_LABELS = new Set(['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code', 'le']);
+
 /** go-grpc-prometheus's buckets (Prometheus' DefBuckets), in seconds. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -42,11 +45,19 @@ export interface ResolvedMetricsOptions extends FamilyOptions {
 }
 
 export function resolveOptions(options: GrpcMetricsOptions): ResolvedMetricsOptions {
-  const buckets = [...(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
+  const buckets = [...new Set(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
   if (buckets.length === 0 || buckets.some((b) => !Number.isFinite(b))) {
     throw new Error('weft/metrics: `buckets` must be finite numbers');
   }
   const contextLabels = (options.contextLabels ?? []).map((label) => ({ maxValues: 50, ...label }));
+  const constNames = Object.keys(options.constLabels ?? {});
+  const names = [...constNames, ...contextLabels.map((label) => label.name)];
+  for (const name of names) {
+    if (!LABEL_NAME.test(name) || RESERVED_LABELS.has(name) || name.startsWith('__')) {
+      throw new Error(`weft/metrics: "${name}" cannot be a label name (invalid, or one weft sets itself)`);
+    }
+  }
+  if (new Set(names).size !== names.length) throw new Error('weft/metrics: label names must be unique');
   return {
     registry: options.registry ?? new Registry(),
     prefix: options.prefix ?? '',

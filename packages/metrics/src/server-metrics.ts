@@ -45,19 +45,54 @@ export class SeriesReporter implements CallReporter {
   }
 }
 
-/** Per-method reporters, created once; methods with context labels look theirs up per call. */
+/** Reporters by method (and extra label values), created once per series. */
 export function reporterCache(families: GrpcFamilies, o: ResolvedMetricsOptions) {
   const reporters = new Map<string, SeriesReporter>();
+  const bySeries = new Map<Series, SeriesReporter>();
+  // Paths past `maxMethods` share the `other` series; remembering each of them would still grow.
+  const maxKeys = o.maxMethods * 4;
   return (method: MethodInfo, extra?: readonly string[]): SeriesReporter => {
     const key = extra === undefined ? method.path : `${method.path}\u0000${extra.join('\u0000')}`;
     let reporter = reporters.get(key);
     if (reporter === undefined) {
-      reporter = new SeriesReporter(families.seriesFor(method, extra), o.exemplars);
-      // Bounded by maxMethods x the context labels' value bounds.
-      reporters.set(key, reporter);
+      const series = families.seriesFor(method, extra);
+      reporter = bySeries.get(series);
+      if (reporter === undefined) {
+        reporter = new SeriesReporter(series, o.exemplars);
+        bySeries.set(series, reporter);
+      }
+      if (reporters.size < maxKeys) reporters.set(key, reporter);
     }
     return reporter;
   };
+}
+
+/**
+ * The reporter of a call whose series depends on its context (`contextLabels`): the values are
+ * read when the call ends, because the layers that set them (auth, for a tenant or subject) run
+ * inside metrics. Such calls are counted as started, with their messages, when they end.
+ */
+class ContextLabelledReporter implements CallReporter {
+  private received = 0;
+  private sent = 0;
+  constructor(
+    private readonly call: ObservedServerCall,
+    private readonly resolve: (call: ObservedServerCall) => SeriesReporter,
+  ) {}
+  onReceiveMessage(): void {
+    this.received++;
+  }
+  onSendMessage(): void {
+    this.sent++;
+  }
+  onFinish(status: FinishedStatus, seconds: number): void {
+    const reporter = this.resolve(this.call);
+    const s = reporter.series;
+    s.started++;
+    s.msgReceived += this.received;
+    s.msgSent += this.sent;
+    reporter.onFinish(status, seconds);
+  }
 }
 
 /**
@@ -81,10 +116,11 @@ export function serverMetrics(options: GrpcMetricsOptions = {}): MetricsIntercep
       return value;
     });
 
+  const labelled = (call: ObservedServerCall) => reporterFor(call.method, extraValues(call));
   const interceptor = observeServer({
     start(call) {
-      const reporter =
-        o.contextLabels.length === 0 ? reporterFor(call.method) : reporterFor(call.method, extraValues(call));
+      if (o.contextLabels.length > 0) return new ContextLabelledReporter(call, labelled);
+      const reporter = reporterFor(call.method);
       reporter.series.started++;
       return reporter;
     },

@@ -147,6 +147,55 @@ describe('metrics options', () => {
     expect(les).toEqual(['0.1', '0.5', '+Inf']);
   });
 
+  it('reads context labels after the inner layers ran (a subject set by auth)', async () => {
+    const { subjectKey, interceptServerCall, serverCallContext } = await import('@weft/core');
+    const metrics = serverMetrics({
+      contextLabels: [{ name: 'subject', value: (ctx) => ctx.get(subjectKey) }],
+    });
+    // A stand-in for auth, inside metrics: sets the subject when the metadata arrives.
+    const auth: grpc.ServerInterceptor = (definition, call) => {
+      const context = serverCallContext(definition, call);
+      return interceptServerCall(context, call, {
+        onReceiveMetadata(md, next) {
+          context.set(subjectKey, String(md.get('x-sub')[0]));
+          next(md);
+        },
+      });
+    };
+    const harness = await startHarness({ serverInterceptors: [metrics, auth] });
+    try {
+      for (const sub of ['alice', 'alice', 'bob']) {
+        const md = new grpc.Metadata();
+        md.set('x-sub', sub);
+        await unary(harness.client, {}, { metadata: md });
+      }
+    } finally {
+      await harness.close();
+    }
+    const s = parse(await metrics.registry.metrics());
+    expect(value(s, 'grpc_server_started_total', { subject: 'alice' })).toBe(2);
+    expect(value(s, 'grpc_server_handled_total', { subject: 'bob', grpc_code: 'OK' })).toBe(1);
+    expect(value(s, 'grpc_server_msg_received_total', { subject: 'alice' })).toBe(2);
+  });
+
+  it('refuses reserved or invalid label names and de-duplicates buckets', async () => {
+    expect(() => serverMetrics({ constLabels: { grpc_code: 'x' } })).toThrow('grpc_code');
+    expect(() => serverMetrics({ contextLabels: [{ name: 'bad-name', value: () => '' }] })).toThrow(
+      'bad-name',
+    );
+    const metrics = serverMetrics({ buckets: [1, 0.5, 1] });
+    const harness = await startHarness({ serverInterceptors: [metrics] });
+    try {
+      await unary(harness.client, {});
+    } finally {
+      await harness.close();
+    }
+    const les = parse(await metrics.registry.metrics())
+      .filter((x) => x.name === 'grpc_server_handling_seconds_bucket')
+      .map((x) => x.labels.le);
+    expect(les).toEqual(['0.5', '1', '+Inf']);
+  });
+
   it('keeps client series bounded under a flood of unknown methods', async () => {
     const metrics = clientMetrics({ maxMethods: 5 });
     const harness = await startHarness({ clientInterceptors: [metrics] });

@@ -50,9 +50,12 @@ export class DeadlineExceededError extends Error {
   }
 }
 
+/** Node fires longer timers after 1 ms; no deadline needs more than ~24.8 days. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function timeoutFor(timeout: MethodTimeout | undefined, method: MethodInfo): number | undefined {
   const ms = typeof timeout === 'function' ? timeout(method) : timeout;
-  return ms !== undefined && ms >= 0 && Number.isFinite(ms) ? ms : undefined;
+  return ms !== undefined && ms >= 0 && Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : undefined;
 }
 
 export interface ServerDeadlineOptions {

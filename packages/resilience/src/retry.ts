@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   InterceptingCall,
   type Interceptor,
@@ -8,7 +9,7 @@ import {
   status,
 } from '@grpc/grpc-js';
 import { type MethodInfo, methodInfo, signals } from '@weft/core';
-import { deadlineMs } from './deadline';
+import { deadlineMs, MAX_TIMER_MS } from './deadline';
 import { RetryThrottle } from './retry-throttle';
 
 /** How one method is retried (gRFC A6 `retryPolicy`). */
@@ -119,7 +120,9 @@ export function parsePushback(metadata: Metadata | undefined): number | undefine
   if (values.length > 1) return -1;
   const text = String(values[0]).trim();
   if (!/^\d{1,10}$/.test(text)) return -1;
-  return Number(text);
+  const ms = Number(text);
+  // Longer than a Node timer can wait (~24.8 days): the server means "not now", so do not retry.
+  return ms > MAX_TIMER_MS ? -1 : ms;
 }
 
 /**
@@ -220,6 +223,7 @@ class RetryingCall {
   /** Unary: the response is one message, held until the attempt's status. */
   private readonly unaryResponse: boolean;
   private response: { message: unknown } | undefined;
+  private scope: (<R>(fn: () => R) => R) | undefined;
 
   constructor(
     private readonly options: InterceptorOptions,
@@ -237,6 +241,9 @@ class RetryingCall {
   start(metadata: Metadata, listener?: UpstreamListener): void {
     this.metadata = metadata;
     this.listener = listener ?? {};
+    // Attempts end in grpc-js callbacks outside the caller's async context; retry signals are
+    // published back inside it, so a tracing listener finds the call's span active.
+    if (signals.retryAttempt.hasSubscribers) this.scope = AsyncLocalStorage.snapshot();
     this.startAttempt();
   }
 
@@ -336,7 +343,9 @@ class RetryingCall {
     }
     this.response = undefined;
     if (signals.retryAttempt.hasSubscribers) {
-      signals.retryAttempt.publish({ method: this.method, attempt: this.attempts + 1, code: received.code });
+      const attempt = { method: this.method, attempt: this.attempts + 1, code: received.code };
+      if (this.scope === undefined) signals.retryAttempt.publish(attempt);
+      else this.scope(() => signals.retryAttempt.publish(attempt));
     }
     this.timer = setTimeout(() => {
       this.timer = undefined;

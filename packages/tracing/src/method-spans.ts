@@ -27,6 +27,6 @@ export function methodSpans(method: MethodInfo): MethodSpans {
     server: Object.freeze({ kind: SpanKind.SERVER, attributes }),
     client: Object.freeze({ kind: SpanKind.CLIENT, attributes }),
   });
-  cache.set(method.path, spans);
+  if (cache.size < 10_000) cache.set(method.path, spans); // bounded: clients may call any path
   return spans;
 }
