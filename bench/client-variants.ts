@@ -18,4 +18,33 @@ export const clientVariants: Record<string, () => grpcTypes.Interceptor[]> = {
     const { clientMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
     return [clientMetrics()];
   },
+  deadline: () => {
+    const { clientDeadline } = require('@weft/resilience') as typeof import('@weft/resilience');
+    return [clientDeadline({ default: 10_000 })];
+  },
+  retry: () => {
+    const { retry } = require('@weft/resilience') as typeof import('@weft/resilience');
+    return [retry()];
+  },
+  'circuit-breaker': () => {
+    const { circuitBreaker } = require('@weft/resilience') as typeof import('@weft/resilience');
+    return [circuitBreaker()];
+  },
+  /** The client preset: tracing, metrics, deadline, retry, circuit breaker. */
+  preset: () => {
+    const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
+    registerTracingSdk();
+    const core = require('@weft/core') as typeof import('@weft/core');
+    const { clientTracing } = require('@weft/tracing') as typeof import('@weft/tracing');
+    const { clientMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
+    const { circuitBreaker, clientDeadline, retry } =
+      require('@weft/resilience') as typeof import('@weft/resilience');
+    return core.clientInterceptors({
+      tracing: clientTracing(),
+      metrics: clientMetrics(),
+      deadline: clientDeadline({ default: 10_000 }),
+      retry: retry(),
+      circuitBreaker: circuitBreaker(),
+    });
+  },
 };

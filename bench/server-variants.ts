@@ -111,7 +111,18 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     return grpcJsServer([serverMetrics()]);
   },
 
-  /** The full server preset: tracing, metrics, logging, auth, recovery (and limits once built). */
+  /** A limit high enough never to refuse: the cost of checking it. */
+  'rate-limit': async () => {
+    const { rateLimit } = require('@weft/resilience') as typeof import('@weft/resilience');
+    return grpcJsServer([rateLimit({ rules: [{ name: 'bench', rate: 1e9, burst: 1e9, key: 'peer' }] })]);
+  },
+
+  deadline: async () => {
+    const { serverDeadline } = require('@weft/resilience') as typeof import('@weft/resilience');
+    return grpcJsServer([serverDeadline({ default: 10_000, max: 30_000 })]);
+  },
+
+  /** The full server preset: tracing, metrics, logging, deadline, auth, rate limit, recovery. */
   preset: async () => {
     const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
     const sdk = registerTracingSdk();
@@ -119,12 +130,15 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     const { jwtAuth } = require('@weft/auth') as typeof import('@weft/auth');
     const { serverTracing } = require('@weft/tracing') as typeof import('@weft/tracing');
     const { serverMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
+    const { rateLimit, serverDeadline } = require('@weft/resilience') as typeof import('@weft/resilience');
     const { BENCH_SECRET } = require('./credentials') as typeof import('./credentials');
     const interceptors = core.serverInterceptors({
       tracing: serverTracing(),
       metrics: serverMetrics(),
       logging: core.serverLogging({ logger: nullLogger }),
+      deadline: serverDeadline({ default: 10_000, max: 30_000 }),
       auth: jwtAuth({ keys: { secret: BENCH_SECRET }, algorithms: ['HS256'] }),
+      rateLimit: rateLimit({ rules: [{ name: 'bench', rate: 1e9, burst: 1e9, key: 'subject' }] }),
     });
     return { ...grpcJsServer(interceptors), stats: sdk.stats };
   },
