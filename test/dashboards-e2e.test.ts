@@ -15,6 +15,7 @@ import { loadConfig } from '../examples/user-service/src/config';
 import { userClient } from '../examples/user-service/src/demo-client';
 import { type RunningDemo, startDemo } from '../examples/user-service/src/demo-server';
 import { runLoad } from '../examples/user-service/src/load-generator';
+import { mintToken } from '../examples/user-service/src/tokens';
 import { binary, type Prometheus, startPrometheus, waitUntil } from './harness/servers';
 
 const root = join(__dirname, '..');
@@ -54,12 +55,14 @@ describe.runIf(prometheusBin.run)('dashboards and rules against a real Prometheu
 
   beforeAll(async () => {
     demo = await startDemo(
+      // The burst lets the first calls in together, one in flight per method (concurrency
+      // rejections); then 10/s is the limit (rate-limit rejections), however slow the machine.
       loadConfig({
         GRPC_PORT: '0',
         METRICS_PORT: '0',
-        RATE_LIMIT_RPS: '40',
-        RATE_LIMIT_BURST: '20',
-        MAX_IN_FLIGHT: '3',
+        RATE_LIMIT_RPS: '10',
+        RATE_LIMIT_BURST: '30',
+        MAX_IN_FLIGHT: '1',
       }),
       pino({ level: 'silent' }),
     );
@@ -89,15 +92,22 @@ scrape_configs:
     const client = userClient({ address: demo.address, interceptors: demoClientInterceptors({ metrics }) });
     // A mix with every kind of failure the dashboards show...
     await runLoad(client, {
-      concurrency: 6,
+      concurrency: 8,
       durationSeconds: 4,
       errorRate: 0.2,
       authFailureRate: 0.1,
       faultRate: 0.05,
     });
-    // ...then a storm of faults: retries get throttled and the breaker opens.
-    await runLoad(client, { concurrency: 4, durationSeconds: 1.5, errorRate: 0, faultRate: 1 });
     client.close();
+    // ...then a storm of faults from another subject (its own, full bucket): retries, throttled
+    // retries, and the breaker opens.
+    const token = mintToken(loadConfig({}).jwt, { subject: 'storm', scope: 'users:read', ttlSeconds: 60 });
+    const storm = userClient({
+      address: demo.address,
+      interceptors: demoClientInterceptors({ metrics, env: { TOKEN: token } }),
+    });
+    await runLoad(storm, { concurrency: 4, durationSeconds: 1.5, errorRate: 0, faultRate: 1 });
+    storm.close();
     await new Promise((resolve) => setTimeout(resolve, 3000)); // scrapes and rule evaluations after the load
   }, 90_000);
 
