@@ -57,6 +57,12 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     const grpc = loadGrpc();
     return grpcJsServer([(_d, call) => new grpc.ServerInterceptingCall(call)]);
   },
+  /** Five empty layers: what grpc-js charges for the layer count of the full preset. */
+  'ref:five-empty-layers': async () => {
+    const grpc = loadGrpc();
+    const empty: grpcTypes.ServerInterceptor = (_d, call) => new grpc.ServerInterceptingCall(call);
+    return grpcJsServer([empty, empty, empty, empty, empty]);
+  },
   'ref:async-local-storage': async () => {
     const { AsyncLocalStorage } = require('node:async_hooks');
     const als = new AsyncLocalStorage();

@@ -1,5 +1,4 @@
-import type { CallContext } from '@weft/core';
-import { type MethodInfo, type MethodMatcher, toPredicate } from '@weft/core';
+import { type CallContext, type MethodInfo, type MethodMatcher, toPredicate } from '@weft/core';
 import type { Algorithm } from 'jsonwebtoken';
 import type { AuthIdentity } from './identity';
 import type { KeySource } from './keys';

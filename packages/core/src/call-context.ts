@@ -116,8 +116,13 @@ export class CallContext {
 }
 
 const storage = new AsyncLocalStorage<CallContext>();
-/** Contexts by the metadata object the handler receives as `call.metadata`: lookup without async context. */
-const byMetadata = new WeakMap<Metadata, CallContext>();
+/**
+ * The context rides on the metadata object the handler receives as `call.metadata`, under a
+ * symbol: lookup without async context. (A WeakMap per call costs far more: every short-lived
+ * entry is an ephemeron the garbage collector must trace.)
+ */
+const CONTEXT = Symbol('weft.callContext');
+type WithContext = { [CONTEXT]?: CallContext };
 let asyncContext = true;
 
 /**
@@ -142,7 +147,7 @@ export function setAsyncContext(enabled: boolean): void {
  */
 export function getCallContext(call?: { readonly metadata: Metadata }): CallContext | undefined {
   if (call !== undefined) {
-    const context = byMetadata.get(call.metadata);
+    const context = (call.metadata as WithContext)[CONTEXT];
     if (context !== undefined) return context;
   }
   return storage.getStore();
@@ -152,7 +157,7 @@ export function getCallContext(call?: { readonly metadata: Metadata }): CallCont
 export function attachMetadata(context: CallContext, metadata: Metadata): void {
   if (context.metadata !== undefined) return;
   context.metadata = metadata;
-  byMetadata.set(metadata, context);
+  (metadata as WithContext)[CONTEXT] = context;
 }
 
 /**

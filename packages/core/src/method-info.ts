@@ -24,7 +24,7 @@ export interface MethodShape {
 // The methods a server registers or a client calls; grpc-js rejects unknown methods on the server
 // before interceptors run, and clients stop adding past MAX_CACHED_METHODS.
 const cache = new Map<string, MethodInfo>();
-export const MAX_CACHED_METHODS = 10_000;
+const MAX_CACHED_METHODS = 10_000;
 
 export function callType(requestStream: boolean, responseStream: boolean): CallType {
   if (requestStream) return responseStream ? 'bidi_stream' : 'client_stream';

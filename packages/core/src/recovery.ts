@@ -52,18 +52,19 @@ const GRPC_JS_CAUGHT_DEBUG = 'Server method handler threw error ';
 
 let rejectionHookInstalled = false;
 
-/**
- * Async handlers return promises grpc-js never looks at, so their rejections surface only as
- * process-wide `unhandledRejection` events. Node runs that event in the async context of the
- * rejected promise, which is the call's context: the call's recovery layer answers it. A rejection
- * outside any recovered call keeps Node's default (crash) unless the application has its own hook.
- */
+/** Whether Node would crash on an unhandled rejection (its default `--unhandled-rejections=throw`). */
 function rejectionsThrow(): boolean {
   const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
   const mode = flags.find((f) => f.startsWith('--unhandled-rejections='))?.split('=')[1];
   return mode === undefined || mode === 'throw' || mode === 'strict';
 }
 
+/**
+ * Async handlers return promises grpc-js never looks at, so their rejections surface only as
+ * process-wide `unhandledRejection` events. Node runs that event in the async context of the
+ * rejected promise, which is the call's context: the call's recovery layer answers it. A rejection
+ * outside any recovered call keeps Node's default (crash) unless the application has its own hook.
+ */
 function installRejectionHook(): void {
   if (rejectionHookInstalled) return;
   rejectionHookInstalled = true;

@@ -13,7 +13,9 @@ import { methodInfo } from './method-info';
 /** grpc-js builds one method definition object per call and hands the same one to every interceptor. */
 type CallKey = ServerMethodDefinition<unknown, unknown>;
 
-const contexts = new WeakMap<CallKey, CallContext>();
+/** The context rides on that object under a symbol (a WeakMap entry per call is costly to collect). */
+const CONTEXT = Symbol('weft.serverCallContext');
+type WithContext = CallKey & { [CONTEXT]?: CallContext };
 
 /**
  * The `CallContext` of this server call, created by the first weft interceptor that asks. grpc-js
@@ -24,10 +26,10 @@ export function serverCallContext(
   definition: ServerMethodDefinition<unknown, unknown>,
   call: ServerInterceptingCallInterface,
 ): CallContext {
-  let context = contexts.get(definition);
+  let context = (definition as WithContext)[CONTEXT];
   if (context === undefined) {
     context = new CallContext(methodInfo(definition), call);
-    contexts.set(definition, context);
+    (definition as WithContext)[CONTEXT] = context;
   }
   return context;
 }

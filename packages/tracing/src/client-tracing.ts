@@ -16,8 +16,9 @@ import { type ClientTracingOptions, type ResolvedOptions, resolveOptions } from 
 import { ATTR_RPC_GRPC_STATUS_CODE } from './semconv';
 import { addMessageEvent, recordMetadata, SpanReporter } from './span-reporter';
 
-/** Recording client spans weft started: a retry signal only annotates one of these. */
-const clientSpans = new WeakSet<Span>();
+/** Marks recording client spans weft started (a retry signal only annotates one of these). */
+const WEFT_CLIENT_SPAN = Symbol('weft.clientSpan');
+type Marked = Span & { [WEFT_CLIENT_SPAN]?: true };
 
 class ClientSpan extends SpanReporter {
   onFinish(finished: FinishedStatus): void {
@@ -48,7 +49,7 @@ class ClientSpanWithMessages extends ClientSpan {
  */
 function onRetryAttempt(attempt: RetryAttempt): void {
   const span = trace.getActiveSpan();
-  if (span === undefined || !clientSpans.has(span)) return;
+  if (span === undefined || (span as Marked)[WEFT_CLIENT_SPAN] !== true) return;
   span.addEvent('retry', { 'rpc.retry.attempt': attempt.attempt, [ATTR_RPC_GRPC_STATUS_CODE]: attempt.code });
 }
 
@@ -65,7 +66,7 @@ function startClientSpan(options: ResolvedOptions, call: ObservedClientCall): Ca
   const span = options.tracer.startSpan(spans.name, spans.client, parent);
   rememberParent(span, trace.getSpanContext(parent));
   if (span.isRecording()) {
-    clientSpans.add(span);
+    (span as Marked)[WEFT_CLIENT_SPAN] = true;
     if (options.metadataAttributes.length > 0)
       recordMetadata(span, call.metadata, options.metadataAttributes);
   }

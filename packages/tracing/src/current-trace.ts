@@ -24,10 +24,12 @@ export interface CurrentTrace {
 }
 
 /**
- * Parent span ids of the spans weft started, keyed by span: the API does not expose a span's
- * parent, and a WeakMap entry lives exactly as long as the span object.
+ * Parent span ids of the spans weft started ride on the span object under a symbol: the API does
+ * not expose a span's parent. (A WeakMap entry per span is far costlier: every short-lived entry is
+ * an ephemeron the garbage collector must trace.)
  */
-const parents = new WeakMap<Span, string>();
+const PARENT = Symbol('weft.parentSpanId');
+type WithParent = Span & { [PARENT]?: string };
 
 /**
  * @internal Remembers the parent of a span weft started, when it has a valid one. Without an SDK the
@@ -36,7 +38,7 @@ const parents = new WeakMap<Span, string>();
 export function rememberParent(span: Span, parent: SpanContext | undefined): void {
   if (parent === undefined || !isSpanContextValid(parent)) return;
   if (span.spanContext().spanId === parent.spanId) return;
-  parents.set(span, parent.spanId);
+  (span as WithParent)[PARENT] = parent.spanId;
 }
 
 /**
@@ -49,7 +51,7 @@ export function currentTrace(ctx: Context = context.active()): CurrentTrace | un
   if (span === undefined) return undefined;
   const spanContext = span.spanContext();
   if (!isSpanContextValid(spanContext)) return undefined;
-  const parentId = parents.get(span);
+  const parentId = (span as WithParent)[PARENT];
   const sampled = (spanContext.traceFlags & 1) === 1;
   return parentId === undefined
     ? { traceId: spanContext.traceId, spanId: spanContext.spanId, sampled }
