@@ -6,7 +6,7 @@
  * and is dumped; the dump's total over the calls is the cost per call (JIT and GC included).
  */
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -53,7 +53,9 @@ async function measure(variant: string): Promise<number> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await once(server, (m) => (m.type === 'ready' ? m : undefined));
-  const loader = fork(join(__dirname, 'load-process.js'), ['bare'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const loader = fork(join(__dirname, 'load-process.js'), ['bare'], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   await once(loader, (m) => (m.type === 'ready' ? true : undefined));
   const run = (n: number) => {
     const request: LoadRequest = {
