@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { getCallContext, type LogFields } from './call-context';
+import { type CallContext, getCallContext } from './call-context';
 import type { MethodInfo } from './method-info';
 import {
   type CallReporter,
@@ -72,37 +72,66 @@ export function clientCodeToLevel(code: status): LogLevel {
   }
 }
 
-function callFields(component: 'server' | 'client', method: MethodInfo): Record<string, unknown> {
-  return {
-    'grpc.component': component,
-    'grpc.service': method.service,
-    'grpc.method': method.method,
-    'grpc.method_type': method.type,
-  };
+type Fields = Readonly<Record<string, unknown>>;
+
+/** The method's own fields, built once per side and method (every line of its calls starts with them). */
+const methodFieldsCache = new Map<string, Fields>();
+function methodFields(component: 'server' | 'client', method: MethodInfo): Fields {
+  const key = component + method.path;
+  let fields = methodFieldsCache.get(key);
+  if (fields === undefined) {
+    fields = Object.freeze({
+      'grpc.component': component,
+      'grpc.service': method.service,
+      'grpc.method': method.method,
+      'grpc.method_type': method.type,
+    });
+    if (methodFieldsCache.size < 10_000) methodFieldsCache.set(key, fields);
+  }
+  return fields;
 }
 
 type ResolvedLogging = Required<LoggingOptions>;
 
+/**
+ * One call's logging. Lines are built only when written: the method's cached fields, the peer (server
+ * side), and the fields other interceptors put on `context` (trace ids, subject) by then.
+ */
 class LoggingReporter implements CallReporter {
+  /** Read when the call starts: once the connection is gone, grpc-js no longer knows the peer. */
+  private readonly peer: string | undefined;
   constructor(
     private readonly options: ResolvedLogging,
-    private readonly base: Record<string, unknown>,
-    private readonly extra: () => Readonly<LogFields> | undefined,
-  ) {}
+    private readonly method: Fields,
+    /** The server call's context (server), or the server call the client call is made in (client). */
+    private readonly context: CallContext | undefined,
+    withPeer: boolean,
+  ) {
+    this.peer = withPeer ? context?.peer : undefined;
+  }
+
+  protected fields(): Record<string, unknown> {
+    const fields: Record<string, unknown> = { ...this.method, ...this.context?.logFields };
+    if (this.peer !== undefined) fields['peer.address'] = this.peer;
+    return fields;
+  }
 
   onFinish(finished: FinishedStatus, seconds: number): void {
-    const fields: Record<string, unknown> = {
-      ...this.base,
-      ...this.extra(),
-      'grpc.code': codeName(finished.code),
-      'grpc.time_ms': Math.round(seconds * 1e6) / 1e3,
-    };
+    const fields = this.fields();
+    fields['grpc.code'] = codeName(finished.code);
+    fields['grpc.time_ms'] = Math.round(seconds * 1e6) / 1e3;
     if (finished.code !== status.OK) fields['grpc.error'] = finished.details;
     this.options.logger[this.options.codeToLevel(finished.code)](fields, 'finished call');
   }
 
   protected payload(key: string, content: unknown): void {
-    this.options.logger.debug({ ...this.base, ...this.extra(), [key]: content }, 'payload');
+    const fields = this.fields();
+    fields[key] = content;
+    this.options.logger.debug(fields, 'payload');
+  }
+
+  logStart(): void {
+    this.options.logger.debug(this.fields(), 'started call');
   }
 }
 
@@ -121,17 +150,23 @@ class PayloadLoggingReporter extends LoggingReporter {
 function makeReporter(
   options: ResolvedLogging,
   side: 'server' | 'client',
-  base: Record<string, unknown>,
-  extra: () => Readonly<LogFields> | undefined,
+  method: MethodInfo,
+  context: CallContext | undefined,
 ): CallReporter {
-  if (options.logStart) options.logger.debug({ ...base, ...extra() }, 'started call');
-  if (!options.logPayloads) return new LoggingReporter(options, base, extra);
-  const reporter = new PayloadLoggingReporter(options, base, extra);
+  const fields = methodFields(side, method);
+  const withPeer = side === 'server';
+  if (!options.logPayloads) {
+    const reporter = new LoggingReporter(options, fields, context, withPeer);
+    if (options.logStart) reporter.logStart();
+    return reporter;
+  }
+  const reporter = new PayloadLoggingReporter(options, fields, context, withPeer);
   if (side === 'client') {
     // A client sends the request and receives the response.
     reporter.inboundKey = 'grpc.response.content';
     reporter.outboundKey = 'grpc.request.content';
   }
+  if (options.logStart) reporter.logStart();
   return reporter;
 }
 
@@ -147,10 +182,7 @@ export function serverLogging(options: LoggingOptions): ObservingServerIntercept
     ...options,
   };
   return observeServer({
-    start(call: ObservedServerCall) {
-      const base = { ...callFields('server', call.method), 'peer.address': call.context.peer };
-      return makeReporter(resolved, 'server', base, () => call.context.logFields);
-    },
+    start: (call: ObservedServerCall) => makeReporter(resolved, 'server', call.method, call.context),
   });
 }
 
@@ -163,9 +195,6 @@ export function clientLogging(options: LoggingOptions): ObservingClientIntercept
     ...options,
   };
   return observeClient({
-    start(call: ObservedClientCall) {
-      const parent = getCallContext();
-      return makeReporter(resolved, 'client', callFields('client', call.method), () => parent?.logFields);
-    },
+    start: (call: ObservedClientCall) => makeReporter(resolved, 'client', call.method, getCallContext()),
   });
 }
