@@ -58,6 +58,58 @@ function timeoutFor(timeout: MethodTimeout | undefined, method: MethodInfo): num
   return ms !== undefined && ms >= 0 && Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : undefined;
 }
 
+interface QueuedTimeout {
+  readonly at: number;
+  fire: (() => void) | undefined;
+  next: QueuedTimeout | undefined;
+}
+
+/**
+ * Timeouts that all last `ms`: added in time order, they also expire in that order, so a FIFO list
+ * with one timer for its head replaces a timer per call (a Node timer per call, an async resource
+ * when async hooks are on, showed as the largest cost of this interceptor).
+ */
+class TimeoutQueue {
+  private head: QueuedTimeout | undefined;
+  private tail: QueuedTimeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = 0;
+
+  constructor(private readonly ms: number) {}
+
+  /** Calls `fire` in `ms` unless the returned entry's `fire` is cleared first. */
+  add(fire: () => void): QueuedTimeout {
+    const entry: QueuedTimeout = { at: Date.now() + this.ms, fire, next: undefined };
+    if (this.tail === undefined) this.head = entry;
+    else this.tail.next = entry;
+    this.tail = entry;
+    if (this.timer === undefined) this.arm(entry.at);
+    return entry;
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.armedFor = at;
+    this.timer = setTimeout(this.expire, Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    const now = Date.now();
+    let entry = this.head;
+    while (entry !== undefined && (entry.fire === undefined || entry.at <= now)) {
+      const fire = entry.fire;
+      entry.fire = undefined;
+      entry = entry.next;
+      this.head = entry;
+      fire?.();
+    }
+    if (entry === undefined) this.tail = undefined;
+    else if (this.timer === undefined || this.armedFor !== entry.at) this.arm(entry.at);
+  };
+}
+
 export interface ServerDeadlineOptions {
   /** Deadline (ms from arrival) for calls that come without one. Default: none (they may run forever). */
   default?: MethodTimeout;
@@ -82,6 +134,16 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
   const { default: fallback, max } = options;
   // Per-method timeouts resolved once per method, not per call.
   const perMethod = new Map<string, { fallback: number | undefined; max: number | undefined }>();
+  // One queue per duration: every deadline this interceptor imposes is now + fallback or now + max.
+  const queues = new Map<number, TimeoutQueue>();
+  const queueFor = (ms: number) => {
+    let queue = queues.get(ms);
+    if (queue === undefined) {
+      queue = new TimeoutQueue(ms);
+      queues.set(ms, queue);
+    }
+    return queue;
+  };
   const limitsFor = (method: MethodInfo) => {
     let limits = perMethod.get(method.path);
     if (limits === undefined) {
@@ -96,11 +158,11 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
     const limits = limitsFor(context.method);
     if (limits.fallback === undefined && limits.max === undefined) return interceptServerCall(context, call);
 
-    let timer: NodeJS.Timeout | undefined;
+    let timer: QueuedTimeout | undefined;
     let expired = false;
     let imposed = Number.POSITIVE_INFINITY;
     const stop = () => {
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) timer.fire = undefined;
       timer = undefined;
     };
     const expire = () => {
@@ -121,13 +183,13 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
         onReceiveMetadata(metadata, next) {
           const now = Date.now();
           const own = deadlineMs(call.getDeadline());
-          let deadline = own;
-          if (!Number.isFinite(own) && limits.fallback !== undefined) deadline = now + limits.fallback;
-          if (limits.max !== undefined) deadline = Math.min(deadline, now + limits.max);
-          if (deadline < own) {
-            imposed = deadline;
-            context.set(imposedKey, deadline);
-            timer = setTimeout(expire, Math.max(0, deadline - now));
+          let timeout: number | undefined;
+          if (!Number.isFinite(own) && limits.fallback !== undefined) timeout = limits.fallback;
+          if (limits.max !== undefined && (timeout ?? own - now) > limits.max) timeout = limits.max;
+          if (timeout !== undefined) {
+            imposed = now + timeout;
+            context.set(imposedKey, imposed);
+            timer = queueFor(timeout).add(expire);
           }
           next(metadata);
         },

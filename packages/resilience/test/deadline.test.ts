@@ -195,6 +195,29 @@ describe('deadlines', () => {
       expect(Date.now() - started).toBeLessThan(500);
     });
 
+    it('expires each of many overlapping calls on time, skipping those that ended', async () => {
+      const h = await start({ serverInterceptors: [serverDeadline({ default: 150 })] });
+      const started = Date.now();
+      // Interleaved: slow calls expire at their own 150 ms; fast ones end first and must not be hit.
+      const calls = Array.from({ length: 20 }, (_, i) =>
+        new Promise((resolve) => setTimeout(resolve, i * 10)).then(() =>
+          unary(h.client, { sleepMs: i % 2 === 0 ? 2000 : 20 }, {}, 'Sleep').then((r) => ({
+            i,
+            code: r.status.code,
+            at: Date.now() - started,
+          })),
+        ),
+      );
+      const results = await Promise.all(calls);
+      for (const r of results) {
+        if (r.i % 2 === 0) {
+          expect(r.code, `call ${r.i}`).toBe(grpc.status.DEADLINE_EXCEEDED);
+          expect(r.at, `call ${r.i}`).toBeGreaterThanOrEqual(r.i * 10 + 140);
+          expect(r.at, `call ${r.i}`).toBeLessThan(r.i * 10 + 600);
+        } else expect(r.code, `call ${r.i}`).toBe(grpc.status.OK);
+      }
+    });
+
     it('takes per-method timeouts', async () => {
       const h = await start({
         serverInterceptors: [serverDeadline({ default: (m) => (m.method === 'Sleep' ? 100 : undefined) })],
