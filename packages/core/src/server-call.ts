@@ -19,8 +19,8 @@ type WithContext = CallKey & { [CONTEXT]?: CallContext };
 
 /**
  * The `CallContext` of this server call, created by the first weft interceptor that asks. grpc-js
- * passes every interceptor of a call the same method-definition object, which keys the context
- * without touching grpc-js internals; the entry goes away with the call.
+ * passes every interceptor of a call the same method-definition object (a fresh one per call); the
+ * context rides on it, without touching grpc-js internals, and goes away with the call.
  */
 export function serverCallContext(
   definition: ServerMethodDefinition<unknown, unknown>,
