@@ -40,6 +40,7 @@ export {
   interceptServerCall,
   type ServerResponder,
   serverCallContext,
+  WeftServerCall,
 } from './server-call';
 export {
   type AuthFailure,

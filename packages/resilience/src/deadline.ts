@@ -4,7 +4,6 @@ import {
   type Interceptor,
   type InterceptorOptions,
   type NextCall,
-  type ServerInterceptingCall,
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
   type ServerMethodDefinition,
@@ -18,6 +17,7 @@ import {
   type MethodInfo,
   methodInfo,
   serverCallContext,
+  type WeftServerCall,
 } from '@weft/core';
 
 /** A timeout in ms for every method, or per method (`undefined`: none for that method). */
@@ -160,7 +160,6 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
 
     let timer: QueuedTimeout | undefined;
     let expired = false;
-    let imposed = Number.POSITIVE_INFINITY;
     const stop = () => {
       if (timer !== undefined) timer.fire = undefined;
       timer = undefined;
@@ -176,7 +175,7 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
       context.markStatusSent();
       call.sendStatus({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: null });
     };
-    const layer: ServerInterceptingCall = interceptServerCall(
+    const layer: WeftServerCall = interceptServerCall(
       context,
       call,
       {
@@ -187,8 +186,10 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
           if (!Number.isFinite(own) && limits.fallback !== undefined) timeout = limits.fallback;
           if (limits.max !== undefined && (timeout ?? own - now) > limits.max) timeout = limits.max;
           if (timeout !== undefined) {
-            imposed = now + timeout;
+            const imposed = now + timeout;
             context.set(imposedKey, imposed);
+            // Handlers and inner layers asking `call.getDeadline()` see the imposed deadline.
+            layer.deadline = imposed;
             timer = queueFor(timeout).add(expire);
           }
           next(metadata);
@@ -207,8 +208,6 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
         },
       },
     );
-    // Handlers and inner layers asking `call.getDeadline()` see the imposed deadline.
-    layer.getDeadline = () => (imposed < Number.POSITIVE_INFINITY ? imposed : call.getDeadline());
     return layer;
   };
 }
