@@ -15,6 +15,25 @@ import { clientMetrics, serverMetrics } from '../src/index';
 import { parse, type Sample, value } from './exposition';
 
 const SERVICE = 'weft.test.TestService';
+
+/** Calls `n` distinct methods no server serves (`/evil.Service/M<i>`), each once, and waits for all. */
+async function callUnknownMethods(client: grpc.Client, n: number): Promise<void> {
+  await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          client.makeUnaryRequest(
+            `/evil.Service/M${i}`,
+            (x: Buffer) => x,
+            (x: Buffer) => x,
+            Buffer.alloc(0),
+            () => resolve(),
+          );
+        }),
+    ),
+  );
+}
 const base = (method: string, type: string) => ({
   grpc_service: SERVICE,
   grpc_method: method,
@@ -203,21 +222,7 @@ describe('metrics options', () => {
       interceptors: [metrics],
     });
     try {
-      await Promise.all(
-        Array.from(
-          { length: 200 },
-          (_, i) =>
-            new Promise<void>((resolve) => {
-              client.makeUnaryRequest(
-                `/evil.Service/M${i}`,
-                (x: Buffer) => x,
-                (x: Buffer) => x,
-                Buffer.alloc(0),
-                () => resolve(),
-              );
-            }),
-        ),
-      );
+      await callUnknownMethods(client, 200);
     } finally {
       client.close();
       await harness.close();
@@ -236,21 +241,7 @@ describe('metrics options', () => {
     const harness = await startHarness({ serverInterceptors: [metrics] });
     const client = new grpc.Client(harness.address, grpc.credentials.createInsecure());
     try {
-      await Promise.all(
-        Array.from(
-          { length: 50 },
-          (_, i) =>
-            new Promise<void>((resolve) => {
-              client.makeUnaryRequest(
-                `/evil.Service/M${i}`,
-                (x: Buffer) => x,
-                (x: Buffer) => x,
-                Buffer.alloc(0),
-                () => resolve(),
-              );
-            }),
-        ),
-      );
+      await callUnknownMethods(client, 50);
     } finally {
       client.close();
       await harness.close();
