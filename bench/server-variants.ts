@@ -69,16 +69,16 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     als.run({}, () => {});
     return grpcJsServer();
   },
-  /** weft's per-call context alone: the layer every weft server interceptor builds on. */
+  /** weft's layer with no stage: the per-call context every weft server interceptor builds on. */
   context: async () => {
     const core = require('@weft/core') as typeof import('@weft/core');
-    return grpcJsServer([(d, call) => core.interceptServerCall(core.serverCallContext(d, call), call)]);
+    return grpcJsServer([core.stagedInterceptor()]);
   },
   /** The same with `setAsyncContext(false)`: handlers read the context from their call. */
   'context:no-async-context': async () => {
     const core = require('@weft/core') as typeof import('@weft/core');
     core.setAsyncContext(false);
-    return grpcJsServer([(d, call) => core.interceptServerCall(core.serverCallContext(d, call), call)]);
+    return grpcJsServer([core.stagedInterceptor()]);
   },
 
   recovery: async () => {
@@ -128,26 +128,10 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     return grpcJsServer([serverDeadline({ default: 10_000, max: 30_000 })]);
   },
 
-  /** The full server preset: tracing, metrics, logging, deadline, auth, rate limit, recovery. */
-  preset: async () => {
-    const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
-    const sdk = registerTracingSdk();
-    const core = require('@weft/core') as typeof import('@weft/core');
-    const { jwtAuth } = require('@weft/auth') as typeof import('@weft/auth');
-    const { serverTracing } = require('@weft/tracing') as typeof import('@weft/tracing');
-    const { serverMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
-    const { rateLimit, serverDeadline } = require('@weft/resilience') as typeof import('@weft/resilience');
-    const { BENCH_SECRET } = require('./credentials') as typeof import('./credentials');
-    const interceptors = core.serverInterceptors({
-      tracing: serverTracing(),
-      metrics: serverMetrics(),
-      logging: core.serverLogging({ logger: nullLogger }),
-      deadline: serverDeadline({ default: 10_000, max: 30_000 }),
-      auth: jwtAuth({ keys: { secret: BENCH_SECRET }, algorithms: ['HS256'] }),
-      rateLimit: rateLimit({ rules: [{ name: 'bench', rate: 1e9, burst: 1e9, key: 'subject' }] }),
-    });
-    return { ...grpcJsServer(interceptors), stats: sdk.stats };
-  },
+  /** The full server preset of issue 8: tracing, metrics, deadline, auth, rate limit, recovery. */
+  preset: async () => presetServer(false),
+  /** The same with logging to a null sink, as the demo runs. */
+  'preset+logging': async () => presetServer(true),
 
   'otel-instrumentation-grpc': async () => {
     const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
@@ -185,3 +169,24 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     return { listen: (address) => server.listen(address), close: () => server.shutdown() };
   },
 };
+
+/** `serverInterceptors()` with every weft interceptor the demo uses (logging optional). */
+function presetServer(logging: boolean): BenchServer {
+  const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');
+  const sdk = registerTracingSdk();
+  const core = require('@weft/core') as typeof import('@weft/core');
+  const { jwtAuth } = require('@weft/auth') as typeof import('@weft/auth');
+  const { serverTracing } = require('@weft/tracing') as typeof import('@weft/tracing');
+  const { serverMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
+  const { rateLimit, serverDeadline } = require('@weft/resilience') as typeof import('@weft/resilience');
+  const { BENCH_SECRET } = require('./credentials') as typeof import('./credentials');
+  const interceptors = core.serverInterceptors({
+    tracing: serverTracing(),
+    metrics: serverMetrics(),
+    logging: logging ? core.serverLogging({ logger: nullLogger }) : undefined,
+    deadline: serverDeadline({ default: 10_000, max: 30_000 }),
+    auth: jwtAuth({ keys: { secret: BENCH_SECRET }, algorithms: ['HS256'] }),
+    rateLimit: rateLimit({ rules: [{ name: 'bench', rate: 1e9, burst: 1e9, key: 'subject' }] }),
+  });
+  return { ...grpcJsServer(interceptors), stats: sdk.stats };
+}

@@ -1,11 +1,12 @@
-import { Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import {
   type CallContext,
-  interceptServerCall,
   type MethodInfo,
-  serverCallContext,
+  type StagedServerInterceptor,
   signals,
+  stagedInterceptor,
   subjectKey,
+  type WeftServerCall,
 } from '@weft/core';
 import { type AuthIdentity, identityKey } from './identity';
 import { keyRing } from './keys';
@@ -34,7 +35,7 @@ const emptyToken: AuthRejection = Object.freeze({
  * applies the method's policy before the handler runs. Refused calls end with UNAUTHENTICATED
  * (no or bad token) or PERMISSION_DENIED (valid token, not allowed) and a `www-authenticate` trailer.
  */
-export function jwtAuth(options: JwtAuthOptions): ServerInterceptor {
+export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
   const o = resolveOptions(options);
   const verifier = new TokenVerifier(o, keyRing(options.keys, o.algorithms));
   const policies = new Map<string, ResolvedPolicy>();
@@ -77,48 +78,49 @@ export function jwtAuth(options: JwtAuthOptions): ServerInterceptor {
     return value;
   };
 
-  return (definition, call) => {
-    const context = serverCallContext(definition, call);
-    const policy = policyFor(context.method);
-
-    const refuse = (rejection: AuthRejection) => {
-      if (signals.authFailure.hasSubscribers) {
-        signals.authFailure.publish({
-          method: context.method,
-          reason: rejection.reason,
-          code: rejection.code,
-        });
-      }
-      const trailers = new Metadata();
-      if (rejection.code !== rejections.keysUnavailable.code)
-        trailers.set('www-authenticate', challenge(rejection));
-      layer.sendStatus({ code: rejection.code, details: rejection.message, metadata: trailers });
-    };
-
-    const layer = interceptServerCall(context, call, {
-      onReceiveMetadata(metadata, next) {
-        for (const key of o.stripMetadata) metadata.remove(key);
-        if (policy.public) {
-          next(metadata);
-          return;
-        }
-        const verified = verify(metadata, o, verifier, missing);
-        const admit = (result: Verification) => {
-          const decision = isRejection(result) ? result : allow(result, policy, context, o);
-          if (decision === undefined) next(metadata);
-          else if (decision instanceof Promise) {
-            decision.then(
-              (d) => (d === undefined ? next(metadata) : refuse(d)),
-              () => refuse(rejections.denied),
-            );
-          } else refuse(decision);
-        };
-        if (verified instanceof Promise) verified.then(admit, () => refuse(rejections.keysUnavailable));
-        else admit(verified);
-      },
-    });
-    return layer;
+  const refuse = (call: WeftServerCall, stage: number, rejection: AuthRejection): void => {
+    if (signals.authFailure.hasSubscribers) {
+      signals.authFailure.publish({
+        method: call.context.method,
+        reason: rejection.reason,
+        code: rejection.code,
+      });
+    }
+    const trailers = new Metadata();
+    if (rejection.code !== rejections.keysUnavailable.code)
+      trailers.set('www-authenticate', challenge(rejection));
+    call.sendStatusFrom(stage, { code: rejection.code, details: rejection.message, metadata: trailers });
   };
+
+  return stagedInterceptor({
+    start(call, stage) {
+      const context = call.context;
+      const policy = policyFor(context.method);
+      // Applies the verification's outcome: admits (returns), refuses, or waits for `authorize`.
+      const decide = (result: Verification): void | Promise<void> => {
+        const decision = isRejection(result) ? result : allow(result, policy, context, o);
+        if (decision === undefined) return;
+        if (decision instanceof Promise) {
+          return decision.then(
+            (d) => (d === undefined ? undefined : refuse(call, stage, d)),
+            () => refuse(call, stage, rejections.denied),
+          );
+        }
+        refuse(call, stage, decision);
+      };
+      return {
+        onReceiveMetadata(metadata) {
+          for (const key of o.stripMetadata) metadata.remove(key);
+          if (policy.public) return;
+          const verified = verify(metadata, o, verifier, missing);
+          if (verified instanceof Promise) {
+            return verified.then(decide, () => refuse(call, stage, rejections.keysUnavailable));
+          }
+          return decide(verified);
+        },
+      };
+    },
+  });
 }
 
 function verify(

@@ -40,8 +40,14 @@ export {
   interceptServerCall,
   type ServerResponder,
   serverCallContext,
-  WeftServerCall,
 } from './server-call';
+export {
+  type ServerStage,
+  type StagedServerInterceptor,
+  type StageHooks,
+  stagedInterceptor,
+  WeftServerCall,
+} from './server-stage';
 export {
   type AuthFailure,
   type BreakerRejection,

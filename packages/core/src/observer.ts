@@ -6,15 +6,18 @@ import {
   type Metadata,
   type NextCall,
   type Requester,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServerMethodDefinition,
   type StatusObject,
   status,
 } from '@grpc/grpc-js';
 import type { CallContext } from './call-context';
 import { type MethodInfo, methodInfo } from './method-info';
-import { interceptServerCall, serverCallContext } from './server-call';
+import {
+  type ServerStage,
+  type StagedServerInterceptor,
+  type StageHooks,
+  stagedInterceptor,
+  type WeftServerCall,
+} from './server-stage';
 import type { PartialStatus } from './status';
 
 /** The status a call finished with, as observers see it. `metadata` is the trailers (mutable on the server). */
@@ -72,10 +75,7 @@ export interface ClientObserver {
   start(call: ObservedClientCall): CallReporter | undefined;
 }
 
-/** Interceptors built from observers carry them, so presets can fold several into one layer. */
-export interface ObservingServerInterceptor extends ServerInterceptor {
-  readonly observers: readonly ServerObserver[];
-}
+/** Interceptors built from observers carry them, so presets can fold several into one. */
 export interface ObservingClientInterceptor extends Interceptor {
   readonly observers: readonly ClientObserver[];
 }
@@ -134,79 +134,67 @@ function startAll<C>(observers: readonly { start(call: C): CallReporter | undefi
   return reporters.length === 1 ? reporters[0] : new ReporterGroup(reporters);
 }
 
-/** Per-call state of the server observer layer. */
-class ServerObservation implements ObservedServerCall {
+/** Per-call state of the server observer stage; it is the stage's hooks for the call, too. */
+class ServerObservation implements ObservedServerCall, StageHooks {
   readonly side = 'server';
+  readonly method: MethodInfo;
+  readonly context: CallContext;
   metadata!: Metadata;
-  reporter: CallReporter | undefined;
+  reporter: CallReporter | undefined = undefined;
+  enter: (<A>(fn: (arg: A) => void, arg: A) => void) | undefined = undefined;
   started = 0;
   finished = false;
   constructor(
-    readonly method: MethodInfo,
-    readonly context: CallContext,
-  ) {}
+    private readonly observers: readonly ServerObserver[],
+    private readonly call: WeftServerCall,
+  ) {
+    this.context = call.context;
+    this.method = call.context.method;
+  }
 
-  finish(finished: FinishedStatus): void {
+  onReceiveMetadata(metadata: Metadata): void {
+    this.metadata = metadata;
+    this.started = performance.now();
+    const reporter = startAll(this.observers, this);
+    this.reporter = reporter;
+    if (reporter?.enter !== undefined) this.enter = (fn, arg) => reporter.enter?.(fn, arg);
+  }
+  onReceiveMessage(message: unknown): void {
+    this.reporter?.onReceiveMessage?.(message);
+  }
+  onSendMetadata(metadata: Metadata): void {
+    this.reporter?.onHeaders?.(metadata);
+  }
+  onSendMessage(message: unknown): void {
+    this.reporter?.onSendMessage?.(message);
+  }
+  onSendStatus(partial: PartialStatus): PartialStatus {
+    this.finish(partial as FinishedStatus);
+    return partial;
+  }
+  onCancel(): void {
+    // grpc-js reports every stream close as a cancel (ignored once a status went out) and answers
+    // a deadline from its own timer without passing the status through interceptors.
+    this.finish(deadlinePassed(this.call) ? DEADLINE : CANCELLED);
+  }
+
+  private finish(finished: FinishedStatus): void {
     if (this.finished) return;
     this.finished = true;
     this.reporter?.onFinish?.(finished, (performance.now() - this.started) / 1000);
   }
 }
 
-/** A server interceptor that reports every call to `observers` (one layer however many observers). */
+/** An interceptor built from observers: foldable both as observers and as a stage. */
+export interface ObservingServerInterceptor extends StagedServerInterceptor {
+  readonly observers: readonly ServerObserver[];
+}
+
+/** A server interceptor that reports every call to `observers` (one stage however many observers). */
 export function observeServer(...observers: ServerObserver[]): ObservingServerInterceptor {
-  const interceptor = (
-    definition: ServerMethodDefinition<unknown, unknown>,
-    call: ServerInterceptingCallInterface,
-  ) => {
-    const context = serverCallContext(definition, call);
-    const obs = new ServerObservation(context.method, context);
-    return interceptServerCall(
-      context,
-      call,
-      {
-        onReceiveMetadata(metadata, mdNext) {
-          obs.metadata = metadata;
-          obs.started = performance.now();
-          obs.reporter = startAll(observers, obs);
-          const reporter = obs.reporter;
-          if (reporter?.enter === undefined) mdNext(metadata);
-          else reporter.enter(mdNext, metadata);
-        },
-        onReceiveMessage(message, msgNext) {
-          const reporter = obs.reporter;
-          reporter?.onReceiveMessage?.(message);
-          if (reporter?.enter === undefined) msgNext(message);
-          else reporter.enter(msgNext, message);
-        },
-        onReceiveHalfClose(hcNext) {
-          const reporter = obs.reporter;
-          if (reporter?.enter === undefined) hcNext();
-          else reporter.enter(hcNext, undefined);
-        },
-        onCancel() {
-          // grpc-js reports every stream close as a cancel (ignored once a status went out) and
-          // answers a deadline from its own timer without passing the status through interceptors.
-          obs.finish(deadlinePassed(call) ? DEADLINE : CANCELLED);
-        },
-      },
-      {
-        sendMetadata(metadata, next) {
-          obs.reporter?.onHeaders?.(metadata);
-          next(metadata);
-        },
-        sendMessage(message, next) {
-          obs.reporter?.onSendMessage?.(message);
-          next(message);
-        },
-        sendStatus(partial: PartialStatus, next) {
-          obs.finish(partial as FinishedStatus);
-          next(partial);
-        },
-      },
-    );
-  };
-  return Object.assign(interceptor, { observers: Object.freeze([...observers]) });
+  const frozen = Object.freeze([...observers]);
+  const stage: ServerStage = { start: (call) => new ServerObservation(frozen, call) };
+  return Object.assign(stagedInterceptor(stage), { observers: frozen });
 }
 
 /**
@@ -216,7 +204,7 @@ export function observeServer(...observers: ServerObserver[]): ObservingServerIn
  */
 const DEADLINE_SLACK_MS = 25;
 
-function deadlinePassed(call: ServerInterceptingCallInterface): boolean {
+function deadlinePassed(call: WeftServerCall): boolean {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(ms) && ms - DEADLINE_SLACK_MS <= Date.now();

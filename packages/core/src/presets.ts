@@ -1,6 +1,7 @@
 import type { Interceptor, ServerInterceptor } from '@grpc/grpc-js';
 import { observeClient, observeServer } from './observer';
 import { recovery } from './recovery';
+import { stagedInterceptor } from './server-stage';
 
 /** Server interceptors by role; the preset puts them in order. Each is optional. */
 export interface ServerPreset {
@@ -39,7 +40,9 @@ export interface ClientPreset {
  * 5. auth: before limits, because per-subject limits key on the verified subject;
  * 6. rate limit, 7. concurrency limit, then your `extra` interceptors;
  * 8. recovery, innermost, so the INTERNAL it makes of a thrown error is what metrics and logs see.
- * Neighbouring observer-based interceptors (metrics, logging, tracing) fold into one layer.
+ * Neighbouring weft interceptors fold into one grpc-js layer (their stages run in this order), and
+ * neighbouring observers (tracing, metrics, logging) into one stage: an interceptor of your own in
+ * `extra` splits the layer in two, nothing else changes.
  */
 export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
   const ordered = [
@@ -53,7 +56,7 @@ export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
     ...(preset.extra ?? []),
     preset.recovery === false ? undefined : (preset.recovery ?? recovery()),
   ];
-  return fold(ordered, observeServer);
+  return fold(fold(ordered, 'observers', observeServer), 'stages', stagedInterceptor);
 }
 
 /**
@@ -74,25 +77,34 @@ export function clientInterceptors(preset: ClientPreset): Interceptor[] {
     ...(preset.extra ?? []),
     preset.auth,
   ];
-  return fold(ordered, observeClient);
+  return fold(ordered, 'observers', observeClient);
 }
 
-type Observing<O> = { observers: readonly O[] };
-
-/** Merges runs of neighbouring observer-based interceptors into one layer: fewer grpc-js layers per call. */
-function fold<I, O>(list: readonly (I | undefined)[], observe: (...observers: O[]) => I): I[] {
+/**
+ * Merges runs of neighbouring interceptors that carry parts under `key` (observers, stages) into one
+ * built by `merge`: fewer grpc-js layers and fewer per-call objects.
+ */
+function fold<I, P>(
+  list: readonly (I | undefined)[],
+  key: 'observers' | 'stages',
+  merge: (...parts: P[]) => I,
+): I[] {
   const out: I[] = [];
-  let run: O[] | undefined;
+  let run: P[] | undefined;
+  let single: I | undefined;
   const flush = () => {
-    if (run !== undefined) out.push(observe(...run));
+    // A run of one stays as it was (no new interceptor, no copy of its parts).
+    if (run !== undefined) out.push(single ?? merge(...run));
     run = undefined;
+    single = undefined;
   };
   for (const interceptor of list) {
     if (interceptor === undefined) continue;
-    const observers = (interceptor as Partial<Observing<O>>).observers;
-    if (observers !== undefined) {
+    const parts = (interceptor as Partial<Record<typeof key, readonly P[]>>)[key];
+    if (parts !== undefined) {
+      single = run === undefined ? interceptor : undefined;
       run ??= [];
-      run.push(...observers);
+      run.push(...parts);
     } else {
       flush();
       out.push(interceptor);

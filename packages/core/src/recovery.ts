@@ -1,13 +1,12 @@
-import {
-  type ServerInterceptingCall,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServerMethodDefinition,
-  status,
-} from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { type CallContext, createContextKey, getCallContext } from './call-context';
 import type { MethodInfo } from './method-info';
-import { interceptServerCall, serverCallContext } from './server-call';
+import {
+  type StagedServerInterceptor,
+  type StageHooks,
+  stagedInterceptor,
+  type WeftServerCall,
+} from './server-stage';
 import type { PartialStatus } from './status';
 
 /** What `onError` receives when grpc-js caught a handler's error itself and kept only its message. */
@@ -44,7 +43,7 @@ const defaults: Required<RecoveryOptions> = {
 };
 
 /** Where the recovery layer of a call listens for an async handler failure. */
-const recoverKey = createContextKey<(error: unknown) => void>('weft.recovery');
+const recoverKey = createContextKey<{ fail(error: unknown): void }>('weft.recovery');
 
 // grpc-js catches synchronous handler throws and sends UNKNOWN with one of these details.
 const GRPC_JS_CAUGHT = 'Unknown error';
@@ -71,7 +70,7 @@ function installRejectionHook(): void {
   const hook = (reason: unknown) => {
     const recover = getCallContext()?.get(recoverKey);
     if (recover !== undefined) {
-      recover(reason);
+      recover.fail(reason);
       return;
     }
     // Alone on the event, this hook would swallow what Node crashes on by default: rethrow,
@@ -81,61 +80,62 @@ function installRejectionHook(): void {
   process.on('unhandledRejection', hook);
 }
 
+/** One call under recovery: its hooks, and what the rejection hook calls for it. */
+class RecoveredCall implements StageHooks {
+  constructor(
+    private readonly o: ResolvedRecovery,
+    private readonly call: WeftServerCall,
+    private readonly stage: number,
+  ) {}
+
+  /** Runs the downstream (inner stages, the handler) and turns what it throws into INTERNAL. */
+  enter<A>(fn: (arg: A) => void, arg: A): void {
+    try {
+      fn(arg);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  onSendStatus(partial: PartialStatus): PartialStatus {
+    if (partial.code !== status.UNKNOWN || !shouldMask(partial.details, this.o.maskUnknown)) return partial;
+    this.report(new HandlerError(partial.details));
+    return { code: status.INTERNAL, details: this.o.message, metadata: partial.metadata };
+  }
+
+  fail(error: unknown): void {
+    this.report(error);
+    // A failure after the status went out is reported only (the layer drops a second status).
+    this.call.sendStatusFrom(this.stage, { code: status.INTERNAL, details: this.o.message, metadata: null });
+  }
+
+  private report(error: unknown): void {
+    const context = this.call.context;
+    try {
+      this.o.onError(error, { method: context.method, context });
+    } catch {
+      // A broken error callback must not take the server down with it.
+    }
+  }
+}
+
+type ResolvedRecovery = Required<RecoveryOptions>;
+
 /**
  * A server interceptor that turns a handler that throws or rejects into INTERNAL with a generic
  * message, hands the error to `onError`, and keeps the server serving. Put it innermost (last), so
  * metrics and logging see the INTERNAL it produces.
  */
-export function recovery(options: RecoveryOptions = {}): ServerInterceptor {
-  const { onError, message, maskUnknown } = { ...defaults, ...options };
+export function recovery(options: RecoveryOptions = {}): StagedServerInterceptor {
+  const o: ResolvedRecovery = { ...defaults, ...options };
   installRejectionHook();
-
-  return (definition: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
-    const context = serverCallContext(definition, call);
-    let done = false;
-    const report = (error: unknown) => {
-      try {
-        onError(error, { method: context.method, context });
-      } catch {
-        // A broken error callback must not take the server down with it.
-      }
-    };
-    const fail = (error: unknown) => {
-      report(error);
-      if (!done) layer.sendStatus({ code: status.INTERNAL, details: message, metadata: null });
-    };
-    const guard = <A>(next: (arg: A) => void, arg: A) => {
-      try {
-        next(arg);
-      } catch (error) {
-        fail(error);
-      }
-    };
-    context.set(recoverKey, fail);
-
-    const layer: ServerInterceptingCall = interceptServerCall(
-      context,
-      call,
-      {
-        onReceiveMetadata: (metadata, mdNext) => guard(mdNext, metadata),
-        onReceiveMessage: (msg, msgNext) => guard(msgNext, msg),
-        onReceiveHalfClose: (hcNext) => guard(hcNext, undefined),
-      },
-      {
-        sendStatus(partial: PartialStatus, next) {
-          if (done) return;
-          done = true;
-          if (partial.code === status.UNKNOWN && shouldMask(partial.details, maskUnknown)) {
-            report(new HandlerError(partial.details));
-            next({ code: status.INTERNAL, details: message, metadata: partial.metadata });
-            return;
-          }
-          next(partial);
-        },
-      },
-    );
-    return layer;
-  };
+  return stagedInterceptor({
+    start(call, stage) {
+      const recovered = new RecoveredCall(o, call, stage);
+      call.context.set(recoverKey, recovered);
+      return recovered;
+    },
+  });
 }
 
 function shouldMask(details: string, maskUnknown: boolean): boolean {

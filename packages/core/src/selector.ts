@@ -8,7 +8,8 @@ import type {
   ServerInterceptor,
   ServerMethodDefinition,
 } from '@grpc/grpc-js';
-import { type CallType, type MethodInfo, methodInfo } from './method-info';
+import { type CallType, type MethodInfo, type MethodShape, methodInfo } from './method-info';
+import type { ServerStage, StagedServerInterceptor } from './server-stage';
 
 /** Matches methods by name or shape. Each given field must match; a list matches any of its entries. */
 export interface MethodMatch {
@@ -48,10 +49,10 @@ export function not(matcher: MethodMatcher): (method: MethodInfo) => boolean {
 function cachedDecision(matcher: MethodMatcher) {
   const predicate = toPredicate(matcher);
   const decisions = new Map<string, boolean>();
-  return (shape: { path: string; requestStream: boolean; responseStream: boolean }): boolean => {
+  return (shape: MethodShape | MethodInfo): boolean => {
     let decision = decisions.get(shape.path);
     if (decision === undefined) {
-      decision = predicate(methodInfo(shape));
+      decision = predicate('type' in shape ? shape : methodInfo(shape));
       decisions.set(shape.path, decision);
     }
     return decision;
@@ -87,5 +88,15 @@ export function selector(
       ? (interceptor as ServerInterceptor)(first, call)
       : (call as ServerInterceptingCall);
   };
-  return selected as ServerInterceptor & Interceptor;
+  // A selected weft interceptor keeps its stages, each staying out of unmatched calls, so a preset
+  // still folds it into its neighbours' layer.
+  const stages = (interceptor as Partial<StagedServerInterceptor>).stages;
+  if (stages === undefined) return selected as ServerInterceptor & Interceptor;
+  const selectedStages = stages.map(
+    (stage): ServerStage => ({
+      start: (call, index) => (matches(call.context.method) ? stage.start(call, index) : undefined),
+    }),
+  );
+  return Object.assign(selected, { stages: Object.freeze(selectedStages) }) as ServerInterceptor &
+    Interceptor;
 }

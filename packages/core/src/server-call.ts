@@ -1,5 +1,4 @@
 import {
-  type Deadline,
   type FullServerListener,
   type Metadata,
   type Responder,
@@ -104,35 +103,24 @@ function callNext(next: () => void): void {
   next();
 }
 
-/**
- * The grpc-js layer weft's server interceptors return. A layer that imposes its own deadline
- * (`serverDeadline`) sets `deadline`, and the handler and inner layers see it in `getDeadline()`.
- * It is a field of a class rather than a method patched onto one call: adding properties to
- * grpc-js's call objects per call makes every access to them slower (the bench measured it).
- */
-export class WeftServerCall extends ServerInterceptingCall {
-  deadline: Deadline | undefined = undefined;
-  override getDeadline(): Deadline {
-    return this.deadline ?? super.getDeadline();
-  }
-}
-
 /** A responder without `start`: weft's layer builder owns the start and binds the listener. */
 export type ServerResponder = Omit<Responder, 'start'>;
 
 /**
- * The one way weft builds a server layer: `listener` runs with the downstream bound to the call's
- * context (see `contextListener`), and a status leaving through the layer marks the context ended,
- * because grpc-js reports every stream close, even a normal one, to listeners as a cancel.
+ * A grpc-js server layer with grpc-js's own listener and responder shapes, for interceptors of your
+ * own: `listener` runs with the downstream bound to the call's context (see `contextListener`), and
+ * a status leaving through the layer marks the context ended, because grpc-js reports every stream
+ * close, even a normal one, to listeners as a cancel. (weft's interceptors are stages of one
+ * `WeftServerCall` layer instead, see `stagedInterceptor`: cheaper, and foldable into one layer.)
  */
 export function interceptServerCall(
   context: CallContext,
   call: ServerInterceptingCallInterface,
   listener?: ServerListener,
   responder?: ServerResponder,
-): WeftServerCall {
+): ServerInterceptingCall {
   const sendStatus = responder?.sendStatus;
-  return new WeftServerCall(call, {
+  return new ServerInterceptingCall(call, {
     start: (next) => next(contextListener(context, listener)),
     sendMetadata: responder?.sendMetadata,
     sendMessage: responder?.sendMessage,

@@ -1,7 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, startHarness, unary } from '../../../test/harness';
-import { clientInterceptors, observeClient, observeServer, serverInterceptors } from '../src/index';
+import {
+  clientInterceptors,
+  observeClient,
+  observeServer,
+  type StagedServerInterceptor,
+  serverInterceptors,
+  stagedInterceptor,
+} from '../src/index';
 
 /** A server interceptor that records its name when a request passes it. */
 function named(name: string, order: string[]): grpc.ServerInterceptor {
@@ -60,13 +67,55 @@ describe('serverInterceptors', () => {
     ]);
   });
 
-  it('adds recovery by default and folds neighbouring observers into one layer', () => {
+  it('adds recovery by default and folds neighbouring weft interceptors into one layer', () => {
     const a = observeServer({ start: () => undefined });
     const b = observeServer({ start: () => undefined });
-    const list = serverInterceptors({ metrics: a, logging: b });
-    expect(list).toHaveLength(2);
-    expect((list[0] as unknown as { observers: unknown[] }).observers).toHaveLength(2);
-    expect(serverInterceptors({ metrics: a, recovery: false })).toHaveLength(1);
+    const folded = serverInterceptors({ metrics: a, logging: b });
+    expect(folded).toHaveLength(1);
+    // One stage for both observers, one for recovery.
+    expect((folded[0] as StagedServerInterceptor).stages).toHaveLength(2);
+    expect(serverInterceptors({ metrics: a, recovery: false })).toEqual([a]);
+    // An interceptor of the user's own splits the layer.
+    const mine = named('mine', []);
+    const split = serverInterceptors({ metrics: a, logging: b, extra: [mine] });
+    expect(split).toHaveLength(3);
+    expect(split[1]).toBe(mine);
+  });
+
+  it('runs folded stages in the documented order, requests inward and statuses outward', async () => {
+    const order: string[] = [];
+    const stage = (name: string) =>
+      stagedInterceptor({
+        start: () => ({
+          onReceiveMetadata: () => void order.push(`in:${name}`),
+          onSendStatus: (status) => {
+            order.push(`out:${name}`);
+            return status;
+          },
+        }),
+      });
+    const list = serverInterceptors({
+      recovery: stage('recovery'),
+      rateLimit: stage('rateLimit'),
+      auth: stage('auth'),
+      deadline: stage('deadline'),
+      tracing: stage('tracing'),
+    });
+    expect(list).toHaveLength(1);
+    harness = await startHarness({ serverInterceptors: list });
+    await unary(harness.client, {});
+    expect(order).toEqual([
+      'in:tracing',
+      'in:deadline',
+      'in:auth',
+      'in:rateLimit',
+      'in:recovery',
+      'out:recovery',
+      'out:rateLimit',
+      'out:auth',
+      'out:deadline',
+      'out:tracing',
+    ]);
   });
 });
 

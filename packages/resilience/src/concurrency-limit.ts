@@ -1,11 +1,5 @@
-import {
-  type ServerInterceptingCall,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServerMethodDefinition,
-  status,
-} from '@grpc/grpc-js';
-import { interceptServerCall, serverCallContext, signals } from '@weft/core';
+import { status } from '@grpc/grpc-js';
+import { type StagedServerInterceptor, signals, stagedInterceptor } from '@weft/core';
 import { type CallKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
 import { retryHint } from './rate-limit';
 
@@ -49,27 +43,26 @@ function resolveOptions(options: ConcurrencyLimitOptions): Resolved {
  * cancel, deadline, broken connection). Counters of idle keys are deleted, so memory follows the
  * calls in flight, not the keys ever seen.
  */
-export function concurrencyLimit(options: ConcurrencyLimitOptions): ServerInterceptor {
+export function concurrencyLimit(options: ConcurrencyLimitOptions): StagedServerInterceptor {
   const { max, key, name, subject, retryAfterMs } = resolveOptions(options);
   const { keyClass, keyOf } = keyFunction(name, key, subject);
   const inFlight = new Map<string, number>();
   const details = `concurrency limit "${name}" reached (${max} in flight)`;
 
-  return (definition: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
-    const context = serverCallContext(definition, call);
-    let held: string | undefined;
-    const release = () => {
-      if (held === undefined) return;
-      const count = (inFlight.get(held) ?? 1) - 1;
-      if (count <= 0) inFlight.delete(held);
-      else inFlight.set(held, count);
-      held = undefined;
-    };
-    const layer: ServerInterceptingCall = interceptServerCall(
-      context,
-      call,
-      {
-        onReceiveMetadata(metadata, next) {
+  return stagedInterceptor({
+    start(call, stage) {
+      const context = call.context;
+      let held: string | undefined;
+      // Idempotent: grpc-js reports every stream close as a cancel, normal ones after the status too.
+      const release = () => {
+        if (held === undefined) return;
+        const count = (inFlight.get(held) ?? 1) - 1;
+        if (count <= 0) inFlight.delete(held);
+        else inFlight.set(held, count);
+        held = undefined;
+      };
+      return {
+        onReceiveMetadata() {
           const k = keyOf(context);
           const count = inFlight.get(k) ?? 0;
           if (count >= max) {
@@ -81,7 +74,7 @@ export function concurrencyLimit(options: ConcurrencyLimitOptions): ServerInterc
                 keyClass,
               });
             }
-            layer.sendStatus({
+            call.sendStatusFrom(stage, {
               code: status.RESOURCE_EXHAUSTED,
               details,
               metadata: retryAfterMs > 0 ? retryHint(retryAfterMs) : null,
@@ -90,18 +83,13 @@ export function concurrencyLimit(options: ConcurrencyLimitOptions): ServerInterc
           }
           inFlight.set(k, count + 1);
           held = k;
-          next(metadata);
         },
-        // grpc-js reports every stream close here, normal ones too; `release` is idempotent.
         onCancel: release,
-      },
-      {
-        sendStatus(partial, next) {
+        onSendStatus(partial) {
           release();
-          next(partial);
+          return partial;
         },
-      },
-    );
-    return layer;
-  };
+      };
+    },
+  });
 }

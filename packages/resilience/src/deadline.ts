@@ -4,19 +4,18 @@ import {
   type Interceptor,
   type InterceptorOptions,
   type NextCall,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServerMethodDefinition,
   status,
 } from '@grpc/grpc-js';
 import {
   type CallContext,
   createContextKey,
   getCallContext,
-  interceptServerCall,
   type MethodInfo,
   methodInfo,
-  serverCallContext,
+  type PartialStatus,
+  type StagedServerInterceptor,
+  type StageHooks,
+  stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
 
@@ -58,9 +57,14 @@ function timeoutFor(timeout: MethodTimeout | undefined, method: MethodInfo): num
   return ms !== undefined && ms >= 0 && Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : undefined;
 }
 
+/** What a `TimeoutQueue` calls when a timeout passes (the call it belongs to: no closure per call). */
+interface Expirable {
+  expire(): void;
+}
+
 interface QueuedTimeout {
   readonly at: number;
-  fire: (() => void) | undefined;
+  target: Expirable | undefined;
   next: QueuedTimeout | undefined;
 }
 
@@ -77,9 +81,9 @@ class TimeoutQueue {
 
   constructor(private readonly ms: number) {}
 
-  /** Calls `fire` in `ms` unless the returned entry's `fire` is cleared first. */
-  add(fire: () => void): QueuedTimeout {
-    const entry: QueuedTimeout = { at: Date.now() + this.ms, fire, next: undefined };
+  /** Calls `target.expire()` in `ms` unless the returned entry's `target` is cleared first. */
+  add(target: Expirable): QueuedTimeout {
+    const entry: QueuedTimeout = { at: Date.now() + this.ms, target, next: undefined };
     if (this.tail === undefined) this.head = entry;
     else this.tail.next = entry;
     this.tail = entry;
@@ -98,12 +102,12 @@ class TimeoutQueue {
     this.timer = undefined;
     const now = Date.now();
     let entry = this.head;
-    while (entry !== undefined && (entry.fire === undefined || entry.at <= now)) {
-      const fire = entry.fire;
-      entry.fire = undefined;
+    while (entry !== undefined && (entry.target === undefined || entry.at <= now)) {
+      const target = entry.target;
+      entry.target = undefined;
       entry = entry.next;
       this.head = entry;
-      fire?.();
+      target?.expire();
     }
     if (entry === undefined) this.tail = undefined;
     else if (this.timer === undefined || this.armedFor !== entry.at) this.arm(entry.at);
@@ -130,10 +134,10 @@ export interface ServerDeadlineOptions {
  * Put it after metrics and logging (as `serverInterceptors` does) so they see the status it sends.
  * Deadlines the client set and that are within `max` are left to grpc-js.
  */
-export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInterceptor {
+export function serverDeadline(options: ServerDeadlineOptions = {}): StagedServerInterceptor {
   const { default: fallback, max } = options;
   // Per-method timeouts resolved once per method, not per call.
-  const perMethod = new Map<string, { fallback: number | undefined; max: number | undefined }>();
+  const perMethod = new Map<string, Limits>();
   // One queue per duration: every deadline this interceptor imposes is now + fallback or now + max.
   const queues = new Map<number, TimeoutQueue>();
   const queueFor = (ms: number) => {
@@ -153,63 +157,76 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): ServerInter
     return limits;
   };
 
-  return (definition: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
-    const context = serverCallContext(definition, call);
-    const limits = limitsFor(context.method);
-    if (limits.fallback === undefined && limits.max === undefined) return interceptServerCall(context, call);
+  return stagedInterceptor({
+    start(call, stage) {
+      const limits = limitsFor(call.context.method);
+      if (limits.fallback === undefined && limits.max === undefined) return undefined;
+      return new DeadlinedCall(call, stage, limits, queueFor);
+    },
+  });
+}
 
-    let timer: QueuedTimeout | undefined;
-    let expired = false;
-    const stop = () => {
-      if (timer !== undefined) timer.fire = undefined;
-      timer = undefined;
-    };
-    const expire = () => {
-      timer = undefined;
-      if (context.statusSent || context.cancelled) return;
-      // From here on the handler's answers are dropped, including one it sends from an abort listener.
-      expired = true;
-      context.cancel(new DeadlineExceededError());
-      // Straight to the layers below: this layer may be holding a message the handler sent in
-      // the meantime (dropped), and grpc-js would queue a status behind it.
-      context.markStatusSent();
-      call.sendStatus({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: null });
-    };
-    const layer: WeftServerCall = interceptServerCall(
-      context,
-      call,
-      {
-        onReceiveMetadata(metadata, next) {
-          const now = Date.now();
-          const own = deadlineMs(call.getDeadline());
-          let timeout: number | undefined;
-          if (!Number.isFinite(own) && limits.fallback !== undefined) timeout = limits.fallback;
-          if (limits.max !== undefined && (timeout ?? own - now) > limits.max) timeout = limits.max;
-          if (timeout !== undefined) {
-            const imposed = now + timeout;
-            context.set(imposedKey, imposed);
-            // Handlers and inner layers asking `call.getDeadline()` see the imposed deadline.
-            layer.deadline = imposed;
-            timer = queueFor(timeout).add(expire);
-          }
-          next(metadata);
-        },
-        onCancel: stop,
-      },
-      {
-        sendMessage(message, next) {
-          if (!expired) next(message);
-        },
-        sendStatus(partial, next) {
-          // The handler answering after the deadline: the client already has DEADLINE_EXCEEDED.
-          if (expired) return;
-          stop();
-          next(partial);
-        },
-      },
-    );
-    return layer;
-  };
+const DEADLINE_EXCEEDED: PartialStatus = Object.freeze({
+  code: status.DEADLINE_EXCEEDED,
+  details: 'Deadline exceeded',
+  metadata: null,
+});
+
+/** A method's timeouts (ms) under `serverDeadline`, resolved once per method. */
+interface Limits {
+  readonly fallback: number | undefined;
+  readonly max: number | undefined;
+}
+
+/** One call under `serverDeadline`: imposes its deadline and ends it when it passes. */
+class DeadlinedCall implements StageHooks, Expirable {
+  private timer: QueuedTimeout | undefined = undefined;
+  constructor(
+    private readonly call: WeftServerCall,
+    private readonly stage: number,
+    private readonly limits: Limits,
+    private readonly queueFor: (ms: number) => TimeoutQueue,
+  ) {}
+
+  onReceiveMetadata(): void {
+    const { call, limits } = this;
+    const now = Date.now();
+    const own = deadlineMs(call.getDeadline());
+    let timeout: number | undefined;
+    if (!Number.isFinite(own) && limits.fallback !== undefined) timeout = limits.fallback;
+    if (limits.max !== undefined && (timeout ?? own - now) > limits.max) timeout = limits.max;
+    if (timeout === undefined) return;
+    const imposed = now + timeout;
+    call.context.set(imposedKey, imposed);
+    // Inner stages and the handler asking `call.getDeadline()` see the imposed deadline.
+    call.deadline = imposed;
+    this.timer = this.queueFor(timeout).add(this);
+  }
+
+  expire(): void {
+    this.timer = undefined;
+    const { call } = this;
+    const context = call.context;
+    if (context.statusSent || context.cancelled) return;
+    // From here on the handler's answers are dropped, including one it sends from an abort listener.
+    call.silenceDownstream();
+    context.cancel(new DeadlineExceededError());
+    call.sendStatusFrom(this.stage, DEADLINE_EXCEEDED);
+  }
+
+  onCancel(): void {
+    this.stop();
+  }
+
+  onSendStatus(partial: PartialStatus): PartialStatus {
+    this.stop();
+    return partial;
+  }
+
+  private stop(): void {
+    if (this.timer !== undefined) this.timer.target = undefined;
+    this.timer = undefined;
+  }
 }
 
 export interface ClientDeadlineOptions {
@@ -296,6 +313,9 @@ export interface DeadlineOptions {
 }
 
 /** Both halves at once: `const { server, client } = deadline({ server: { max: 30_000 }, client: { margin: 5 } })`. */
-export function deadline(options: DeadlineOptions = {}): { server: ServerInterceptor; client: Interceptor } {
+export function deadline(options: DeadlineOptions = {}): {
+  server: StagedServerInterceptor;
+  client: Interceptor;
+} {
   return { server: serverDeadline(options.server), client: clientDeadline(options.client) };
 }

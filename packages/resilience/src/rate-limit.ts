@@ -1,12 +1,11 @@
+import { Metadata, status } from '@grpc/grpc-js';
 import {
-  Metadata,
-  type ServerInterceptingCall,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServerMethodDefinition,
-  status,
-} from '@grpc/grpc-js';
-import { type CallContext, interceptServerCall, serverCallContext, signals } from '@weft/core';
+  type CallContext,
+  type StagedServerInterceptor,
+  signals,
+  stagedInterceptor,
+  type WeftServerCall,
+} from '@weft/core';
 import { type CallKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
 import { MemoryStore, type RateLimitStore } from './token-bucket';
 
@@ -97,68 +96,62 @@ export function retryHint(waitMs: number): Metadata {
  * by default. A store that fails (a shared store down and configured to fail closed) answers
  * UNAVAILABLE. Every rejection publishes `signals.limitRejection`.
  */
-export function rateLimit(options: RateLimitOptions): ServerInterceptor {
+export function rateLimit(options: RateLimitOptions): StagedServerInterceptor {
   const rules = resolveOptions(options);
 
-  return (definition: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
-    const context = serverCallContext(definition, call);
-    const reject = (rule: ResolvedRule, waitMs: number) => {
-      if (signals.limitRejection.hasSubscribers) {
-        signals.limitRejection.publish({
-          method: context.method,
-          limiter: 'rate',
-          rule: rule.name,
-          keyClass: rule.keyClass,
-        });
-      }
-      const ms = Math.max(1, Math.ceil(waitMs));
-      layer.sendStatus({
-        code: status.RESOURCE_EXHAUSTED,
-        details: `rate limit "${rule.name}" exceeded; retry in ${ms} ms`,
-        metadata: retryHint(ms),
+  const reject = (call: WeftServerCall, stage: number, rule: ResolvedRule, waitMs: number): void => {
+    if (signals.limitRejection.hasSubscribers) {
+      signals.limitRejection.publish({
+        method: call.context.method,
+        limiter: 'rate',
+        rule: rule.name,
+        keyClass: rule.keyClass,
       });
-    };
-    const storeFailed = (rule: ResolvedRule) => {
-      layer.sendStatus({
-        code: status.UNAVAILABLE,
-        details: `rate limit "${rule.name}" could not be checked`,
-        metadata: null,
-      });
-    };
-    // Checks rules from `index` on; synchronous stores stay synchronous (no promise per call).
-    const check = (index: number, metadata: Metadata, next: (metadata: Metadata) => void): void => {
-      for (let i = index; i < rules.length; i++) {
-        const rule = rules[i] as ResolvedRule;
-        let wait: number | Promise<number>;
-        try {
-          wait = rule.store.take(rule.keyOf(context), rule.rate, rule.burst);
-        } catch {
-          storeFailed(rule);
-          return;
-        }
-        if (typeof wait !== 'number') {
-          wait.then(
-            (ms) => {
-              if (context.cancelled || context.statusSent) return;
-              if (ms > 0) reject(rule, ms);
-              else check(i + 1, metadata, next);
-            },
-            () => {
-              if (!context.cancelled && !context.statusSent) storeFailed(rule);
-            },
-          );
-          return;
-        }
-        if (wait > 0) {
-          reject(rule, wait);
-          return;
-        }
-      }
-      next(metadata);
-    };
-    const layer: ServerInterceptingCall = interceptServerCall(context, call, {
-      onReceiveMetadata: (metadata, next) => check(0, metadata, next),
+    }
+    const ms = Math.max(1, Math.ceil(waitMs));
+    call.sendStatusFrom(stage, {
+      code: status.RESOURCE_EXHAUSTED,
+      details: `rate limit "${rule.name}" exceeded; retry in ${ms} ms`,
+      metadata: retryHint(ms),
     });
-    return layer;
   };
+  const storeFailed = (call: WeftServerCall, stage: number, rule: ResolvedRule): void => {
+    call.sendStatusFrom(stage, {
+      code: status.UNAVAILABLE,
+      details: `rate limit "${rule.name}" could not be checked`,
+      metadata: null,
+    });
+  };
+  // Checks rules from `index` on; synchronous stores stay synchronous (no promise per call).
+  const check = (call: WeftServerCall, stage: number, index: number): void | Promise<void> => {
+    const context = call.context;
+    for (let i = index; i < rules.length; i++) {
+      const rule = rules[i] as ResolvedRule;
+      let wait: number | Promise<number>;
+      try {
+        wait = rule.store.take(rule.keyOf(context), rule.rate, rule.burst);
+      } catch {
+        storeFailed(call, stage, rule);
+        return;
+      }
+      if (typeof wait !== 'number') {
+        return wait.then(
+          (ms) => {
+            // A call cancelled meanwhile takes no tokens from the remaining rules.
+            if (context.cancelled) return;
+            return ms > 0 ? reject(call, stage, rule, ms) : check(call, stage, i + 1);
+          },
+          () => storeFailed(call, stage, rule),
+        );
+      }
+      if (wait > 0) {
+        reject(call, stage, rule, wait);
+        return;
+      }
+    }
+  };
+
+  return stagedInterceptor({
+    start: (call, stage) => ({ onReceiveMetadata: () => check(call, stage, 0) }),
+  });
 }
