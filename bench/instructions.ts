@@ -1,15 +1,17 @@
 /**
- * `npm run bench:instructions -- --server bare,preset`: instructions executed per call by a server
- * variant, counted by valgrind's callgrind. Unlike CPU time on a shared or virtual machine, the
- * count repeats run after run, so small ratios are trustworthy. Each server runs under callgrind,
- * is warmed up, has its counters zeroed, serves `--calls` unary calls from a plain load process,
- * and is dumped; the dump's total over the calls is the cost per call (JIT and GC included).
+ * `npm run bench:instructions -- --server bare,preset --client bare,preset`: instructions executed
+ * per call by a server variant (or a client variant, on the load process), counted by valgrind's
+ * callgrind. Unlike CPU time on a shared or virtual machine, the count repeats run after run, so
+ * small ratios are trustworthy. The measured process runs under callgrind, is warmed up, has its
+ * counters zeroed, serves (or makes) `--calls` unary calls against a bare peer, and is dumped; the
+ * dump's total over the calls is the cost per call (JIT and GC included).
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { clientVariants } from './client-variants';
 import { HS256_TOKEN } from './credentials';
 import type { LoadRequest, LoadResult } from './load-process';
 import type { ControlMessage } from './proto';
@@ -18,6 +20,9 @@ import { serverVariants } from './server-variants';
 const { values } = parseArgs({
   options: {
     server: { type: 'string', default: 'bare,ref:empty-layer,context,preset' },
+    client: { type: 'string', default: '' },
+    /** Servers run with weft's `setAsyncContext(false)`: what weft costs apart from async hooks. */
+    'no-async-context': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
     workload: { type: 'string', default: 'unary' },
   },
@@ -38,9 +43,15 @@ function once<T>(child: ReturnType<typeof fork>, pick: (m: ControlMessage | Load
   });
 }
 
-async function measure(variant: string): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-callgrind-'));
-  const server = fork(join(__dirname, 'server-process.js'), [variant], {
+/** Forks `script`, under callgrind when `counted` (writing its dumps into `dir`). */
+function start(script: string, variant: string, counted: boolean, dir: string) {
+  const options = {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[],
+    env: { ...process.env, WEFT_BENCH_ASYNC_CONTEXT: values['no-async-context'] ? 'off' : 'on' },
+  };
+  if (!counted) return fork(join(__dirname, script), [variant], options);
+  return fork(join(__dirname, script), [variant], {
+    ...options,
     execPath: 'valgrind',
     // --single-threaded: V8's GC and compiler work on the main thread, so the count repeats.
     execArgv: [
@@ -50,13 +61,17 @@ async function measure(variant: string): Promise<number> {
       process.execPath,
       '--single-threaded',
     ],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+}
+
+/** Instructions per call of one side's variant; the other side runs bare grpc-js, uncounted. */
+async function measure(side: 'server' | 'client', variant: string): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-callgrind-'));
+  const server = start('server-process.js', side === 'server' ? variant : 'bare', side === 'server', dir);
   const ready = await once(server, (m) => (m.type === 'ready' ? m : undefined));
-  const loader = fork(join(__dirname, 'load-process.js'), ['bare'], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const loader = start('load-process.js', side === 'client' ? variant : 'bare', side === 'client', dir);
   await once(loader, (m) => (m.type === 'ready' ? true : undefined));
+  const counted = side === 'server' ? server : loader;
   const run = (n: number) => {
     const request: LoadRequest = {
       type: 'run',
@@ -71,12 +86,12 @@ async function measure(variant: string): Promise<number> {
     return done;
   };
   await run(calls); // warm-up: JIT, connection
-  execFileSync('callgrind_control', ['--zero', String(server.pid)], { stdio: 'ignore' });
+  execFileSync('callgrind_control', ['--zero', String(counted.pid)], { stdio: 'ignore' });
   const result = await run(calls);
-  execFileSync('callgrind_control', ['--dump', String(server.pid)], { stdio: 'ignore' });
+  execFileSync('callgrind_control', ['--dump', String(counted.pid)], { stdio: 'ignore' });
   loader.send({ type: 'stop' });
   server.send({ type: 'stop' });
-  await new Promise((resolve) => server.once('exit', resolve));
+  await new Promise((resolve) => counted.once('exit', resolve));
   // callgrind writes the zeroed-then-dumped window as its own part (`Trigger: dump`).
   let instructions = 0;
   for (const file of readdirSync(dir)) {
@@ -91,16 +106,20 @@ async function measure(variant: string): Promise<number> {
 }
 
 async function main() {
-  const names = values.server.split(',').filter((n) => n in serverVariants);
-  const perCall: Record<string, number> = {};
-  for (const name of names) {
-    perCall[name] = await measure(name);
-    process.stderr.write(`${name}: ${Math.round(perCall[name] ?? 0)} instructions/call\n`);
-  }
-  const bare = perCall.bare;
-  process.stdout.write('| variant | instructions per call | ratio to bare |\n|---|---|---|\n');
-  for (const [name, n] of Object.entries(perCall)) {
-    process.stdout.write(`| ${name} | ${Math.round(n)} | ${bare ? (n / bare).toFixed(3) : 'n/a'} |\n`);
+  for (const side of ['server', 'client'] as const) {
+    const known = side === 'server' ? serverVariants : clientVariants;
+    const names = values[side].split(',').filter((n) => n in known);
+    if (names.length === 0) continue;
+    const perCall: Record<string, number> = {};
+    for (const name of names) {
+      perCall[name] = await measure(side, name);
+      process.stderr.write(`${side} ${name}: ${Math.round(perCall[name] ?? 0)} instructions/call\n`);
+    }
+    const bare = perCall.bare;
+    process.stdout.write(`\n${side}\n\n| variant | instructions per call | ratio to bare |\n|---|---|---|\n`);
+    for (const [name, n] of Object.entries(perCall)) {
+      process.stdout.write(`| ${name} | ${Math.round(n)} | ${bare ? (n / bare).toFixed(3) : 'n/a'} |\n`);
+    }
   }
 }
 

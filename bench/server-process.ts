@@ -15,6 +15,10 @@ async function main() {
   const name = process.argv[2] ?? 'bare';
   const build = serverVariants[name];
   if (build === undefined) throw new Error(`unknown server variant "${name}"`);
+  // `--no-async-context` of the instruction bench: weft's cost apart from Node's async hooks.
+  if (process.env.WEFT_BENCH_ASYNC_CONTEXT === 'off') {
+    (require('@weft/core') as typeof import('@weft/core')).setAsyncContext(false);
+  }
   const server = await build();
   const port = await server.listen('127.0.0.1:0');
   const send = (m: ControlMessage) => process.send?.(m);

@@ -39,6 +39,7 @@ export class CallContext {
   readonly startTime: number;
   private values: Map<ContextKey<unknown>, unknown> | undefined;
   private fields: LogFields | undefined;
+  private moreFields: LogFields[] | undefined;
   private controller: AbortController | undefined;
   private cancelReason: unknown;
   private ended = false;
@@ -59,12 +60,24 @@ export class CallContext {
     this.values.set(key, value);
   }
 
-  /** Adds fields to every log line written for this call (logging interceptor, handler loggers). */
+  /**
+   * Adds fields to every log line written for this call (logging interceptor, handler loggers).
+   * The object is kept as given until the fields are read (most calls never log them): don't
+   * change it afterwards.
+   */
   addLogFields(fields: LogFields): void {
-    this.fields = this.fields === undefined ? { ...fields } : Object.assign(this.fields, fields);
+    if (this.fields === undefined) this.fields = fields;
+    else if (this.moreFields === undefined) this.moreFields = [fields];
+    else this.moreFields.push(fields);
   }
 
+  /** All fields added so far, later additions winning. */
   get logFields(): Readonly<LogFields> | undefined {
+    const more = this.moreFields;
+    if (more !== undefined) {
+      this.fields = Object.assign({}, this.fields, ...more);
+      this.moreFields = undefined;
+    }
     return this.fields;
   }
 

@@ -1,11 +1,9 @@
 import {
-  InterceptingCall,
+  type InterceptingCall,
   type Interceptor,
   type InterceptorOptions,
-  type Listener,
   type Metadata,
   type NextCall,
-  type Requester,
   type StatusObject,
   status,
 } from '@grpc/grpc-js';
@@ -210,61 +208,105 @@ function deadlinePassed(call: WeftServerCall): boolean {
   return Number.isFinite(ms) && ms - DEADLINE_SLACK_MS <= Date.now();
 }
 
-/** Per-call state of the client observer layer. */
-class ClientObservation implements ObservedClientCall {
+/** grpc-js's client call interface and its listener and message context (not exported from its index). */
+type ClientCall = ReturnType<NextCall>;
+type ClientListener = NonNullable<Parameters<ClientCall['start']>[1]>;
+type MessageContext = Parameters<ClientCall['sendMessageWithContext']>[0];
+
+/**
+ * One observed client call. It stands in for a grpc-js layer (grpc-js only uses the interface of
+ * what an interceptor returns) and is its own listener on the next call: one object per call.
+ */
+class ClientObservation implements ObservedClientCall, ClientCall {
   readonly side = 'client';
   metadata!: Metadata;
-  reporter: CallReporter | undefined;
-  started = 0;
+  reporter: CallReporter | undefined = undefined;
+  private upstream: ClientListener = {};
+  private started = 0;
+  private finished = false;
   constructor(
     readonly method: MethodInfo,
     readonly options: InterceptorOptions,
+    private readonly observers: readonly ClientObserver[],
+    private readonly call: ClientCall,
   ) {}
+
+  start(metadata: Metadata, listener?: ClientListener): void {
+    this.metadata = metadata;
+    this.started = performance.now();
+    const reporter = startAll(this.observers, this);
+    this.reporter = reporter;
+    if (reporter === undefined) {
+      this.call.start(metadata, listener);
+      return;
+    }
+    this.upstream = listener ?? {};
+    if (reporter.enter === undefined) this.startNext();
+    else reporter.enter(startWith, this);
+  }
+
+  /** @internal Starts the next call with this observation as its listener. */
+  startNext(): void {
+    this.call.start(this.metadata, this);
+  }
+
+  onReceiveMetadata(headers: Metadata): void {
+    this.reporter?.onHeaders?.(headers);
+    this.upstream.onReceiveMetadata?.(headers);
+  }
+  onReceiveMessage(message: unknown): void {
+    // grpc-js hands a unary call that ended without a response a `null` message; a deserialized
+    // message is never null, so this one is not counted.
+    if (message !== null) this.reporter?.onReceiveMessage?.(message);
+    this.upstream.onReceiveMessage?.(message);
+  }
+  onReceiveStatus(received: StatusObject): void {
+    if (!this.finished) {
+      this.finished = true;
+      this.reporter?.onFinish?.(received, (performance.now() - this.started) / 1000);
+    }
+    this.upstream.onReceiveStatus?.(received);
+  }
+
+  sendMessageWithContext(context: MessageContext, message: unknown): void {
+    this.reporter?.onSendMessage?.(message);
+    this.call.sendMessageWithContext(context, message);
+  }
+  sendMessage(message: unknown): void {
+    this.sendMessageWithContext({}, message);
+  }
+  startRead(): void {
+    this.call.startRead();
+  }
+  halfClose(): void {
+    this.call.halfClose();
+  }
+  cancelWithStatus(code: status, details: string): void {
+    this.call.cancelWithStatus(code, details);
+  }
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+  getAuthContext(): ReturnType<ClientCall['getAuthContext']> {
+    return this.call.getAuthContext();
+  }
+}
+
+/** Starts the next call with the observation as its listener (inside a reporter's scope). */
+function startWith(observation: ClientObservation): void {
+  observation.startNext();
 }
 
 /** A client interceptor that reports every call to `observers`. */
 export function observeClient(...observers: ClientObserver[]): ObservingClientInterceptor {
-  const interceptor = (options: InterceptorOptions, nextCall: NextCall) => {
-    const obs = new ClientObservation(methodInfo(options.method_definition), options);
-    const requester: Requester = {
-      start(metadata, listener, next) {
-        obs.metadata = metadata;
-        obs.started = performance.now();
-        const reporter = startAll(observers, obs);
-        obs.reporter = reporter;
-        if (reporter === undefined) {
-          next(metadata, listener);
-          return;
-        }
-        let finished = false;
-        const observed: Listener = {
-          onReceiveMetadata(headers, mdNext) {
-            reporter.onHeaders?.(headers);
-            mdNext(headers);
-          },
-          onReceiveMessage(message, msgNext) {
-            // grpc-js hands a unary call that ended without a response a `null` message; a
-            // deserialized message is never null, so this one is not counted.
-            if (message !== null) reporter.onReceiveMessage?.(message);
-            msgNext(message);
-          },
-          onReceiveStatus(received: StatusObject, statusNext) {
-            if (!finished) {
-              finished = true;
-              reporter.onFinish?.(received, (performance.now() - obs.started) / 1000);
-            }
-            statusNext(received);
-          },
-        };
-        if (reporter.enter === undefined) next(metadata, observed);
-        else reporter.enter(() => next(metadata, observed), undefined);
-      },
-      sendMessage(message, next) {
-        obs.reporter?.onSendMessage?.(message);
-        next(message);
-      },
-    };
-    return new InterceptingCall(nextCall(options), requester);
-  };
-  return Object.assign(interceptor, { observers: Object.freeze([...observers]) });
+  const frozen = Object.freeze([...observers]);
+  const interceptor = (options: InterceptorOptions, nextCall: NextCall) =>
+    // grpc-js types interceptors as returning its InterceptingCall class but only uses the interface.
+    new ClientObservation(
+      methodInfo(options.method_definition),
+      options,
+      frozen,
+      nextCall(options),
+    ) as unknown as InterceptingCall;
+  return Object.assign(interceptor, { observers: frozen });
 }

@@ -1,5 +1,5 @@
 import {
-  InterceptingCall,
+  type InterceptingCall,
   type Interceptor,
   type InterceptorOptions,
   Metadata,
@@ -238,14 +238,19 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   const resolved = resolveOptions(options);
   const { failureCodes, target, fallback } = resolved;
   const failures = new Set(failureCodes);
-  // Per target and method: bounded by the methods a client calls times the targets it names.
-  const breakers = new Map<string, Breaker>();
+  // Per target, then per method path: bounded by the targets a client names times the methods it
+  // calls. Two lookups instead of a key string built (and hashed) per call.
+  const breakers = new Map<string, Map<string, Breaker>>();
   const breakerFor = (targetName: string, method: MethodInfo) => {
-    const id = `${targetName}\n${method.path}`;
-    let breaker = breakers.get(id);
+    let byMethod = breakers.get(targetName);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      breakers.set(targetName, byMethod);
+    }
+    let breaker = byMethod.get(method.path);
     if (breaker === undefined) {
       breaker = new Breaker(resolved, targetName, method);
-      breakers.set(id, breaker);
+      byMethod.set(method.path, breaker);
     }
     return breaker;
   };
@@ -255,47 +260,108 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
     const targetName = typeof target === 'function' ? target(callOptions) : (target ?? 'default');
     const breaker = breakerFor(targetName, method);
     const admitted = breaker.admit();
+    // grpc-js only uses the returned call's interface: both calls below stand in for a layer.
     if (admitted === 'no') {
       if (signals.breakerRejection.hasSubscribers)
         signals.breakerRejection.publish({ target: targetName, method });
       const useFallback = fallback !== undefined && method.type === 'unary';
-      return new InterceptingCall(new RejectedCall(method, targetName, useFallback ? fallback : undefined));
+      return new RejectedCall(
+        method,
+        targetName,
+        useFallback ? fallback : undefined,
+      ) as unknown as InterceptingCall;
     }
-    const epoch = breaker.epoch;
-    const probe = admitted === 'probe';
-    let recorded = false;
-    const record = (code: status) => {
-      if (recorded) return;
-      recorded = true;
-      breaker.record(epoch, probe, code === status.CANCELLED ? undefined : failures.has(code));
-    };
-    return new InterceptingCall(nextCall(callOptions), {
-      start(metadata, _listener, next) {
-        next(metadata, {
-          onReceiveStatus(received, statusNext) {
-            record(received.code);
-            statusNext(received);
-          },
-        });
-      },
-    });
+    return new JudgedCall(
+      nextCall(callOptions),
+      breaker,
+      admitted === 'probe',
+      failures,
+    ) as unknown as InterceptingCall;
   };
   return Object.assign(interceptor, {
     state(methodName: string, targetName = typeof target === 'string' ? target : 'default'): BreakerState {
       const path = methodName.startsWith('/') ? methodName : `/${methodName}`;
-      return breakers.get(`${targetName}\n${path}`)?.state ?? 'closed';
+      return breakers.get(targetName)?.get(path)?.state ?? 'closed';
     },
   });
 }
 
+/** grpc-js's `InterceptingCallInterface` (not exported from its index). */
+type CallInterface = ReturnType<NextCall>;
+/** grpc-js's `MessageContext` (not exported from its index). */
+type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
 type Upstream = Partial<{
   onReceiveMetadata(metadata: Metadata): void;
   onReceiveMessage(message: unknown): void;
   onReceiveStatus(status: StatusObject): void;
 }>;
 
+/**
+ * An admitted call: forwards everything to the next call and tells the breaker how it ended. It
+ * is its own listener on the next call (one object per call, no closures).
+ */
+class JudgedCall implements CallInterface {
+  private upstream: Upstream = {};
+  private readonly epoch: number;
+  private recorded = false;
+
+  constructor(
+    private readonly call: CallInterface,
+    private readonly breaker: Breaker,
+    private readonly probe: boolean,
+    private readonly failures: ReadonlySet<status>,
+  ) {
+    this.epoch = breaker.epoch;
+  }
+
+  start(metadata: Metadata, listener?: Upstream): void {
+    this.upstream = listener ?? {};
+    this.call.start(metadata, this);
+  }
+  onReceiveMetadata(metadata: Metadata): void {
+    this.upstream.onReceiveMetadata?.(metadata);
+  }
+  onReceiveMessage(message: unknown): void {
+    this.upstream.onReceiveMessage?.(message);
+  }
+  onReceiveStatus(received: StatusObject): void {
+    if (!this.recorded) {
+      this.recorded = true;
+      const code = received.code;
+      this.breaker.record(
+        this.epoch,
+        this.probe,
+        code === status.CANCELLED ? undefined : this.failures.has(code),
+      );
+    }
+    this.upstream.onReceiveStatus?.(received);
+  }
+
+  sendMessageWithContext(context: MessageContext, message: unknown): void {
+    this.call.sendMessageWithContext(context, message);
+  }
+  sendMessage(message: unknown): void {
+    this.call.sendMessage(message);
+  }
+  startRead(): void {
+    this.call.startRead();
+  }
+  halfClose(): void {
+    this.call.halfClose();
+  }
+  cancelWithStatus(code: status, details: string): void {
+    this.call.cancelWithStatus(code, details);
+  }
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+  getAuthContext(): ReturnType<CallInterface['getAuthContext']> {
+    return this.call.getAuthContext();
+  }
+}
+
 /** The call an open circuit hands out: no network, just a status (or a fallback answer). */
-class RejectedCall {
+class RejectedCall implements CallInterface {
   private listener: Upstream = {};
   private request: unknown;
   private ended = false;

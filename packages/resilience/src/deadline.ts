@@ -278,7 +278,8 @@ export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor
     }
     if (deadline !== deadlineMs(options.deadline)) options = { ...options, deadline };
     const call = nextCall(options);
-    if (parent === undefined) return new InterceptingCall(call);
+    // Nothing to do past the start: no layer of its own (grpc-js only uses the call's interface).
+    if (parent === undefined) return call as InterceptingCall;
     return cancelWithParent(call, parent);
   };
 }
