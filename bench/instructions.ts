@@ -24,6 +24,14 @@ const { values } = parseArgs({
     /** Servers run with weft's `setAsyncContext(false)`: what weft costs apart from async hooks. */
     'no-async-context': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
+    /** Calls in flight, as in `npm run bench`. */
+    concurrency: { type: 'string', default: '16' },
+    /**
+     * Measurements per variant, interleaved (A B C A B C ...); the table shows the median. How many
+     * requests the slowed-down process finds per read of its socket depends on timing, so a single
+     * count moves by a few percent from run to run.
+     */
+    repeat: { type: 'string', default: '3' },
     workload: { type: 'string', default: 'unary' },
   },
 });
@@ -79,7 +87,7 @@ async function measure(side: 'server' | 'client', variant: string): Promise<numb
       token: ready.token ?? HS256_TOKEN,
       workload: values.workload as LoadRequest['workload'],
       calls: n,
-      concurrency: 16,
+      concurrency: Number(values.concurrency),
     };
     const done = once(loader, (m) => (m.type === 'result' ? m : undefined));
     loader.send(request);
@@ -105,20 +113,41 @@ async function measure(side: 'server' | 'client', variant: string): Promise<numb
   return instructions / result.calls;
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 async function main() {
+  const repeat = Math.max(1, Number(values.repeat));
   for (const side of ['server', 'client'] as const) {
     const known = side === 'server' ? serverVariants : clientVariants;
     const names = values[side].split(',').filter((n) => n in known);
     if (names.length === 0) continue;
-    const perCall: Record<string, number> = {};
-    for (const name of names) {
-      perCall[name] = await measure(side, name);
-      process.stderr.write(`${side} ${name}: ${Math.round(perCall[name] ?? 0)} instructions/call\n`);
+    const counts = new Map<string, number[]>(names.map((n) => [n, []]));
+    for (let round = 0; round < repeat; round++) {
+      for (const name of names) {
+        const n = await measure(side, name);
+        counts.get(name)?.push(n);
+        process.stderr.write(
+          `${side} ${name} (round ${round + 1}/${repeat}): ${Math.round(n)} instructions/call\n`,
+        );
+      }
     }
-    const bare = perCall.bare;
-    process.stdout.write(`\n${side}\n\n| variant | instructions per call | ratio to bare |\n|---|---|---|\n`);
-    for (const [name, n] of Object.entries(perCall)) {
-      process.stdout.write(`| ${name} | ${Math.round(n)} | ${bare ? (n / bare).toFixed(3) : 'n/a'} |\n`);
+    const perCall = new Map([...counts].map(([name, list]) => [name, median(list)]));
+    const bare = perCall.get('bare');
+    process.stdout.write(
+      `\n${side}\n\n| variant | instructions per call (median of ${repeat}) | spread | ratio to bare |\n|---|---|---|---|\n`,
+    );
+    for (const [name, n] of perCall) {
+      const list = counts.get(name) ?? [];
+      const spread = (Math.max(...list) - Math.min(...list)) / n;
+      process.stdout.write(
+        `| ${name} | ${Math.round(n)} | ±${((100 * spread) / 2).toFixed(1)}% | ${bare ? (n / bare).toFixed(3) : 'n/a'} |\n`,
+      );
     }
   }
 }

@@ -1,14 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { jwtAuth, type MethodPolicy } from '@weft/auth';
 import {
-  interceptServerCall,
   type Logger,
   not,
   recovery,
   selector,
-  serverCallContext,
   serverInterceptors,
   serverLogging,
+  stagedInterceptor,
 } from '@weft/core';
 import type { MetricsInterceptor } from '@weft/metrics';
 import { concurrencyLimit, serverDeadline } from '@weft/resilience';
@@ -82,18 +81,16 @@ export const FAULT_HEADER = 'x-demo-fault';
  * Demo only: a call carrying `x-demo-fault: unavailable` is answered UNAVAILABLE before the
  * handler runs (the load generator's `--faults` share), to light up retry and breaker panels.
  */
-const faultInjection: grpc.ServerInterceptor = (definition, call) => {
-  const context = serverCallContext(definition, call);
-  const layer = interceptServerCall(context, call, {
-    onReceiveMetadata(metadata, next) {
-      if (metadata.get(FAULT_HEADER)[0] === 'unavailable') {
-        layer.sendStatus({
-          code: grpc.status.UNAVAILABLE,
-          details: 'injected fault (x-demo-fault)',
-          metadata: null,
-        });
-      } else next(metadata);
+const faultInjection = stagedInterceptor({
+  // A stage (not a grpc-js layer of its own) so the preset keeps all of weft in one layer.
+  start: (call, stage) => ({
+    onReceiveMetadata(metadata) {
+      if (metadata.get(FAULT_HEADER)[0] !== 'unavailable') return;
+      call.sendStatusFrom(stage, {
+        code: grpc.status.UNAVAILABLE,
+        details: 'injected fault (x-demo-fault)',
+        metadata: null,
+      });
     },
-  });
-  return layer;
-};
+  }),
+});

@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import { type ServerStage, type StagedServerInterceptor, stagedInterceptor } from '@weft/core';
 import { rateLimit } from '@weft/resilience';
 import type { LimitsConfig } from './config';
 
@@ -21,19 +21,25 @@ export function parseLiveLimits(json: unknown): LiveLimits {
   return { rateLimitRps: rateLimitRps as number, rateLimitBurst: rateLimitBurst as number };
 }
 
-function perSubject(limits: LiveLimits): grpc.ServerInterceptor {
-  return rateLimit({
+/** The stage of a per-subject rate limit (one rule: its interceptor has exactly one stage). */
+function perSubject(limits: LiveLimits): ServerStage {
+  const [stage] = rateLimit({
     rules: [{ name: 'per-subject', rate: limits.rateLimitRps, burst: limits.rateLimitBurst, key: 'subject' }],
-  });
+  }).stages;
+  if (stage === undefined) throw new Error('rateLimit() has no stage');
+  return stage;
 }
 
 /**
  * The per-subject rate limit, replaceable while the server runs (from a watched etcd key). A new
  * document builds a new limiter: buckets start full again, which errs on the side of admitting.
+ * A stage that hands each call to the current limiter's stage, so the preset still folds it.
  */
 export class LiveRateLimit {
-  private current: grpc.ServerInterceptor;
-  readonly interceptor: grpc.ServerInterceptor = (definition, call) => this.current(definition, call);
+  private current: ServerStage;
+  readonly interceptor: StagedServerInterceptor = stagedInterceptor({
+    start: (call, stage) => this.current.start(call, stage),
+  });
 
   constructor(initial: LimitsConfig) {
     this.current = perSubject(initial);
