@@ -26,6 +26,8 @@ export type LogFields = Record<string, string | number | boolean>;
 export interface ServerCallHandle {
   getPeer(): string;
   getDeadline(): Deadline;
+  /** The socket's addresses, read once per call by grpc-js itself (absent in older grpc-js). */
+  getConnectionInfo?(): { remoteAddress?: string; remotePort?: number };
 }
 
 /**
@@ -84,6 +86,20 @@ export class CallContext {
   /** The caller's address as grpc-js reports it (`ipv4:127.0.0.1:5555`, `ipv6:[::1]:5555`). */
   get peer(): string {
     return this.call.getPeer();
+  }
+
+  /**
+   * The caller's IP address (`127.0.0.1`, `::1`), without a port; `undefined` when grpc-js does not
+   * report it (a unix socket, an older grpc-js): use `peer` then. Cheaper than parsing `peer`,
+   * which grpc-js builds per call through a proxy of the socket.
+   */
+  get remoteAddress(): string | undefined {
+    return this.call.getConnectionInfo?.().remoteAddress;
+  }
+
+  /** The caller's port, when `remoteAddress` is known. */
+  get remotePort(): number | undefined {
+    return this.call.getConnectionInfo?.().remotePort;
   }
 
   /** The call's deadline (`Infinity` when none), as grpc-js has it. */

@@ -158,10 +158,11 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
 
   /**
    * Ends the call with `status` from stage `stage`: it passes that stage and the ones outside it,
-   * not the inner ones (which a refused call never reached). Ignored once a status went out.
+   * not the inner ones (which a refused call never reached). Ignored once a status went out or
+   * the call was cancelled (its stream is gone; stages were told through `onCancel`).
    */
   sendStatusFrom(stage: number, status: PartialStatus): void {
-    if (this.ended) return;
+    if (this.ended || this.cancelled) return;
     let out: PartialStatus | undefined = status;
     for (let i = stage; i >= 0; i--) {
       const hook = this.hooks[i];

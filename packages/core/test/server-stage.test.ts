@@ -251,6 +251,23 @@ describe('WeftServerCall: stages folded into one layer', () => {
     expect(result.responses[0]?.message).toBe(String(imposed));
   });
 
+  it("gives the caller's address and port from the connection", async () => {
+    harness = await startHarness({
+      serverInterceptors: [stagedInterceptor()],
+      handlers: {
+        Unary(call, callback) {
+          const context = getCallContext(call);
+          callback(null, { message: `${context?.remoteAddress}|${context?.remotePort}|${call.getPeer()}` });
+        },
+      },
+    });
+    const [address, port, peer] =
+      (await unary(harness.client, { message: 'hi' })).responses[0]?.message.split('|') ?? [];
+    expect(address).toBe('127.0.0.1');
+    expect(Number(port)).toBeGreaterThan(0);
+    expect(peer).toBe(`${address}:${port}`);
+  });
+
   it('tells stages and the handler when the client cancels', async () => {
     const log: string[] = [];
     let aborted: Promise<unknown> = Promise.resolve('never reached');

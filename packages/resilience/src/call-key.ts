@@ -32,6 +32,11 @@ export function peerHost(peer: string): string {
   return peer.slice(0, colon);
 }
 
+/** The caller's host: the connection's address, or the peer string without its port. */
+function peerOf(context: CallContext): string {
+  return context.remoteAddress ?? peerHost(context.peer);
+}
+
 export interface KeyFunction {
   /** `global`, `method`, `subject`, `peer` or `custom`: the `keyClass` of limit signals. */
   readonly keyClass: string;
@@ -48,13 +53,13 @@ export function keyFunction(name: string, key: CallKey, subject: SubjectLookup):
     case 'method':
       return { keyClass: key, keyOf: (context) => prefix + context.method.path };
     case 'peer':
-      return { keyClass: key, keyOf: (context) => `${prefix}p:${peerHost(context.peer)}` };
+      return { keyClass: key, keyOf: (context) => `${prefix}p:${peerOf(context)}` };
     case 'subject':
       return {
         keyClass: key,
         keyOf: (context) => {
           const who = subject(context);
-          return who === undefined ? `${prefix}p:${peerHost(context.peer)}` : `${prefix}s:${who}`;
+          return who === undefined ? `${prefix}p:${peerOf(context)}` : `${prefix}s:${who}`;
         },
       };
     default:

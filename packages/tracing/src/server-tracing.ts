@@ -117,7 +117,10 @@ function startServerSpan(options: ResolvedOptions, call: ObservedServerCall): Ca
   rememberParent(span, trace.getSpanContext(parent));
 
   if (span.isRecording()) {
-    const peer = parsePeer(call.context.peer);
+    // The connection's address when grpc-js reports it (no string to parse), else the peer string.
+    const address = call.context.remoteAddress;
+    const peer =
+      address === undefined ? parsePeer(call.context.peer) : { address, port: call.context.remotePort };
     if (peer !== undefined) {
       span.setAttribute(ATTR_NETWORK_PEER_ADDRESS, peer.address);
       if (peer.port !== undefined) span.setAttribute(ATTR_NETWORK_PEER_PORT, peer.port);
