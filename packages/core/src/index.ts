@@ -9,6 +9,7 @@ export {
   setAsyncContext,
   subjectKey,
 } from './call-context';
+export { type ClientCall, type ClientCallListener, ForwardingClientCall } from './client-call';
 export {
   clientCodeToLevel,
   clientLogging,

@@ -8,6 +8,7 @@ import {
   status,
 } from '@grpc/grpc-js';
 import type { CallContext } from './call-context';
+import { type ClientCall, type ClientCallListener, ForwardingClientCall } from './client-call';
 import { type MethodInfo, methodInfo } from './method-info';
 import {
   type ServerStage,
@@ -208,30 +209,23 @@ function deadlinePassed(call: WeftServerCall): boolean {
   return Number.isFinite(ms) && ms - DEADLINE_SLACK_MS <= Date.now();
 }
 
-/** grpc-js's client call interface and its listener and message context (not exported from its index). */
-type ClientCall = ReturnType<NextCall>;
-type ClientListener = NonNullable<Parameters<ClientCall['start']>[1]>;
-type MessageContext = Parameters<ClientCall['sendMessageWithContext']>[0];
-
-/**
- * One observed client call. It stands in for a grpc-js layer (grpc-js only uses the interface of
- * what an interceptor returns) and is its own listener on the next call: one object per call.
- */
-class ClientObservation implements ObservedClientCall, ClientCall {
+/** One observed client call: one object per call standing in for a grpc-js layer. */
+class ClientObservation extends ForwardingClientCall implements ObservedClientCall {
   readonly side = 'client';
   metadata!: Metadata;
   reporter: CallReporter | undefined = undefined;
-  private upstream: ClientListener = {};
   private started = 0;
   private finished = false;
   constructor(
     readonly method: MethodInfo,
     readonly options: InterceptorOptions,
     private readonly observers: readonly ClientObserver[],
-    private readonly call: ClientCall,
-  ) {}
+    call: ClientCall,
+  ) {
+    super(call);
+  }
 
-  start(metadata: Metadata, listener?: ClientListener): void {
+  override start(metadata: Metadata, listener?: ClientCallListener): void {
     this.metadata = metadata;
     this.started = performance.now();
     const reporter = startAll(this.observers, this);
@@ -250,45 +244,29 @@ class ClientObservation implements ObservedClientCall, ClientCall {
     this.call.start(this.metadata, this);
   }
 
-  onReceiveMetadata(headers: Metadata): void {
+  override onReceiveMetadata(headers: Metadata): void {
     this.reporter?.onHeaders?.(headers);
-    this.upstream.onReceiveMetadata?.(headers);
+    super.onReceiveMetadata(headers);
   }
-  onReceiveMessage(message: unknown): void {
+  override onReceiveMessage(message: unknown): void {
     // grpc-js hands a unary call that ended without a response a `null` message; a deserialized
     // message is never null, so this one is not counted.
     if (message !== null) this.reporter?.onReceiveMessage?.(message);
-    this.upstream.onReceiveMessage?.(message);
+    super.onReceiveMessage(message);
   }
-  onReceiveStatus(received: StatusObject): void {
+  override onReceiveStatus(received: StatusObject): void {
     if (!this.finished) {
       this.finished = true;
       this.reporter?.onFinish?.(received, (performance.now() - this.started) / 1000);
     }
-    this.upstream.onReceiveStatus?.(received);
+    super.onReceiveStatus(received);
   }
-
-  sendMessageWithContext(context: MessageContext, message: unknown): void {
+  override sendMessageWithContext(
+    context: Parameters<ClientCall['sendMessageWithContext']>[0],
+    message: unknown,
+  ): void {
     this.reporter?.onSendMessage?.(message);
-    this.call.sendMessageWithContext(context, message);
-  }
-  sendMessage(message: unknown): void {
-    this.sendMessageWithContext({}, message);
-  }
-  startRead(): void {
-    this.call.startRead();
-  }
-  halfClose(): void {
-    this.call.halfClose();
-  }
-  cancelWithStatus(code: status, details: string): void {
-    this.call.cancelWithStatus(code, details);
-  }
-  getPeer(): string {
-    return this.call.getPeer();
-  }
-  getAuthContext(): ReturnType<ClientCall['getAuthContext']> {
-    return this.call.getAuthContext();
+    super.sendMessageWithContext(context, message);
   }
 }
 

@@ -7,7 +7,14 @@ import {
   type StatusObject,
   status,
 } from '@grpc/grpc-js';
-import { type BreakerState, type MethodInfo, methodInfo, signals } from '@weft/core';
+import {
+  type BreakerState,
+  type ClientCall,
+  ForwardingClientCall,
+  type MethodInfo,
+  methodInfo,
+  signals,
+} from '@weft/core';
 
 /** What a fallback is told about the call it stands in for. */
 export interface FallbackCall {
@@ -286,45 +293,28 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   });
 }
 
-/** grpc-js's `InterceptingCallInterface` (not exported from its index). */
-type CallInterface = ReturnType<NextCall>;
-/** grpc-js's `MessageContext` (not exported from its index). */
-type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
 type Upstream = Partial<{
   onReceiveMetadata(metadata: Metadata): void;
   onReceiveMessage(message: unknown): void;
   onReceiveStatus(status: StatusObject): void;
 }>;
 
-/**
- * An admitted call: forwards everything to the next call and tells the breaker how it ended. It
- * is its own listener on the next call (one object per call, no closures).
- */
-class JudgedCall implements CallInterface {
-  private upstream: Upstream = {};
+/** An admitted call: forwards everything to the next call and tells the breaker how it ended. */
+class JudgedCall extends ForwardingClientCall {
   private readonly epoch: number;
   private recorded = false;
 
   constructor(
-    private readonly call: CallInterface,
+    call: ClientCall,
     private readonly breaker: Breaker,
     private readonly probe: boolean,
     private readonly failures: ReadonlySet<status>,
   ) {
+    super(call);
     this.epoch = breaker.epoch;
   }
 
-  start(metadata: Metadata, listener?: Upstream): void {
-    this.upstream = listener ?? {};
-    this.call.start(metadata, this);
-  }
-  onReceiveMetadata(metadata: Metadata): void {
-    this.upstream.onReceiveMetadata?.(metadata);
-  }
-  onReceiveMessage(message: unknown): void {
-    this.upstream.onReceiveMessage?.(message);
-  }
-  onReceiveStatus(received: StatusObject): void {
+  override onReceiveStatus(received: StatusObject): void {
     if (!this.recorded) {
       this.recorded = true;
       const code = received.code;
@@ -334,34 +324,12 @@ class JudgedCall implements CallInterface {
         code === status.CANCELLED ? undefined : this.failures.has(code),
       );
     }
-    this.upstream.onReceiveStatus?.(received);
-  }
-
-  sendMessageWithContext(context: MessageContext, message: unknown): void {
-    this.call.sendMessageWithContext(context, message);
-  }
-  sendMessage(message: unknown): void {
-    this.call.sendMessage(message);
-  }
-  startRead(): void {
-    this.call.startRead();
-  }
-  halfClose(): void {
-    this.call.halfClose();
-  }
-  cancelWithStatus(code: status, details: string): void {
-    this.call.cancelWithStatus(code, details);
-  }
-  getPeer(): string {
-    return this.call.getPeer();
-  }
-  getAuthContext(): ReturnType<CallInterface['getAuthContext']> {
-    return this.call.getAuthContext();
+    super.onReceiveStatus(received);
   }
 }
 
 /** The call an open circuit hands out: no network, just a status (or a fallback answer). */
-class RejectedCall implements CallInterface {
+class RejectedCall implements ClientCall {
   private listener: Upstream = {};
   private request: unknown;
   private ended = false;
