@@ -1,45 +1,9 @@
 import { CODE_NAMES, type MethodInfo } from '@weft/core';
 import type { Registry, RegistryContentType } from 'prom-client';
-import { type Exemplar, Series } from './series';
+import { ComputedFamily, type MetricValue } from './computed-family';
+import { Series } from './series';
 
 export type Side = 'server' | 'client';
-
-/** What prom-client's registry reads from a metric when it formats a scrape. */
-interface MetricValue {
-  labels: Record<string, string | number>;
-  value: number;
-  metricName?: string;
-  exemplar?: Exemplar | null;
-}
-
-interface MetricData {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  values: MetricValue[];
-  aggregator: 'sum';
-}
-
-/**
- * A metric family computed from weft's series at scrape time, registered on a prom-client
- * `Registry` like any other metric (the registry only reads `name`/`type` and calls `get()`).
- * `name` is writable because prom-client renames counters while it formats OpenMetrics.
- */
-class ComputedFamily {
-  readonly aggregator = 'sum';
-  constructor(
-    public name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-    private readonly collect: () => MetricValue[],
-  ) {}
-
-  async get(): Promise<MetricData> {
-    return { name: this.name, help: this.help, type: this.type, values: this.collect(), aggregator: 'sum' };
-  }
-
-  reset(): void {}
-}
 
 export interface FamilyOptions {
   registry: Registry<RegistryContentType>;
@@ -68,20 +32,20 @@ export class GrpcFamilies {
   ) {
     const p = `${o.prefix}grpc_${side}_`;
     const what = side === 'server' ? 'on the server' : 'by the client';
+    const family = (
+      name: string,
+      help: string,
+      type: 'counter' | 'gauge' | 'histogram',
+      values: (s: Series) => MetricValue[],
+    ) => new ComputedFamily(o.registry, name, help, type, () => this.each(values));
     const counter = (name: string, help: string, read: (s: Series) => number) =>
-      this.register(
-        new ComputedFamily(`${p}${name}_total`, help, 'counter', () =>
-          this.each((s) => [{ labels: s.labels, value: read(s) }]),
-        ),
-      );
+      family(`${p}${name}_total`, help, 'counter', (s) => [{ labels: s.labels, value: read(s) }]);
     counter('started', `Total number of RPCs started ${what}.`, (s) => s.started);
-    this.register(
-      new ComputedFamily(
-        `${p}handled_total`,
-        `Total number of RPCs completed ${what}, regardless of success or failure.`,
-        'counter',
-        () => this.each(handledValues),
-      ),
+    family(
+      `${p}handled_total`,
+      `Total number of RPCs completed ${what}, regardless of success or failure.`,
+      'counter',
+      handledValues,
     );
     counter(
       'msg_received',
@@ -98,30 +62,22 @@ export class GrpcFamilies {
       (s) => s.msgSent,
     );
     const histogram = `${p}handling_seconds`;
-    this.register(
-      new ComputedFamily(
-        histogram,
-        side === 'server'
-          ? 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.'
-          : 'Histogram of response latency (seconds) of the gRPC until it is finished by the application.',
-        'histogram',
-        () => this.each((s) => histogramValues(histogram, s)),
-      ),
+    family(
+      histogram,
+      side === 'server'
+        ? 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.'
+        : 'Histogram of response latency (seconds) of the gRPC until it is finished by the application.',
+      'histogram',
+      (s) => histogramValues(histogram, s),
     );
     if (o.inFlight) {
-      this.register(
-        new ComputedFamily(
-          `${o.prefix}weft_${side}_in_flight_calls`,
-          `gRPC calls started ${what} and not finished yet.`,
-          'gauge',
-          () => this.each((s) => [{ labels: s.labels, value: s.inFlight() }]),
-        ),
+      family(
+        `${o.prefix}weft_${side}_in_flight_calls`,
+        `gRPC calls started ${what} and not finished yet.`,
+        'gauge',
+        (s) => [{ labels: s.labels, value: s.inFlight() }],
       );
     }
-  }
-
-  private register(family: ComputedFamily): void {
-    this.o.registry.registerMetric(family as never);
   }
 
   private each(values: (s: Series) => MetricValue[]): MetricValue[] {

@@ -10,8 +10,11 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
 
 /**
  * Renders `registry` in the format asked for. prom-client formats by the registry's content type
- * and, for OpenMetrics, renames counters in place (`x_total` -> `x`) for good; so scrapes run one
- * at a time, and the content type and every counter name are put back after each OpenMetrics one.
+ * (`setContentType`), so scrapes run one at a time and the registry's own type is put back after
+ * each. weft's families choose their names from that type and need nothing more; but
+ * prom-client's own counters (a user's `Counter`s on the same registry) are renamed in place
+ * (`x_total` -> `x`) by an OpenMetrics rendering and never renamed back, so their names are put
+ * back after each OpenMetrics scrape weft serves, lest it change the user's text output.
  */
 export class ScrapeRenderer {
   private queue: Promise<unknown> = Promise.resolve();

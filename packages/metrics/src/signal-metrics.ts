@@ -1,5 +1,6 @@
 import { type BreakerState, codeName, type MethodInfo, type Signal, signals } from '@weft/core';
-import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
+import { Gauge, Registry, type RegistryContentType } from 'prom-client';
+import { LabelledCounter } from './computed-family';
 
 export interface SignalMetricsOptions {
   /** Registry to register on. Default: a new one, read it from `.registry`. */
@@ -49,48 +50,42 @@ export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics
   const max = options.maxSeries ?? 1000;
   const registers = [registry];
 
-  const authFailures = new Counter({
-    name: `${p}weft_auth_failures_total`,
-    help: 'Calls refused by jwtAuth, by reason (missing, expired, bad_signature, insufficient_scope, ...).',
-    labelNames: ['grpc_service', 'grpc_method', 'reason', 'grpc_code'],
-    registers,
-  });
-  const limitRejections = new Counter({
-    name: `${p}weft_limit_rejections_total`,
-    help: 'Calls refused by rateLimit or concurrencyLimit, by limiter, rule and key class.',
-    labelNames: ['grpc_service', 'grpc_method', 'limiter', 'rule', 'key_class'],
-    registers,
-  });
-  const retries = new Counter({
-    name: `${p}weft_retry_attempts_total`,
-    help: 'Retry attempts started by the retry interceptor, by the code that caused them.',
-    labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
-    registers,
-  });
-  const throttled = new Counter({
-    name: `${p}weft_retry_throttled_total`,
-    help: 'Retries refused because the target retry budget (throttling) was spent.',
-    labelNames: ['grpc_service', 'grpc_method', 'target'],
-    registers,
-  });
+  const authFailures = new LabelledCounter(
+    registry,
+    `${p}weft_auth_failures_total`,
+    'Calls refused by jwtAuth, by reason (missing, expired, bad_signature, insufficient_scope, ...).',
+  );
+  const limitRejections = new LabelledCounter(
+    registry,
+    `${p}weft_limit_rejections_total`,
+    'Calls refused by rateLimit or concurrencyLimit, by limiter, rule and key class.',
+  );
+  const retries = new LabelledCounter(
+    registry,
+    `${p}weft_retry_attempts_total`,
+    'Retry attempts started by the retry interceptor, by the code that caused them.',
+  );
+  const throttled = new LabelledCounter(
+    registry,
+    `${p}weft_retry_throttled_total`,
+    'Retries refused because the target retry budget (throttling) was spent.',
+  );
   const breakerState = new Gauge({
     name: `${p}weft_circuit_breaker_state`,
     help: 'Circuit breaker state: 1 for the current state of each target and method, 0 for the others.',
     labelNames: ['target', 'method', 'state'],
     registers,
   });
-  const transitions = new Counter({
-    name: `${p}weft_circuit_breaker_transitions_total`,
-    help: 'Circuit breaker state changes.',
-    labelNames: ['target', 'method', 'from', 'to'],
-    registers,
-  });
-  const breakerRejections = new Counter({
-    name: `${p}weft_circuit_breaker_rejections_total`,
-    help: 'Calls failed fast because their circuit breaker was open.',
-    labelNames: ['target', 'grpc_service', 'grpc_method'],
-    registers,
-  });
+  const transitions = new LabelledCounter(
+    registry,
+    `${p}weft_circuit_breaker_transitions_total`,
+    'Circuit breaker state changes.',
+  );
+  const breakerRejections = new LabelledCounter(
+    registry,
+    `${p}weft_circuit_breaker_rejections_total`,
+    'Calls failed fast because their circuit breaker was open.',
+  );
 
   const bounds = Array.from({ length: 7 }, () => new Bound(max));
   const [b0, b1, b2, b3, b4, b5, b6] = bounds as [Bound, Bound, Bound, Bound, Bound, Bound, Bound];
