@@ -31,6 +31,8 @@ export class GrpcFamilies {
     private readonly o: FamilyOptions,
   ) {
     const p = `${o.prefix}grpc_${side}_`;
+    // go-grpc-prometheus's wording, word for word: "started on" both sides, but "completed on
+    // the server" and "completed by the client" (pinned by test/help.test.ts).
     const what = side === 'server' ? 'on the server' : 'by the client';
     const family = (
       name: string,
@@ -40,7 +42,7 @@ export class GrpcFamilies {
     ) => new ComputedFamily(o.registry, name, help, type, () => this.each(values));
     const counter = (name: string, help: string, read: (s: Series) => number) =>
       family(`${p}${name}_total`, help, 'counter', (s) => [{ labels: s.labels, value: read(s) }]);
-    counter('started', `Total number of RPCs started ${what}.`, (s) => s.started);
+    counter('started', `Total number of RPCs started on the ${side}.`, (s) => s.started);
     family(
       `${p}handled_total`,
       `Total number of RPCs completed ${what}, regardless of success or failure.`,
