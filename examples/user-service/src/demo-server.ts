@@ -5,7 +5,11 @@ import { ReflectionService } from '@grpc/reflection';
 import { registerService, type ServiceRegistration, watchConfig } from '@weft/etcd';
 import { type MetricsServer, serverMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
 import { Etcd3 } from 'etcd3';
-import { HealthImplementation } from 'grpc-health-check';
+import {
+  HealthImplementation,
+  protoPath as healthProtoPath,
+  service as healthService,
+} from 'grpc-health-check';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { DemoConfig } from './config';
@@ -60,7 +64,10 @@ export async function startDemo(
   const metrics = serverMetrics({ registry });
   const signals = signalMetrics({ registry });
   const userService = proto.weft.demo.v1.UserService.service;
+  // Zero series for every method of every service served, as go-grpc-prometheus's
+  // InitializeMetrics(server): the health service's too.
   metrics.initialize(userService);
+  metrics.initialize(healthService);
   const limits = new LiveRateLimit(config.limits);
   const server = new grpc.Server({
     interceptors: demoServerInterceptors({ config, logger, metrics, rateLimit: limits.interceptor }),
@@ -69,7 +76,13 @@ export async function startDemo(
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  // Reflection describes every service served: the user proto and the health proto.
+  const healthDefinition = protoLoader.loadSync(healthProtoPath, {
+    keepCase: true,
+    enums: String,
+    defaults: true,
+  });
+  new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);
 
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
