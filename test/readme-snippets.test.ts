@@ -152,6 +152,13 @@ describe('README code blocks', () => {
     expect(weft).toEqual(expect.arrayContaining(['packages/auth/dist/index.d.ts']));
   }, 120_000);
 
+  it('blocks marked `snippet file:` show that file as it is', () => {
+    for (const s of snippets.filter((s) => !s.file.startsWith(join(root, '.readme-snippets')))) {
+      expect(existsSync(s.file), `${s.readme}:${s.line}: ${relative(root, s.file)}`).toBe(true);
+      expect(s.code.trim(), `${s.readme}:${s.line}`).toBe(readFileSync(s.file, 'utf8').trim());
+    }
+  });
+
   it('the root README server block starts serving: it binds the server it builds', () => {
     const servers = snippets.filter((s) => s.readme === 'README.md' && s.code.includes('new grpc.Server('));
     expect(servers.length).toBeGreaterThan(0);
