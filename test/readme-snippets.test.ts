@@ -94,6 +94,7 @@ const options: ts.CompilerOptions = {
   types: ['node'],
   strict: true,
   noEmit: true,
+  // As most projects set it; it keeps this test near 10 s (the built types also pass without it, at 3x the time).
   skipLibCheck: true,
 };
 
