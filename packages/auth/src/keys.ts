@@ -1,6 +1,16 @@
 import { createPublicKey, createSecretKey, type JsonWebKey, KeyObject } from 'node:crypto';
 import type { Algorithm } from 'jsonwebtoken';
-import { JwksClient, JwksRateLimitError, SigningKeyNotFoundError } from 'jwks-rsa';
+import type * as JwksRsa from 'jwks-rsa';
+
+/**
+ * `jwks-rsa` (with jose and lru-cache, 3.6 MB) is loaded when the first JWKS key ring is built, not
+ * when `@weft/auth` is imported: HS256-only servers and client-only users never load it. A plain
+ * `require` at setup keeps this synchronous (a missing package fails `jwtAuth()`, not a call) and
+ * works for CommonJS and ESM consumers alike, since the package is built as CommonJS.
+ */
+function loadJwksRsa(): typeof JwksRsa {
+  return require('jwks-rsa') as typeof JwksRsa;
+}
 
 /** One verification key given up front. Exactly one of `secret` and `publicKey`. */
 export interface StaticKey {
@@ -146,7 +156,8 @@ class StaticKeyRing implements KeyRing {
  * after `cacheMaxAgeMs` so a key removed by rotation stops verifying.
  */
 class JwksKeyRing implements KeyRing {
-  private readonly client: JwksClient;
+  private readonly jwks = loadJwksRsa();
+  private readonly client: JwksRsa.JwksClient;
   private readonly known = new Map<string, { key: PreparedKey; until: number }>();
   private readonly maxAge: number;
   constructor(
@@ -154,7 +165,7 @@ class JwksKeyRing implements KeyRing {
     private readonly allowed: readonly Algorithm[],
   ) {
     this.maxAge = source.cacheMaxAgeMs ?? 600_000;
-    this.client = new JwksClient({
+    this.client = new this.jwks.JwksClient({
       jwksUri: source.jwksUri,
       cache: true,
       cacheMaxAge: this.maxAge,
@@ -174,7 +185,12 @@ class JwksKeyRing implements KeyRing {
       publicKey = (await this.client.getSigningKey(kid)).getPublicKey();
     } catch (error) {
       // An unknown kid (or one we may not refetch for yet) is the token's problem; anything else is ours.
-      if (error instanceof SigningKeyNotFoundError || error instanceof JwksRateLimitError) return undefined;
+      if (
+        error instanceof this.jwks.SigningKeyNotFoundError ||
+        error instanceof this.jwks.JwksRateLimitError
+      ) {
+        return undefined;
+      }
       throw new KeysUnavailableError(error);
     }
     let key: PreparedKey;

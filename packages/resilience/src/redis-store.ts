@@ -1,4 +1,4 @@
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type * as RateLimiterFlexible from 'rate-limiter-flexible';
 import type { RateLimitStore } from './token-bucket';
 
 /**
@@ -84,13 +84,16 @@ class TimeoutError extends Error {
  * instances share one limit. Pass it as a rule's `store`.
  */
 export function redisStore(options: RedisStoreOptions): RateLimitStore {
+  // Loaded here, not at import: only a Redis-backed limit needs rate-limiter-flexible. A plain
+  // `require` keeps setup synchronous and works for CommonJS and ESM consumers (the build is CJS).
+  const { RateLimiterRedis, RateLimiterRes } = require('rate-limiter-flexible') as typeof RateLimiterFlexible;
   const keyPrefix = options.keyPrefix ?? 'weft-rl';
   const failOpen = options.failOpen ?? true;
   const timeoutMs = options.timeoutMs ?? 200;
   const onError = options.onError ?? defaultOnError();
   // One limiter per (rate, burst): built once, on first use, not per call.
-  const limiters = new Map<string, RateLimiterRedis>();
-  const limiterFor = (rate: number, burst: number): RateLimiterRedis => {
+  const limiters = new Map<string, RateLimiterFlexible.RateLimiterRedis>();
+  const limiterFor = (rate: number, burst: number): RateLimiterFlexible.RateLimiterRedis => {
     const id = `${rate}/${burst}`;
     let limiter = limiters.get(id);
     if (limiter === undefined) {
