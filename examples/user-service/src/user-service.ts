@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { CreateUserRequest__Output } from './generated/weft/demo/v1/CreateUserRequest';
 import type { UserServiceHandlers } from './generated/weft/demo/v1/UserService';
+import { REQUEST_BOUNDS } from './request-bounds';
 import type { UserStore } from './user-store';
 
 /** Adapts an async function to a unary handler: a thrown `GrpcError` becomes its status. */
@@ -38,7 +39,10 @@ export function userServiceHandlers(store: UserStore): UserServiceHandlers {
     },
     ImportUsers(call, callback) {
       let created = 0;
+      let failed = 0;
       let position = 0;
+      // Each message is checked on its own (the store bounds its fields); the summary keeps only
+      // the first lines, so a stream of a million bad messages cannot grow it without end.
       const errors: string[] = [];
       call.on('data', (request: CreateUserRequest__Output) => {
         position++;
@@ -46,10 +50,12 @@ export function userServiceHandlers(store: UserStore): UserServiceHandlers {
           store.create(request);
           created++;
         } catch (error) {
-          errors.push(`#${position}: ${(error as grpc.ServiceError).details ?? 'invalid'}`);
+          failed++;
+          if (errors.length < REQUEST_BOUNDS.importErrors)
+            errors.push(`#${position}: ${(error as grpc.ServiceError).details ?? 'invalid'}`);
         }
       });
-      call.on('end', () => callback(null, { created, failed: errors.length, errors }));
+      call.on('end', () => callback(null, { created, failed, errors }));
     },
   };
 }

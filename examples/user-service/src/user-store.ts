@@ -2,17 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { statusError } from '@weft/core';
 import type { User } from './generated/weft/demo/v1/User';
+import {
+  checkId,
+  checkListBounds,
+  checkUserBounds,
+  type UserFields,
+  validEmail,
+  validName,
+} from './request-bounds';
 
 export type StoredUser = Required<Pick<User, 'id' | 'name' | 'email' | 'roles' | 'createdAt' | 'updatedAt'>>;
 
-export interface UserInput {
-  name?: string;
-  email?: string;
-  roles?: string[];
-}
+export type UserInput = UserFields;
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const MAX_NAME = 100;
 const MAX_USERS = 10_000;
 
 /** An in-memory user store with the validation a real one would do; errors are gRPC statuses. */
@@ -24,19 +26,21 @@ export class UserStore {
   }
 
   get(id: string): StoredUser {
-    if (!id) throw statusError(status.INVALID_ARGUMENT, 'id is required');
+    checkId(id);
     const user = this.users.get(id);
     if (user === undefined) throw statusError(status.NOT_FOUND, `user "${id}" not found`);
     return user;
   }
 
   list(limit = 0, role = ''): StoredUser[] {
-    if (limit < 0) throw statusError(status.INVALID_ARGUMENT, 'limit must not be negative');
+    checkListBounds(limit, role);
     const all = [...this.users.values()].filter((u) => role === '' || u.roles.includes(role));
     return limit > 0 ? all.slice(0, limit) : all;
   }
 
   create(input: UserInput): StoredUser {
+    // Bounds first: a hostile request costs a few length comparisons and nothing else.
+    checkUserBounds(input);
     const name = validName(input.name);
     const email = validEmail(input.email);
     this.assertEmailFree(email);
@@ -46,7 +50,7 @@ export class UserStore {
       id: randomUUID(),
       name,
       email,
-      roles: input.roles ?? [],
+      roles: [...(input.roles ?? [])],
       createdAt: now,
       updatedAt: now,
     };
@@ -55,6 +59,8 @@ export class UserStore {
   }
 
   update(id: string, input: UserInput): StoredUser {
+    checkId(id);
+    checkUserBounds(input);
     const current = this.get(id);
     const email = input.email ? validEmail(input.email) : current.email;
     if (email !== current.email) this.assertEmailFree(email);
@@ -62,7 +68,7 @@ export class UserStore {
       ...current,
       name: input.name ? validName(input.name) : current.name,
       email,
-      roles: input.roles && input.roles.length > 0 ? input.roles : current.roles,
+      roles: input.roles && input.roles.length > 0 ? [...input.roles] : current.roles,
       updatedAt: new Date().toISOString(),
     };
     this.users.set(id, updated);
@@ -80,18 +86,4 @@ export class UserStore {
         throw statusError(status.ALREADY_EXISTS, `a user with email "${email}" exists`);
     }
   }
-}
-
-function validName(name: string | undefined): string {
-  const trimmed = (name ?? '').trim();
-  if (trimmed === '') throw statusError(status.INVALID_ARGUMENT, 'name is required');
-  if (trimmed.length > MAX_NAME)
-    throw statusError(status.INVALID_ARGUMENT, `name is longer than ${MAX_NAME} characters`);
-  return trimmed;
-}
-
-function validEmail(email: string | undefined): string {
-  const trimmed = (email ?? '').trim().toLowerCase();
-  if (!EMAIL.test(trimmed)) throw statusError(status.INVALID_ARGUMENT, 'email is not a valid address');
-  return trimmed;
 }
