@@ -229,6 +229,72 @@ describe('circuitBreaker', () => {
     expect(performance.now() - started).toBeLessThan(50);
   });
 
+  // Callers' `while (...) await call()` loops must not starve timers and I/O while the circuit is
+  // open: failed-fast calls that completed on process.nextTick kept the loops in the microtask
+  // queues, so no timer fired and, while one loop awaited the half-open probe, the others spun
+  // on so its response was never read: the breaker stayed half-open for as long as they ran
+  // (issue 15, item 2: the demo's load generator). Real clock, real calls, four loops.
+  it.each([
+    ['fails fast', undefined],
+    ['answers with the fallback', () => ({ message: 'cached' })],
+  ] as const)(
+    'lets timers fire and the breaker recover during tight await loops while it %s',
+    async (_, fallback) => {
+      let healthy = false;
+      const breaker = circuitBreaker({ minimumCalls: 4, cooldownMs: 100, fallback });
+      harness = await startHarness({
+        clientInterceptors: [breaker],
+        handlers: {
+          Unary(call, callback) {
+            if (healthy) callback(null, { message: call.request.message, context: {} });
+            else callback({ code: grpc.status.UNAVAILABLE, details: 'down' });
+          },
+        },
+      });
+      const client = harness.client;
+      for (let i = 0; i < 4; i++) await unary(client, {});
+      expect(breaker.state(UNARY)).toBe('open');
+      healthy = true; // the server recovers; only a probe after the cooldown can tell
+
+      let ticks = 0;
+      const interval = setInterval(() => ticks++, 5);
+      const transitions: string[] = [];
+      let ticksAtClose = -1;
+      let calls = 0;
+      let started = 0;
+      let closedWhileLooping = false;
+      const onTransition = (t: BreakerTransition) => {
+        transitions.push(t.to);
+        if (t.to !== 'closed') return;
+        ticksAtClose = ticks;
+        closedWhileLooping = withinBounds();
+      };
+      signals.breakerTransition.subscribe(onTransition);
+      started = performance.now();
+      // Bounded by count and wall time, so starving code fails this test rather than hanging it.
+      const withinBounds = () => calls < 100_000 && performance.now() - started < 3000;
+      const loop = async () => {
+        while (ticksAtClose < 0 && withinBounds()) {
+          await unary(client, { message: 'm' });
+          calls++;
+        }
+      };
+      try {
+        await Promise.all([loop(), loop(), loop(), loop()]);
+      } finally {
+        clearInterval(interval);
+        signals.breakerTransition.unsubscribe(onTransition);
+      }
+      expect(transitions).toEqual(['half_open', 'closed']);
+      // Closed by the probe within the loops' bounds, not once they gave up and let its answer in.
+      expect(closedWhileLooping).toBe(true);
+      // The interval ran while the loops spun: about once per 5 ms of the >= 100 ms cooldown,
+      // give or take a busy machine.
+      expect(ticksAtClose).toBeGreaterThanOrEqual(3);
+      expect((await unary(client, { message: 'after' })).status.code).toBe(grpc.status.OK);
+    },
+  );
+
   it('rejects bad options at setup', () => {
     expect(() => circuitBreaker({ failureRatio: 0 })).toThrow(RangeError);
     expect(() => circuitBreaker({ halfOpenProbes: 0 })).toThrow(RangeError);
