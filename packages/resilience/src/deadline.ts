@@ -301,8 +301,8 @@ export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor
     }
     // Calls that cannot succeed fail here, without the network and on a macrotask (see
     // `LocalClientCall`): grpc-js fails an expired deadline on process.nextTick, and a handler that
-    // loops over such calls would never yield to timers and I/O. Infinity is never past.
-    if (deadline <= Date.now()) {
+    // loops over such calls would never yield to timers and I/O. (No clock read without a deadline.)
+    if (deadline !== Number.POSITIVE_INFINITY && deadline <= Date.now()) {
       const details = inherited ? PROPAGATED_DEADLINE : 'Deadline exceeded before the call started';
       return new FailedCall({ code: status.DEADLINE_EXCEEDED, details }) as unknown as InterceptingCall;
     }
