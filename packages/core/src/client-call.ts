@@ -88,7 +88,7 @@ export abstract class LocalClientCall implements ClientCall {
 
   /** Ends the call (by default with `failure()`) unless it already ended; called on the macrotask. */
   complete(): void {
-    this.finish(this.failure());
+    if (!this.ended) this.finish(this.failure());
   }
 
   /** Sends `received` (after `message`, if given, with empty headers) unless the call already ended. */
