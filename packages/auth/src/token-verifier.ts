@@ -49,24 +49,93 @@ function stringSet(value: unknown): Set<string> {
   return new Set();
 }
 
-/** Maps jsonwebtoken's errors to what the caller is told; unknown errors say only "invalid". */
-function rejectionFor(error: unknown): AuthRejection {
-  if (!(error instanceof Error)) return rejections.invalid;
-  if (error.name === 'TokenExpiredError') {
-    return error.message === 'maxAge exceeded' ? rejections.tooOld : rejections.expired;
-  }
-  if (error.name === 'NotBeforeError') return rejections.notYetValid;
-  const message = error.message;
-  if (message === 'invalid signature') return rejections.signature;
-  if (message.startsWith('jwt audience invalid')) return rejections.audience;
-  if (message.startsWith('jwt issuer invalid')) return rejections.issuer;
-  if (message === 'invalid algorithm' || message.startsWith('secretOrPublicKey must be')) {
-    return rejections.algorithm;
-  }
-  if (message === 'iat required when maxAge is specified') return missingClaim('iat');
-  // The header parsed already, so a JSON error here is the payload's.
-  if (error.name === 'SyntaxError') return rejections.notObject;
-  if (message === 'jwt malformed' || message === 'invalid token') return rejections.malformed;
+const missingIat = missingClaim('iat');
+
+/**
+ * What each `JsonWebTokenError` that jsonwebtoken 9's `verify()` can throw means to the caller.
+ * jsonwebtoken gives its errors a class (`TokenExpiredError`, `NotBeforeError`) only for the time
+ * checks; everything else is a `JsonWebTokenError` told apart by its message alone, so this table is
+ * the whole list of them (a `prefix` message is followed by details, e.g. the expected audience).
+ * `test/jwt-errors.test.ts` pins it against the installed jsonwebtoken: every message its
+ * `verify.js` can throw must be here, and each failure, produced for real, must map as listed. An
+ * upstream rewording thus fails that test instead of silently turning a reason into "invalid".
+ * Errors about our own options (never expected: weft sets them) map to `invalid`.
+ */
+export const JWT_ERROR_MESSAGES: readonly (readonly [
+  message: string,
+  rejection: AuthRejection,
+  match?: 'prefix',
+])[] = [
+  ['jwt must be provided', rejections.malformed],
+  ['jwt must be a string', rejections.malformed],
+  ['jwt malformed', rejections.malformed],
+  ['invalid token', rejections.malformed],
+  ['jwt signature is required', rejections.malformed],
+  ['invalid algorithm', rejections.algorithm],
+  ['please specify "none" in "algorithms" to verify unsigned tokens', rejections.algorithm],
+  ['secretOrPublicKey must be a symmetric key when using ', rejections.algorithm, 'prefix'],
+  ['secretOrPublicKey must be an asymmetric key when using ', rejections.algorithm, 'prefix'],
+  ['invalid signature', rejections.signature],
+  ['jwt audience invalid. expected: ', rejections.audience, 'prefix'],
+  ['jwt issuer invalid. expected: ', rejections.issuer, 'prefix'],
+  ['iat required when maxAge is specified', missingIat],
+  // A claim of the wrong type: jsonwebtoken says no more than that.
+  ['invalid nbf value', rejections.invalid],
+  ['invalid exp value', rejections.invalid],
+  // Checks weft does not ask for (subject, jwtid, nonce) and errors in its own options or keys.
+  ['jwt subject invalid. expected: ', rejections.invalid, 'prefix'],
+  ['jwt jwtid invalid. expected: ', rejections.invalid, 'prefix'],
+  ['jwt nonce invalid. expected: ', rejections.invalid, 'prefix'],
+  ['clockTimestamp must be a number', rejections.invalid],
+  ['nonce must be a non-empty string', rejections.invalid],
+  ['allowInvalidAsymmetricKeyTypes must be a boolean', rejections.invalid],
+  [
+    'verify must be called asynchronous if secret or public key is provided as a callback',
+    rejections.invalid,
+  ],
+  ['error in secret or public key callback: ', rejections.invalid, 'prefix'],
+  ['secret or public key must be provided', rejections.invalid],
+  ['secretOrPublicKey is not valid key material', rejections.invalid],
+  [
+    '"maxAge" should be a number of seconds or string representing a timespan eg: "1d", "20h", 60',
+    rejections.invalid,
+  ],
+];
+
+/** `TokenExpiredError` covers two checks, told apart (again) only by the message. */
+export const JWT_EXPIRED_MESSAGES: readonly (readonly [message: string, rejection: AuthRejection])[] = [
+  ['jwt expired', rejections.expired],
+  ['maxAge exceeded', rejections.tooOld],
+];
+
+const exactMessages = new Map<string, AuthRejection>();
+const prefixMessages: (readonly [string, AuthRejection])[] = [];
+for (const [message, rejection, match] of JWT_ERROR_MESSAGES) {
+  if (match === 'prefix') prefixMessages.push([message, rejection]);
+  else exactMessages.set(message, rejection);
+}
+const expiredMessages = new Map(JWT_EXPIRED_MESSAGES);
+
+/** The rejection a `JsonWebTokenError` message stands for; `undefined` for a message not in the table. */
+export function jwtMessageRejection(message: string): AuthRejection | undefined {
+  const exact = exactMessages.get(message);
+  if (exact !== undefined) return exact;
+  for (const [prefix, rejection] of prefixMessages) if (message.startsWith(prefix)) return rejection;
+  return undefined;
+}
+
+/**
+ * Maps what `jwt.verify` threw to what the caller is told: by class where jsonwebtoken has one,
+ * else by the pinned message table; anything unknown says only "invalid".
+ */
+export function rejectionFor(error: unknown): AuthRejection {
+  // Subclasses first: both extend JsonWebTokenError.
+  if (error instanceof jwt.TokenExpiredError) return expiredMessages.get(error.message) ?? rejections.expired;
+  if (error instanceof jwt.NotBeforeError) return rejections.notYetValid;
+  if (error instanceof jwt.JsonWebTokenError) return jwtMessageRejection(error.message) ?? rejections.invalid;
+  // jws parses the payload of a `typ: JWT` token itself and lets JSON.parse's error through; the
+  // header parsed already (parseHeader), so this one is the payload's.
+  if (error instanceof SyntaxError) return rejections.notObject;
   return rejections.invalid;
 }
 

@@ -1,4 +1,4 @@
-import type { Metadata, NextCall, StatusObject, status } from '@grpc/grpc-js';
+import { Metadata, type NextCall, type StatusObject, type status } from '@grpc/grpc-js';
 
 /** grpc-js's client call interface (`InterceptingCallInterface`, not exported from its index). */
 export type ClientCall = ReturnType<NextCall>;
@@ -53,4 +53,80 @@ export class ForwardingClientCall implements ClientCall {
   getAuthContext(): ReturnType<ClientCall['getAuthContext']> {
     return this.call.getAuthContext();
   }
+}
+
+/**
+ * A client call answered on this side, without the network: an open circuit breaker, a deadline
+ * that passed before the call started. Subclasses say how it fails (`failure()`); `start()` schedules
+ * `complete()`, which ends the call with that status. A subclass may complete later
+ * (`completeLater()`) or otherwise (`finish()` with a response message).
+ *
+ * It completes on a macrotask (`setImmediate`), never on `process.nextTick` or a microtask: a
+ * caller's `while (...) await call()` loop of calls failed this way would otherwise never yield to
+ * timers and I/O, starving the process (and an in-flight probe or request whose answer could end
+ * the failures). `cancelWithStatus` before that ends the call with the caller's status instead.
+ */
+export abstract class LocalClientCall implements ClientCall {
+  protected upstream: ClientCallListener = {};
+  /** The last request message sent, for a subclass that answers from it. */
+  protected request: unknown = undefined;
+  private ended = false;
+
+  /** The status the call fails with (made when it fails: its metadata is the caller's to keep). */
+  protected abstract failure(): StatusObject;
+
+  start(_metadata: Metadata, listener?: ClientCallListener): void {
+    this.upstream = listener ?? {};
+    this.completeLater();
+  }
+
+  /** Runs `complete()` on the next macrotask, in the caller's async context. */
+  protected completeLater(): void {
+    // A free function and `this` as its argument: no closure per call.
+    setImmediate(completeCall, this);
+  }
+
+  /** Ends the call (by default with `failure()`) unless it already ended; called on the macrotask. */
+  complete(): void {
+    if (!this.ended) this.finish(this.failure());
+  }
+
+  /** Sends `received` (after `message`, if given, with empty headers) unless the call already ended. */
+  protected finish(received: StatusObject, message?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (message !== undefined) {
+      this.upstream.onReceiveMetadata?.(new Metadata());
+      this.upstream.onReceiveMessage?.(message);
+    }
+    this.upstream.onReceiveStatus?.(received);
+  }
+
+  /** Whether the call has ended (completed or cancelled). */
+  protected get isEnded(): boolean {
+    return this.ended;
+  }
+
+  sendMessageWithContext(context: MessageContext, message: unknown): void {
+    this.request = message;
+    context.callback?.();
+  }
+  sendMessage(message: unknown): void {
+    this.request = message;
+  }
+  halfClose(): void {}
+  startRead(): void {}
+  cancelWithStatus(code: status, details: string): void {
+    this.finish({ code, details, metadata: new Metadata() });
+  }
+  getPeer(): string {
+    return '';
+  }
+  getAuthContext(): null {
+    return null;
+  }
+}
+
+function completeCall(call: LocalClientCall): void {
+  call.complete();
 }

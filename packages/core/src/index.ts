@@ -9,7 +9,12 @@ export {
   setAsyncContext,
   subjectKey,
 } from './call-context';
-export { type ClientCall, type ClientCallListener, ForwardingClientCall } from './client-call';
+export {
+  type ClientCall,
+  type ClientCallListener,
+  ForwardingClientCall,
+  LocalClientCall,
+} from './client-call';
 export {
   clientCodeToLevel,
   clientLogging,

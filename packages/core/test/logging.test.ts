@@ -2,7 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, metadata, startHarness, unary } from '../../../test/harness';
 import {
+  ALL_CODES,
+  CODE_NAMES,
+  clientCodeToLevel,
   clientLogging,
+  codeName,
   type Logger,
   type LogLevel,
   serverCallContext,
@@ -96,5 +100,98 @@ describe('clientLogging', () => {
       ['debug', 'client', 'OK'],
       ['warn', 'client', 'Unavailable'],
     ]);
+  });
+});
+
+/**
+ * The reference: go-grpc-middleware v2, interceptors/logging/options.go (commit 07b4ff52301a993a7cfc2d2f0c6d8a75153cad7a),
+ * quoted verbatim. weft's defaults must give every one of the 17 codes the level Go gives it.
+ */
+const GO_OPTIONS_GO = `
+// DefaultServerCodeToLevel is the helper mapper that maps gRPC return codes to log levels for server side.
+func DefaultServerCodeToLevel(code codes.Code) Level {
+	switch code {
+	case codes.OK, codes.NotFound, codes.Canceled, codes.AlreadyExists, codes.InvalidArgument, codes.Unauthenticated:
+		return INFO
+
+	case codes.DeadlineExceeded, codes.PermissionDenied, codes.ResourceExhausted, codes.FailedPrecondition, codes.Aborted,
+		codes.OutOfRange, codes.Unavailable:
+		return WARNING
+
+	case codes.Unknown, codes.Unimplemented, codes.Internal, codes.DataLoss:
+		return ERROR
+
+	default:
+		return ERROR
+	}
+}
+
+// DefaultClientCodeToLevel is the helper mapper that maps gRPC return codes to log levels for client side.
+func DefaultClientCodeToLevel(code codes.Code) Level {
+	switch code {
+	case codes.OK, codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.ResourceExhausted,
+		codes.FailedPrecondition, codes.Aborted, codes.OutOfRange:
+		return DEBUG
+	case codes.Unknown, codes.DeadlineExceeded, codes.PermissionDenied, codes.Unauthenticated:
+		return INFO
+	case codes.Unimplemented, codes.Internal, codes.Unavailable, codes.DataLoss:
+		return WARNING
+	default:
+		return INFO
+	}
+}
+`;
+
+/** Go's table for one side, read from the quote above: Go code name -> weft level. */
+function goTable(func: 'DefaultServerCodeToLevel' | 'DefaultClientCodeToLevel'): Map<string, LogLevel> {
+  const body = GO_OPTIONS_GO.slice(GO_OPTIONS_GO.indexOf(`func ${func}(`)).split('\n}\n')[0] ?? '';
+  const levels: Record<string, LogLevel> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error' };
+  const table = new Map<string, LogLevel>();
+  for (const [, cases = '', level = ''] of body.matchAll(/case ((?:codes\.\w+,?\s*)+):\s*return (\w+)/g)) {
+    for (const [, name = ''] of cases.matchAll(/codes\.(\w+)/g)) table.set(name, levels[level] as LogLevel);
+  }
+  return table;
+}
+
+describe('code-to-level defaults match go-grpc-middleware v2', () => {
+  const server = goTable('DefaultServerCodeToLevel');
+  const client = goTable('DefaultClientCodeToLevel');
+
+  it("reads all 17 codes from both of Go's tables", () => {
+    expect([...server.keys()].sort()).toEqual([...CODE_NAMES].sort());
+    expect([...client.keys()].sort()).toEqual([...CODE_NAMES].sort());
+  });
+
+  it.each(ALL_CODES.map((code) => [codeName(code), code] as const))(
+    '%s: server and client levels',
+    (name, code) => {
+      expect({ server: serverCodeToLevel(code), client: clientCodeToLevel(code) }).toEqual({
+        server: server.get(name),
+        client: client.get(name),
+      });
+    },
+  );
+
+  it("logs each code at Go's level on both sides of a real call", async () => {
+    const { logger: serverLogger, lines: serverLines } = memoryLogger();
+    const { logger: clientLogger, lines: clientLines } = memoryLogger();
+    const harness = await startHarness({
+      serverInterceptors: [serverLogging({ logger: serverLogger })],
+      clientInterceptors: [clientLogging({ logger: clientLogger })],
+    });
+    try {
+      for (const code of ALL_CODES) {
+        if (code === grpc.status.OK) await unary(harness.client, {});
+        else await unary(harness.client, { failCode: code, failMessage: 'on purpose' }, {}, 'Fail');
+      }
+    } finally {
+      await harness.close();
+    }
+    const byCode = (lines: Line[]) => lines.map((l) => [l.fields['grpc.code'], l.level]);
+    const expected = (table: Map<string, LogLevel>) =>
+      ALL_CODES.map((c) => [codeName(c), table.get(codeName(c))]);
+    expect(byCode(clientLines)).toEqual(expected(client));
+    // A server line may land just after its client saw the status: compared as a set, after close.
+    expect(byCode(serverLines).sort()).toEqual(expected(server).sort());
   });
 });

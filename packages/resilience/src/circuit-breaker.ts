@@ -10,7 +10,9 @@ import {
 import {
   type BreakerState,
   type ClientCall,
+  type ClientCallListener,
   ForwardingClientCall,
+  LocalClientCall,
   type MethodInfo,
   methodInfo,
   signals,
@@ -293,12 +295,6 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   });
 }
 
-type Upstream = Partial<{
-  onReceiveMetadata(metadata: Metadata): void;
-  onReceiveMessage(message: unknown): void;
-  onReceiveStatus(status: StatusObject): void;
-}>;
-
 /** An admitted call: forwards everything to the next call and tells the breaker how it ended. */
 class JudgedCall extends ForwardingClientCall {
   private readonly epoch: number;
@@ -328,87 +324,55 @@ class JudgedCall extends ForwardingClientCall {
   }
 }
 
-/** The call an open circuit hands out: no network, just a status (or a fallback answer). */
-class RejectedCall implements ClientCall {
-  private listener: Upstream = {};
-  private request: unknown;
-  private ended = false;
-
+/**
+ * The call an open circuit hands out: no network, just a status (or a fallback answer), on a
+ * macrotask like every call failed fast on the client (see `LocalClientCall`): callers looping
+ * over failing calls must still let timers, I/O and the half-open probe's answer in.
+ */
+class RejectedCall extends LocalClientCall {
   constructor(
     private readonly method: MethodInfo,
     private readonly target: string,
     private readonly fallback: ((call: FallbackCall) => unknown) | undefined,
-  ) {}
-
-  start(_metadata: Metadata, listener?: Upstream): void {
-    this.listener = listener ?? {};
-    // A fallback needs the request, which comes with the half-close; otherwise fail right away,
-    // asynchronously, as a real call would.
-    if (this.fallback === undefined) process.nextTick(() => this.fail());
+  ) {
+    super();
   }
 
-  sendMessageWithContext(context: { callback?: (error?: Error | null) => void }, message: unknown): void {
-    this.request = message;
-    context.callback?.();
-  }
-
-  sendMessage(message: unknown): void {
-    this.request = message;
-  }
-
-  halfClose(): void {
-    if (this.fallback === undefined) return;
-    const fallback = this.fallback;
-    process.nextTick(() => {
-      if (this.ended) return;
-      let answer: unknown;
-      try {
-        answer = fallback({ method: this.method, target: this.target, request: this.request });
-      } catch {
-        answer = undefined;
-      }
-      if (answer === undefined) {
-        this.fail();
-        return;
-      }
-      this.ended = true;
-      this.listener.onReceiveMetadata?.(new Metadata());
-      this.listener.onReceiveMessage?.(answer);
-      this.listener.onReceiveStatus?.({
-        code: status.OK,
-        details: 'OK (circuit breaker fallback)',
-        metadata: new Metadata(),
-      });
-    });
-  }
-
-  startRead(): void {}
-
-  cancelWithStatus(code: status, details: string): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.listener.onReceiveStatus?.({ code, details, metadata: new Metadata() });
-  }
-
-  getPeer(): string {
-    return '';
-  }
-
-  getAuthContext(): null {
-    return null;
-  }
-
-  private fail(): void {
-    if (this.ended) return;
-    this.ended = true;
+  protected failure(): StatusObject {
     // A negative pushback tells a retry layer above (weft's `retry()`, per gRFC A6) not to retry:
     // failing fast should stay fast, not turn into attempts that fail fast again.
     const metadata = new Metadata();
     metadata.set('grpc-retry-pushback-ms', '-1');
-    this.listener.onReceiveStatus?.({
-      code: status.UNAVAILABLE,
-      details: `circuit open for ${this.method.fullMethod}`,
-      metadata,
-    });
+    return { code: status.UNAVAILABLE, details: `circuit open for ${this.method.fullMethod}`, metadata };
+  }
+
+  override start(metadata: Metadata, listener?: ClientCallListener): void {
+    // A fallback needs the request, which comes with the half-close; otherwise fail now.
+    if (this.fallback === undefined) super.start(metadata, listener);
+    else this.upstream = listener ?? {};
+  }
+
+  override halfClose(): void {
+    if (this.fallback !== undefined) this.completeLater();
+  }
+
+  override complete(): void {
+    const fallback = this.fallback;
+    if (fallback === undefined || this.isEnded) {
+      super.complete();
+      return;
+    }
+    let answer: unknown;
+    try {
+      answer = fallback({ method: this.method, target: this.target, request: this.request });
+    } catch {
+      answer = undefined;
+    }
+    if (answer === undefined) super.complete();
+    else
+      this.finish(
+        { code: status.OK, details: 'OK (circuit breaker fallback)', metadata: new Metadata() },
+        answer,
+      );
   }
 }

@@ -3,13 +3,16 @@ import {
   InterceptingCall,
   type Interceptor,
   type InterceptorOptions,
+  Metadata,
   type NextCall,
+  type StatusObject,
   status,
 } from '@grpc/grpc-js';
 import {
   type CallContext,
   createContextKey,
   getCallContext,
+  LocalClientCall,
   type MethodInfo,
   methodInfo,
   type PartialStatus,
@@ -281,17 +284,32 @@ export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor
   };
 
   return (options: InterceptorOptions, nextCall) => {
-    let deadline = deadlineMs(options.deadline);
+    const own = deadlineMs(options.deadline);
+    let deadline = own;
     if (!Number.isFinite(deadline)) {
       const ms = fallbackFor(options.method_definition.path, options);
       if (ms !== undefined) deadline = Date.now() + ms;
     }
     const parent = propagate ? getCallContext() : undefined;
+    let inherited = false;
     if (parent !== undefined) {
-      const inherited = callDeadline(parent) - margin;
-      if (inherited < deadline) deadline = inherited;
+      const parentDeadline = callDeadline(parent) - margin;
+      if (parentDeadline < deadline) {
+        deadline = parentDeadline;
+        inherited = true;
+      }
     }
-    if (deadline !== deadlineMs(options.deadline)) options = { ...options, deadline };
+    // Calls that cannot succeed fail here, without the network and on a macrotask (see
+    // `LocalClientCall`): grpc-js fails an expired deadline on process.nextTick, and a handler that
+    // loops over such calls would never yield to timers and I/O. (No clock read without a deadline.)
+    if (deadline !== Number.POSITIVE_INFINITY && deadline <= Date.now()) {
+      const details = inherited ? PROPAGATED_DEADLINE : 'Deadline exceeded before the call started';
+      return new FailedCall({ code: status.DEADLINE_EXCEEDED, details }) as unknown as InterceptingCall;
+    }
+    // The incoming call ended early (its caller went away, or a deadline it was given passed).
+    if (parent?.signal.aborted)
+      return new FailedCall(abortStatus(parent.signal)) as unknown as InterceptingCall;
+    if (deadline !== own) options = { ...options, deadline };
     const call = nextCall(options);
     // Nothing to do past the start: no layer of its own (grpc-js only uses the call's interface).
     if (parent === undefined) return call as InterceptingCall;
@@ -299,15 +317,31 @@ export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor
   };
 }
 
+const PROPAGATED_DEADLINE = 'Deadline exceeded (propagated)';
+
+/** The status an outgoing call ends with when the incoming call it serves ended early. */
+function abortStatus(signal: AbortSignal): { code: status; details: string } {
+  return signal.reason instanceof DeadlineExceededError
+    ? { code: status.DEADLINE_EXCEEDED, details: PROPAGATED_DEADLINE }
+    : { code: status.CANCELLED, details: 'Cancelled because the incoming call was cancelled' };
+}
+
+/** A call failed before it started, without the network; on a macrotask (see `LocalClientCall`). */
+class FailedCall extends LocalClientCall {
+  constructor(private readonly failed: { code: status; details: string }) {
+    super();
+  }
+  protected failure(): StatusObject {
+    return { ...this.failed, metadata: new Metadata() };
+  }
+}
+
 /** Cancels `call` when the server call it was made for ends early (client gone, deadline passed). */
 function cancelWithParent(call: ReturnType<NextCall>, parent: CallContext): InterceptingCall {
   const signal = parent.signal;
   const onAbort = () => {
-    if (signal.reason instanceof DeadlineExceededError) {
-      call.cancelWithStatus(status.DEADLINE_EXCEEDED, 'Deadline exceeded (propagated)');
-    } else {
-      call.cancelWithStatus(status.CANCELLED, 'Cancelled because the incoming call was cancelled');
-    }
+    const { code, details } = abortStatus(signal);
+    call.cancelWithStatus(code, details);
   };
   return new InterceptingCall(call, {
     start(metadata, _listener, next) {
@@ -317,6 +351,7 @@ function cancelWithParent(call: ReturnType<NextCall>, parent: CallContext): Inte
           statusNext(received);
         },
       });
+      // An abort before this call was made failed it in `clientDeadline` already.
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     },

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { type BreakerRejection, type BreakerTransition, signals } from '@weft/core';
+import { type BreakerRejection, type BreakerTransition, type RetryAttempt, signals } from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, serverStream, startHarness, unary } from '../../../test/harness';
 import { type CircuitBreakerOptions, circuitBreaker, retry } from '../src/index';
@@ -221,13 +221,86 @@ describe('circuitBreaker', () => {
     const first = await unary(harness.client, { failCode: grpc.status.UNAVAILABLE });
     expect(first.status.details).toBe(`circuit open for ${UNARY}`);
     expect(harness.handled.get('Unary')).toBe(2);
-    const started = performance.now();
-    const second = await unary(harness.client, {});
-    expect(second.status.details).toBe(`circuit open for ${UNARY}`);
-    expect(second.status.metadata.get('grpc-retry-pushback-ms')).toEqual(['-1']);
+    // No retry of the rejection: counted, not timed (a busy machine stretches any time bound).
+    const retries: RetryAttempt[] = [];
+    const onRetry = (attempt: RetryAttempt) => retries.push(attempt);
+    signals.retryAttempt.subscribe(onRetry);
+    try {
+      const second = await unary(harness.client, {});
+      expect(second.status.details).toBe(`circuit open for ${UNARY}`);
+      expect(second.status.metadata.get('grpc-retry-pushback-ms')).toEqual(['-1']);
+    } finally {
+      signals.retryAttempt.unsubscribe(onRetry);
+    }
+    expect(retries).toEqual([]);
     expect(harness.handled.get('Unary')).toBe(2);
-    expect(performance.now() - started).toBeLessThan(50);
   });
+
+  // Callers' `while (...) await call()` loops must not starve timers and I/O while the circuit is
+  // open: failed-fast calls that completed on process.nextTick kept the loops in the microtask
+  // queues, so no timer fired and, while one loop awaited the half-open probe, the others spun
+  // on so its response was never read: the breaker stayed half-open for as long as they ran
+  // (issue 15, item 2: the demo's load generator). Real clock, real calls, four loops.
+  it.each([
+    ['fails fast', undefined],
+    ['answers with the fallback', () => ({ message: 'cached' })],
+  ] as const)(
+    'lets timers fire and the breaker recover during tight await loops while it %s',
+    async (_, fallback) => {
+      let healthy = false;
+      const breaker = circuitBreaker({ minimumCalls: 4, cooldownMs: 100, fallback });
+      harness = await startHarness({
+        clientInterceptors: [breaker],
+        handlers: {
+          Unary(call, callback) {
+            if (healthy) callback(null, { message: call.request.message, context: {} });
+            else callback({ code: grpc.status.UNAVAILABLE, details: 'down' });
+          },
+        },
+      });
+      const client = harness.client;
+      for (let i = 0; i < 4; i++) await unary(client, {});
+      expect(breaker.state(UNARY)).toBe('open');
+      healthy = true; // the server recovers; only a probe after the cooldown can tell
+
+      let ticks = 0;
+      const interval = setInterval(() => ticks++, 5);
+      const transitions: string[] = [];
+      let ticksAtClose = -1;
+      let calls = 0;
+      let started = 0;
+      let closedWhileLooping = false;
+      const onTransition = (t: BreakerTransition) => {
+        transitions.push(t.to);
+        if (t.to !== 'closed') return;
+        ticksAtClose = ticks;
+        closedWhileLooping = withinBounds();
+      };
+      signals.breakerTransition.subscribe(onTransition);
+      started = performance.now();
+      // Bounded by count and wall time, so starving code fails this test rather than hanging it.
+      const withinBounds = () => calls < 100_000 && performance.now() - started < 3000;
+      const loop = async () => {
+        while (ticksAtClose < 0 && withinBounds()) {
+          await unary(client, { message: 'm' });
+          calls++;
+        }
+      };
+      try {
+        await Promise.all([loop(), loop(), loop(), loop()]);
+      } finally {
+        clearInterval(interval);
+        signals.breakerTransition.unsubscribe(onTransition);
+      }
+      expect(transitions).toEqual(['half_open', 'closed']);
+      // Closed by the probe within the loops' bounds, not once they gave up and let its answer in.
+      expect(closedWhileLooping).toBe(true);
+      // The interval ran while the loops spun: about once per 5 ms of the >= 100 ms cooldown,
+      // give or take a busy machine.
+      expect(ticksAtClose).toBeGreaterThanOrEqual(3);
+      expect((await unary(client, { message: 'after' })).status.code).toBe(grpc.status.OK);
+    },
+  );
 
   it('rejects bad options at setup', () => {
     expect(() => circuitBreaker({ failureRatio: 0 })).toThrow(RangeError);

@@ -312,6 +312,78 @@ describe('deadlines', () => {
     });
   });
 
+  // A call whose deadline passed before it started, or whose incoming call already ended, fails
+  // without the network. grpc-js fails such calls on process.nextTick, so a handler that loops
+  // over them (`while (...) await downstream()`) never yielded to timers or I/O: clientDeadline
+  // fails them itself, on a macrotask (issue 15, item 2). Loops bounded by count and wall time, so
+  // starving code fails these tests rather than hanging them.
+  describe('calls that cannot make their deadline', () => {
+    /** Runs `call` in two tight loops until an interval fired 3 times or a bound hit. */
+    async function spin(call: () => Promise<grpc.StatusObject>) {
+      let ticks = 0;
+      const interval = setInterval(() => ticks++, 5);
+      const codes = new Set<string>();
+      let calls = 0;
+      const started = performance.now();
+      const loop = async () => {
+        while (ticks < 3 && calls < 20_000 && performance.now() - started < 1500) {
+          const received = await call();
+          codes.add(`${received.code} ${received.details}`);
+          calls++;
+        }
+      };
+      await Promise.all([loop(), loop()]).finally(() => clearInterval(interval));
+      return { ticks, codes: [...codes] };
+    }
+
+    it("fail on a macrotask when the caller's own deadline already passed", async () => {
+      const h = await start({});
+      const client = h.newClient({ interceptors: [clientDeadline()] });
+      const { ticks, codes } = await spin(
+        async () => (await unary(client, {}, { deadline: Date.now() - 1 })).status,
+      );
+      expect(ticks).toBeGreaterThanOrEqual(3);
+      expect(codes).toEqual([`${grpc.status.DEADLINE_EXCEEDED} Deadline exceeded before the call started`]);
+      expect(h.handled.get('Unary')).toBeUndefined();
+    });
+
+    it.each([
+      ['its deadline passed', grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded (propagated)'],
+      ['its caller cancelled', grpc.status.CANCELLED, 'Cancelled because the incoming call was cancelled'],
+    ] as const)(
+      'fail on a macrotask in a handler whose incoming call ended because %s',
+      async (why, code, details) => {
+        const d = await start({});
+        const toD = d.newClient({ interceptors: [clientDeadline()] });
+        // The handler's own answer is dropped (its call ended): it hands over what it saw here.
+        let handOver: (seen: Awaited<ReturnType<typeof spin>>) => void = () => {};
+        const handedOver = new Promise<Awaited<ReturnType<typeof spin>>>((resolve) => {
+          handOver = resolve;
+        });
+        const b = await start({
+          serverInterceptors: [serverDeadline()],
+          handlers: {
+            async Unary(_call, callback) {
+              await waitForAbort({});
+              handOver(await spin(async () => (await unary(toD, {})).status));
+              callback(null, {});
+            },
+          },
+        });
+        await new Promise<void>((resolve) => {
+          const deadline = why === 'its deadline passed' ? Date.now() + 100 : Infinity;
+          const call = b.client.Unary({}, new grpc.Metadata(), { deadline }, () => {});
+          call.on('status', () => resolve());
+          if (why === 'its caller cancelled') setTimeout(() => call.cancel(), 100);
+        });
+        const outcome = await handedOver;
+        expect(outcome.ticks).toBeGreaterThanOrEqual(3);
+        expect(outcome.codes).toEqual([`${code} ${details}`]);
+        expect(d.handled.get('Unary')).toBeUndefined();
+      },
+    );
+  });
+
   it('deadline() builds both halves', () => {
     const { server, client } = deadline({ server: { max: 1000 }, client: { margin: 5 } });
     expect(typeof server).toBe('function');
