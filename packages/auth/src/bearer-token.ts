@@ -91,6 +91,14 @@ class TokenHolder {
   }
 }
 
+function failWithoutToken(listener: Parameters<NonNullable<Requester['start']>>[1]): void {
+  listener.onReceiveStatus({
+    code: status.UNAUTHENTICATED,
+    details: 'could not obtain a token',
+    metadata: new Metadata(),
+  });
+}
+
 /**
  * Client interceptor adding `authorization: Bearer <token>` to every call that does not carry one
  * already. With a provider, a call that cannot get a token fails with UNAUTHENTICATED and never
@@ -136,11 +144,9 @@ export function bearerToken(source: TokenSource, options: BearerTokenOptions = {
             } catch {
               // a broken callback must not leave the call hanging
             }
-            listener.onReceiveStatus({
-              code: status.UNAUTHENTICATED,
-              details: 'could not obtain a token',
-              metadata: new Metadata(),
-            });
+            // On a macrotask: a provider failure settles on a microtask, and a caller looping
+            // `await call()` over failing calls would otherwise never let timers or I/O run.
+            setImmediate(failWithoutToken, listener);
           },
         );
       },

@@ -77,4 +77,28 @@ describe('bearerToken', () => {
     expect(String(errors[0])).toContain('identity provider down');
     expect(h.handled.get('Unary') ?? 0).toBe(0);
   });
+  it('fails calls without a token on a macrotask, so a tight loop of them leaves timers running', async () => {
+    const h = await withClient(
+      bearerToken(() => {
+        throw new Error('token endpoint down');
+      }),
+    );
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 5);
+    const codes = new Set<string>();
+    let calls = 0;
+    const started = performance.now();
+    // Bounded by count and time, so a loop that starves the event loop fails here instead of hanging.
+    const loop = async () => {
+      while (ticks < 3 && calls < 20_000 && performance.now() - started < 1500) {
+        const { status } = await unary(h.client, {});
+        codes.add(`${status.code} ${status.details}`);
+        calls++;
+      }
+    };
+    await Promise.all([loop(), loop()]).finally(() => clearInterval(interval));
+    expect(ticks).toBeGreaterThanOrEqual(3);
+    expect([...codes]).toEqual([`${grpc.status.UNAUTHENTICATED} could not obtain a token`]);
+    expect(h.handled.get('Unary')).toBeUndefined();
+  });
 });
