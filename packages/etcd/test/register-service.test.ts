@@ -148,7 +148,9 @@ describe.runIf(bin.run)('registerService (real etcd)', () => {
         const registration = register({ client: hung, deregisterTimeoutMs: 500 });
         const { outcome, elapsed } = await settlesWithin(registration, 500);
         expect(outcome).toBeInstanceOf(Error);
-        expect((outcome as Error).message).toMatch(/could not deregister .* \(it expires within 2s\): no answer within/);
+        expect((outcome as Error).message).toMatch(
+          /could not deregister .* \(it expires within 2s\): no answer within/,
+        );
         expect(elapsed).toBeGreaterThanOrEqual(450);
         await registration.closed;
       } finally {
