@@ -171,8 +171,8 @@ describe.runIf(bin.run)('registerService (real etcd)', () => {
       } finally {
         etcd.resume();
       }
-      // The key stays until its lease runs out: etcd was never told.
-      expect(await read(registration.key)).toBeDefined();
+      // What becomes of the key is etcd's business now: a revoke it reads after SIGCONT may still
+      // apply, or the lease (no longer kept alive) expires within the TTL.
     });
   });
 
