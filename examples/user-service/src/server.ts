@@ -9,7 +9,9 @@ async function main() {
   const logger = pino({ level: config.logLevel });
   const telemetry = startTelemetry();
   logger.info({ exporter: telemetry.exporter }, 'tracing on');
-  const demo = await startDemo(config, logger);
+  // Handlers go in before the server starts: a signal during startup (or right after the
+  // "listening" line) must drain too, not find no listener and kill the process.
+  const started = startDemo(config, logger);
   // Listen for good (`on`, not `once`): a signal can arrive more than once. Sent to the whole
   // process group (systemd's KillMode=control-group, `kill -TERM -PGID`, Ctrl-C in a terminal),
   // it reaches this process directly and again through npm, which forwards it to its script. With
@@ -30,8 +32,8 @@ async function main() {
       { signal, graceSeconds: config.shutdownGraceSeconds },
       'shutting down: draining in-flight calls',
     );
-    demo
-      .shutdown()
+    started
+      .then((demo) => demo.shutdown())
       // Spans that cannot be flushed are lost, but the calls were drained: still a clean stop.
       .then(() =>
         telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span flush failed')),
@@ -49,6 +51,7 @@ async function main() {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  await started;
 }
 
 main().catch((error) => {
