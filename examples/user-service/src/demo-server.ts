@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { registerService, type ServiceRegistration, watchConfig } from '@weft/etcd';
+import { InvalidConfigError, registerService, type ServiceRegistration, watchConfig } from '@weft/etcd';
 import { type MetricsServer, serverMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
 import { Etcd3 } from 'etcd3';
 import {
@@ -114,36 +114,76 @@ export async function startDemo(
   const discovery = config.etcd && startDiscovery(config, address, limits, logger);
 
   let stopping: Promise<void> | undefined;
-  const shutdown = () => {
-    // Leave etcd first, so clients stop picking this instance, then drain.
-    stopping ??= (discovery?.registration.deregister() ?? Promise.resolve())
-      .then(
-        () =>
-          new Promise<void>((resolve) => {
-            health.setStatus('', 'NOT_SERVING');
-            health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-            const force = setTimeout(() => {
-              logger.warn('grace period over: cancelling in-flight calls');
-              server.forceShutdown();
-              resolve();
-            }, config.shutdownGraceSeconds * 1000);
-            server.tryShutdown(() => {
-              clearTimeout(force);
-              resolve();
-            });
-          }),
-      )
-      .then(async () => {
-        signals.close();
-        await metricsServer.close();
-        discovery?.close();
+  const drain = () =>
+    new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        logger.warn('grace period over: cancelling in-flight calls');
+        server.forceShutdown();
+        resolve();
+      }, config.shutdownGraceSeconds * 1000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
       });
+    });
+  const shutdown = () => {
+    stopping ??= (async () => {
+      // Health checkers first, then etcd, so clients stop picking this instance; then drain.
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      // deregister() settles within its own bound (2 s) even when etcd hangs. A failure is only
+      // logged: the key expires with its lease, and the calls in flight still deserve the drain.
+      await discovery?.registration.deregister().then(
+        () => logger.info({ key: discovery.registration.key }, 'deregistered from etcd'),
+        (error: unknown) =>
+          logger.warn(
+            { err: error },
+            'etcd deregistration failed; draining anyway (the key expires with its lease)',
+          ),
+      );
+      await drain();
+      signals.close();
+      await metricsServer.close();
+      await discovery?.close();
+    })();
     return stopping;
   };
   return { grpcPort, address, metricsUrl: metricsServer.url, registry, health, shutdown };
 }
 
 export const DISCOVERY_NAME = 'user-service';
+
+/**
+ * An outage ends when a value arrives or when no failure was seen for this long: longer than the
+ * watch's retry delay cap (5 s) plus a failing attempt, so one outage is never reported twice.
+ */
+const OUTAGE_QUIET_MS = 30_000;
+
+/**
+ * Which failure starts an outage, so a log says it once. watchConfig's `onError` does not say
+ * whether a failure repeats one before it (its default logger knows, a custom one does not), and
+ * recovery is silent, so the end of an outage is a success or a quiet period.
+ */
+class OutageLog {
+  private lastFailure = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly quietMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records a failure; true when it starts an outage. */
+  failed(): boolean {
+    const now = this.now();
+    const first = now - this.lastFailure > this.quietMs;
+    this.lastFailure = now;
+    return first;
+  }
+
+  succeeded(): void {
+    this.lastFailure = Number.NEGATIVE_INFINITY;
+  }
+}
 
 /** ETCD_ENDPOINTS set: register this instance and follow the live limits document. */
 function startDiscovery(config: DemoConfig, address: string, limits: LiveRateLimit, logger: pino.Logger) {
@@ -156,20 +196,33 @@ function startDiscovery(config: DemoConfig, address: string, limits: LiveRateLim
     onError: (error) => logger.warn({ err: error }, 'etcd registration failed; retrying'),
   });
   void registration.ready.then(() => logger.info({ key: registration.key }, 'registered in etcd'));
+  const watchOutage = new OutageLog(OUTAGE_QUIET_MS);
   const watch = watchConfig({
     client,
     key: etcdConfig.configKey,
     parse: parseLiveLimits,
     onChange: ({ value, revision }) => {
+      watchOutage.succeeded();
       limits.update(value);
       logger.info({ limits: value, revision }, 'limits changed from etcd');
     },
-    onError: (error) => logger.error({ err: error }, 'limits document refused; keeping the previous limits'),
+    onError: (error) => {
+      if (error instanceof InvalidConfigError) {
+        logger.error({ err: error }, 'limits document refused; keeping the previous limits');
+        return;
+      }
+      // Anything else is etcd not answering (the watch retries with backoff): warn once per outage.
+      const first = watchOutage.failed();
+      logger[first ? 'warn' : 'debug'](
+        { err: error },
+        'limits watch: etcd unreachable; keeping the current limits and retrying',
+      );
+    },
   });
   return {
     registration,
-    close: () => {
-      watch.close();
+    close: async () => {
+      await watch.close();
       client.close();
     },
   };

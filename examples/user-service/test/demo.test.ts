@@ -153,8 +153,9 @@ describe('npm run demo (as a process)', () => {
   const output: string[] = [];
 
   beforeAll(async () => {
-    const tsx = join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx');
-    child = spawn(tsx, ['src/server.ts'], {
+    // As `npm run start` runs it: node with tsx as a loader. Not the tsx CLI, whose parent process
+    // SIGKILLs its child when the child has not acknowledged a relayed signal within 30 ms.
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: join(__dirname, '..'),
       env: { ...process.env, GRPC_PORT: '0', METRICS_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -22,7 +22,10 @@ export interface RegisterServiceOptions {
   retryInitialMs?: number;
   /** Cap on that delay, in ms. Default 5000. */
   retryMaxMs?: number;
-  /** Deadline for each etcd call made by `deregister()`, in ms. Default 2000. */
+  /**
+   * How long `deregister()` may take in all, in ms: it settles within this bound even when etcd
+   * hangs (then it rejects and the key expires with the lease). Default 2000.
+   */
   deregisterTimeoutMs?: number;
   /** Failures that are retried (grant, put, lease lost). Default: `console.error` with the key. */
   onError?: (error: Error) => void;
@@ -73,8 +76,10 @@ export interface ServiceRegistration {
   registered(): boolean;
   /**
    * Stops keeping the registration alive, revokes the lease and deletes the key, so clients stop
-   * picking this instance before the server stops taking calls. Idempotent. Rejects if etcd could
-   * not be told; the key then still disappears when the lease expires (`ttl`).
+   * picking this instance before the server stops taking calls. Idempotent. Settles within
+   * `deregisterTimeoutMs` whatever etcd does: rejects if etcd could not be told in time (etcd
+   * down, hung or partitioned); the key then still disappears when the lease expires (`ttl`).
+   * Catch it, log it and go on shutting down.
    */
   deregister(): Promise<void>;
   /**
@@ -164,16 +169,31 @@ export function registerService(options: RegisterServiceOptions): ServiceRegistr
       const current = lease;
       lease = undefined;
       markReady();
-      const deadline = () => ({ deadline: Date.now() + o.deregisterTimeoutMs });
-      try {
+      // One budget for the whole deregistration. The deadline bounds each etcd call, but a revoke
+      // first waits for a grant still in flight, which has no deadline: with etcd hung (stopped,
+      // partitioned) that wait never ends, so a timer bounds the lot.
+      const options = { deadline: Date.now() + o.deregisterTimeoutMs };
+      const steps = (async () => {
         // Revoking deletes the key with it; the delete covers a key left under an older lease
         // that this process already gave up on but etcd still holds.
-        if (current !== undefined) await current.revoke(deadline());
-        await o.client.delete().key(key).options(deadline()).exec();
+        if (current !== undefined) await current.revoke(options);
+        await o.client.delete().key(key).options(options).exec();
+      })();
+      steps.catch(() => undefined); // still running after a timeout: its late failure is moot
+      let bound: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        bound = setTimeout(
+          () => reject(new Error(`no answer within deregisterTimeoutMs (${o.deregisterTimeoutMs} ms)`)),
+          o.deregisterTimeoutMs,
+        );
+      });
+      try {
+        await Promise.race([steps, timedOut]);
       } catch (error) {
         current?.release();
         throw new Error(`could not deregister ${key} (it expires within ${o.ttl}s): ${describe(error)}`);
       } finally {
+        clearTimeout(bound);
         markClosed();
       }
     })();

@@ -21,6 +21,10 @@ export interface EtcdServer {
   client(): Etcd3;
   /** Stops the process only (clients see etcd down). */
   kill(): Promise<void>;
+  /** SIGSTOPs etcd: connections stay open and nothing answers (a hung or partitioned etcd). */
+  pause(): void;
+  /** SIGCONTs a paused etcd. */
+  resume(): void;
   /** Starts etcd again on the same ports and data dir and waits until it serves. */
   start(): Promise<void>;
   /** Closes every client, stops etcd, removes the data. */
@@ -83,6 +87,8 @@ export async function startEtcd(bin: Binary): Promise<EtcdServer> {
       return client;
     },
     kill,
+    pause: () => proc?.child.kill('SIGSTOP'),
+    resume: () => proc?.child.kill('SIGCONT'),
     start,
     async stop() {
       for (const client of clients) client.close();

@@ -127,6 +127,55 @@ describe.runIf(bin.run)('registerService (real etcd)', () => {
     remove();
   });
 
+  describe('deregister() when etcd hangs (SIGSTOP: connections open, no answers)', () => {
+    /** Rejects within `ms` of the call, or fails the test with how long it took. */
+    const settlesWithin = async (registration: ServiceRegistration, ms: number) => {
+      const started = Date.now();
+      const outcome = await Promise.race([
+        registration.deregister().then(
+          () => 'resolved',
+          (error: Error) => error,
+        ),
+        sleep(ms + 3000).then(() => 'hung'),
+      ]);
+      return { outcome, elapsed: Date.now() - started };
+    };
+
+    it('rejects within deregisterTimeoutMs while the first lease grant is still unanswered', async () => {
+      const hung = etcd.client();
+      etcd.pause();
+      try {
+        const registration = register({ client: hung, deregisterTimeoutMs: 500 });
+        const { outcome, elapsed } = await settlesWithin(registration, 500);
+        expect(outcome).toBeInstanceOf(Error);
+        expect((outcome as Error).message).toMatch(
+          /could not deregister .* \(it expires within 2s\): no answer within/,
+        );
+        expect(elapsed).toBeGreaterThanOrEqual(450);
+        await registration.closed;
+      } finally {
+        etcd.resume();
+      }
+    });
+
+    it('rejects within deregisterTimeoutMs when etcd stops answering after the registration', async () => {
+      const hung = etcd.client();
+      const registration = register({ client: hung, deregisterTimeoutMs: 500 });
+      await registration.ready;
+      etcd.pause();
+      try {
+        const { outcome, elapsed } = await settlesWithin(registration, 500);
+        expect(outcome).toBeInstanceOf(Error);
+        expect((outcome as Error).message).toMatch(/could not deregister .* \(it expires within 2s\)/);
+        expect(elapsed).toBeLessThan(3000);
+      } finally {
+        etcd.resume();
+      }
+      // What becomes of the key is etcd's business now: a revoke it reads after SIGCONT may still
+      // apply, or the lease (no longer kept alive) expires within the TTL.
+    });
+  });
+
   it('rejects a TTL below one second and an empty address', () => {
     expect(() => registerService({ client, service: 'users', address: '127.0.0.1:1', ttl: 0 })).toThrow(
       /ttl/,
