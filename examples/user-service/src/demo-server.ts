@@ -72,7 +72,7 @@ export async function startDemo(
   const server = new grpc.Server({
     // The largest valid UserService request is under 8 KB (see request-bounds.ts); refusing bigger
     // messages in grpc-js (RESOURCE_EXHAUSTED) keeps a flood of 4 MiB ones from reaching a handler.
-    'grpc.max_receive_message_length': 64 * 1024,
+    'grpc.max_receive_message_length': 1024 * 1024,
     interceptors: demoServerInterceptors({ config, logger, metrics, rateLimit: limits.interceptor }),
   });
   server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
