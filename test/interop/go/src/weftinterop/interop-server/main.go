@@ -30,8 +30,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"weftinterop/tracemd"
 	pb "weftinterop/testpb"
+	"weftinterop/tracemd"
 )
 
 type service struct{ name string }
