@@ -137,7 +137,7 @@ describe.runIf(etcdBin.run && toolchain.run)('interop with Go services (real etc
     const go = await startGoServer(['-target', 'go-users', '-name', 'go', '-ttl', '5']);
     // What Go's manager wrote, byte for byte what registerService writes in the Go format.
     expect(go.key).toBe(`go-users/${go.address}`);
-    expect(await client.get(go.key).string()).toBe(encodeGoEndpoint(go.address, {}));
+    expect(await client.get(go.key).string()).toBe(encodeGoEndpoint(go.address));
 
     otel.reset();
     const users = testClient('etcd:///go-users', {
@@ -186,6 +186,20 @@ describe.runIf(etcdBin.run && toolchain.run)('interop with Go services (real etc
       expect(span?.parentSpanContext?.spanId).toBe(call.spanId);
       expect(span?.parentSpanContext?.isRemote).toBe(true);
     }
+  });
+
+  it("needs the Go format: etcd's Go resolver crashes or fails on weft's document", async () => {
+    const registration = registerService({ client, service: 'weft-doc', prefix: '', address: '127.0.0.1:1' });
+    registrations.push(registration);
+    await registration.ready;
+    // Go's json.Unmarshal matches `metadata` to `Metadata` (case-insensitively): a map lands in
+    // resolver.Address.Metadata, and grpc-go 1.33's round_robin uses addresses as map keys.
+    await expect(runGoClient(['-target', 'weft-doc', '-timeout', '2s'])).rejects.toThrow(
+      /hash of unhashable type map\[string\]interface/,
+    );
+    // pick_first gets Addr "" and dials nothing.
+    const [call] = await goCalls(['-target', 'weft-doc', '-balancer', 'pick_first', '-timeout', '2s']);
+    expect(call?.details).toMatch(/missing address/);
   });
 
   describe('metrics against go-grpc-prometheus', () => {

@@ -181,15 +181,14 @@ function decodeDocument(doc: Record<string, unknown>, raw: string): DecodeResult
 }
 
 /**
- * The value etcd's Go `endpoints.Manager.AddEndpoint` writes, byte for byte (Go's `json.Marshal`
- * of `{Op, Addr, Metadata}`; no metadata is `null`), so Go's `etcd:///` resolver reads it.
+ * The value etcd's Go `endpoints.Manager.AddEndpoint` writes for an endpoint without metadata, byte
+ * for byte (Go's `json.Marshal` of `{Op, Addr, Metadata}`), so Go's `etcd:///` resolver reads it.
+ * `Metadata` stays `null`: Go's resolver copies it into `resolver.Address.Metadata`, and grpc-go's
+ * round_robin (1.33, Debian's) keys a map by address, so a JSON object there panics the Go client
+ * ("hash of unhashable type map[string]interface {}"; test/interop shows it).
  */
-export function encodeGoEndpoint(address: string, metadata: Readonly<Record<string, string>>): string {
-  return JSON.stringify({
-    Op: 0,
-    Addr: address,
-    Metadata: Object.keys(metadata).length > 0 ? metadata : null,
-  });
+export function encodeGoEndpoint(address: string): string {
+  return JSON.stringify({ Op: 0, Addr: address, Metadata: null });
 }
 
 /** A dialable address: `{ host, port }` for `host:port` / `[v6]:port`, `{ path }` for `unix:`. */

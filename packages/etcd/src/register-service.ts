@@ -25,7 +25,7 @@ export interface RegisterServiceOptions {
    * What the value holds. `'weft'` (default): weft's document, with `registeredAt`, read by every
    * weft version. `'go-endpoints'`: `{"Op":0,"Addr":...,"Metadata":...}` as etcd's Go
    * `endpoints.Manager` writes it, so Go clients using `clientv3/naming/resolver` find this
-   * instance (weft's resolver reads both).
+   * instance (weft's resolver reads both). It has no room for `metadata`: setting both throws.
    */
   format?: 'weft' | 'go-endpoints';
   /** First delay before re-registering after a failure, in ms (doubles, with jitter). Default 250. */
@@ -67,6 +67,11 @@ function resolveOptions(options: RegisterServiceOptions): Resolved {
     throw new Error('weft/etcd: address is required');
   if (o.format !== 'weft' && o.format !== 'go-endpoints')
     throw new Error(`weft/etcd: format must be 'weft' or 'go-endpoints', got ${JSON.stringify(o.format)}`);
+  if (o.format === 'go-endpoints' && Object.keys(o.metadata).length > 0)
+    // Refused rather than dropped: grpc-go's round_robin panics on a Metadata object (see encodeGoEndpoint).
+    throw new Error(
+      "weft/etcd: metadata cannot be registered in the 'go-endpoints' format (Go clients would crash on it)",
+    );
   return o;
 }
 
@@ -144,7 +149,7 @@ export function registerService(options: RegisterServiceOptions): ServiceRegistr
     );
     const value =
       o.format === 'go-endpoints'
-        ? encodeGoEndpoint(o.address, o.metadata)
+        ? encodeGoEndpoint(o.address)
         : encodeRegistration({
             version: 1,
             address: o.address,

@@ -90,6 +90,7 @@ func main() {
 	calls := flag.Int("calls", 1, "unary calls to make")
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of each call (waits for the resolver)")
 	addr := flag.String("addr", "", "run the unary metrics sequence against this host:port instead")
+	balancer := flag.String("balancer", "round_robin", "load balancing policy of the etcd:/// channel")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("interop-client: ")
@@ -108,7 +109,7 @@ func main() {
 		log.Fatal(err)
 	}
 	conn, err := grpc.Dial("etcd:///"+*target, grpc.WithResolvers(builder), grpc.WithInsecure(),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+		grpc.WithDefaultServiceConfig(fmt.Sprintf(`{"loadBalancingConfig":[{%q:{}}]}`, *balancer)))
 	if err != nil {
 		log.Fatal(err)
 	}
