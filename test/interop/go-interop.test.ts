@@ -188,6 +188,28 @@ describe.runIf(etcdBin.run && toolchain.run)('interop with Go services (real etc
     }
   });
 
+  it("shows the collision weft avoids: Go's resolver for node-users also picks node-users-admin", async () => {
+    // A second weft server without trace echo, registered as a longer name: Go's resolver reads
+    // the prefix `node-users` without a slash, so its calls reach this one too.
+    const admin = await startHarness();
+    harnesses.push(admin);
+    await client.put(`node-users-admin/${admin.address}`).value(encodeGoEndpoint(admin.address));
+    try {
+      await waitUntil(
+        'Go calls to reach both node-users and node-users-admin',
+        async () => {
+          const echoed = new Set(
+            (await goCalls(['-target', 'node-users', '-calls', '6'])).map((c) => c.echoedTraceId !== ''),
+          );
+          return echoed.size === 2;
+        },
+        15_000,
+      );
+    } finally {
+      await client.delete().key(`node-users-admin/${admin.address}`);
+    }
+  });
+
   it("needs the Go format: etcd's Go resolver crashes or fails on weft's document", async () => {
     const registration = registerService({ client, service: 'weft-doc', prefix: '', address: '127.0.0.1:1' });
     registrations.push(registration);
