@@ -1,12 +1,21 @@
 import { type ChannelOptions, experimental, status } from '@grpc/grpc-js';
 import type { Namespace } from 'etcd3';
-import { DEFAULT_PREFIX, normalizePrefix } from './key-layout';
-import { type InstanceWatch, type ServiceInstance, watchInstances } from './watch-instances';
+import { DEFAULT_PREFIX, normalizePrefix, parseAddress } from './key-layout';
+import {
+  type InstanceWatch,
+  type ServiceInstance,
+  type UnreadableInstance,
+  UnreadableInstanceError,
+  watchInstances,
+} from './watch-instances';
 
 export interface EtcdResolverOptions {
   /** The etcd client every `etcd:` channel reads from. Required. Close channels before it. */
   client: Namespace;
-  /** Key prefix shared with `registerService`. Default `/services/`. */
+  /**
+   * Key prefix shared with `registerService`: keys are `<prefix><service>/<id>`. Default
+   * `/services/`. `''` reads Go's usual `endpoints.NewManager(c, "<service>")` keys.
+   */
   prefix?: string;
   /** URI scheme to claim: targets look like `<scheme>:///<service>`. Default `etcd`. */
   scheme?: string;
@@ -14,7 +23,10 @@ export interface EtcdResolverOptions {
   retryInitialMs?: number;
   /** Cap on that delay in ms. Default 5000. */
   retryMaxMs?: number;
-  /** etcd unreachable or watch broken (retried). Default: `console.error`, once per outage. */
+  /**
+   * etcd unreachable or watch broken (retried), or an `UnreadableInstanceError` naming a key whose
+   * value no layout reads (once per key and write). Default: `console.error`, once per outage.
+   */
   onError?: (error: Error, service: string) => void;
 }
 
@@ -39,10 +51,16 @@ function serviceName(target: experimental.GrpcUri): string {
 }
 
 function toEndpoint(address: string): experimental.Endpoint | undefined {
-  if (address.startsWith('unix:')) return { addresses: [{ path: address.slice('unix:'.length) }] };
-  const hostPort = experimental.splitHostPort(address);
-  if (hostPort === null || hostPort.port === undefined) return undefined;
-  return { addresses: [{ host: hostPort.host, port: hostPort.port }] };
+  const parsed = parseAddress(address);
+  if (parsed === undefined) return undefined; // decodeInstance already refused it
+  return { addresses: ['path' in parsed ? { path: parsed.path } : { host: parsed.host, port: parsed.port }] };
+}
+
+/** How many keys are unreadable, and the first few with their reasons. */
+function describeUnreadable(unreadable: readonly UnreadableInstance[]): string {
+  const shown = unreadable.slice(0, 3).map((u) => `${u.key}: ${u.reason}`);
+  const more = unreadable.length > shown.length ? `; and ${unreadable.length - shown.length} more` : '';
+  return `${unreadable.length} unreadable (${shown.join('; ')}${more})`;
 }
 
 type ResolverConstructor = Parameters<typeof experimental.registerResolver>[1];
@@ -53,7 +71,10 @@ function makeResolverClass(o: Resolved): ResolverConstructor {
     private watch: InstanceWatch | undefined;
     /** No listener call may follow `destroy()` until `updateResolution()` runs again. */
     private active = false;
-    /** Addresses last handed to grpc-js, joined; a change of `registeredAt` alone is not news. */
+    /**
+     * Addresses last handed to grpc-js, joined, or `\n` and the failure reason when there were
+     * none; a change of `registeredAt` alone is not news.
+     */
     private reported: string | undefined;
 
     constructor(
@@ -84,9 +105,11 @@ function makeResolverClass(o: Resolved): ResolverConstructor {
         prefix: o.prefix,
         retryInitialMs: o.retryInitialMs,
         retryMaxMs: o.retryMaxMs,
-        onUpdate: (instances) => this.report(instances),
+        onUpdate: (instances, _revision, unreadable) => this.report(instances, unreadable),
         onError: (error, repeated) => {
           if (!repeated) o.onError(error, this.service);
+          // Unreadable values surface in the reason `report` gives when no address is left.
+          if (error instanceof UnreadableInstanceError) return;
           // Before any list, calls should fail with the reason; after one, keep the last known
           // addresses (an etcd outage must not take the service down with it).
           if (this.reported === undefined) this.fail(`etcd unreachable: ${error.message}`);
@@ -102,7 +125,7 @@ function makeResolverClass(o: Resolved): ResolverConstructor {
       void watch?.close();
     }
 
-    private report(instances: ServiceInstance[]): void {
+    private report(instances: ServiceInstance[], unreadable: readonly UnreadableInstance[]): void {
       if (!this.active) return;
       const endpoints: experimental.Endpoint[] = [];
       const seen = new Set<string>();
@@ -112,9 +135,17 @@ function makeResolverClass(o: Resolved): ResolverConstructor {
         seen.add(instance.address);
         endpoints.push(endpoint);
       }
-      const key = [...seen].sort().join(',');
+      // With no address, the reason (and so the unreadable keys) is part of what was reported.
+      const under = `${o.prefix}${this.service}/`;
+      const reason =
+        endpoints.length > 0
+          ? ''
+          : unreadable.length === 0
+            ? `no instances of ${this.service} registered under ${under}`
+            : `no readable instance of ${this.service} under ${under}: ${describeUnreadable(unreadable)}`;
+      const key = endpoints.length > 0 ? [...seen].sort().join(',') : `\n${reason}`;
       if (key === this.reported) return;
-      const hadAddresses = this.reported !== undefined && this.reported !== '';
+      const hadAddresses = this.reported !== undefined && !this.reported.startsWith('\n');
       this.reported = key;
       if (endpoints.length > 0) {
         this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
@@ -123,7 +154,6 @@ function makeResolverClass(o: Resolved): ResolverConstructor {
       // Every instance left. An empty list makes the load balancer drop its subchannels, but
       // grpc-js then queues calls until their deadline; the error that follows makes them fail
       // fast with UNAVAILABLE and this reason instead.
-      const reason = `no instances of ${this.service} registered under ${o.prefix}${this.service}/`;
       if (hadAddresses) this.listener(experimental.statusOrFromValue([]), {}, null, reason);
       this.fail(reason);
     }

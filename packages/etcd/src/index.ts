@@ -1,9 +1,16 @@
 export { type EtcdResolverOptions, registerEtcdResolver } from './etcd-resolver';
 export {
   DEFAULT_PREFIX,
+  type DecodedInstance,
+  type DecodeResult,
+  decodeInstance,
   decodeRegistration,
+  encodeGoEndpoint,
   encodeRegistration,
+  type InstanceFormat,
   instanceKey,
+  type ParsedAddress,
+  parseAddress,
   type Registration,
   servicePrefix,
 } from './key-layout';
@@ -18,6 +25,8 @@ export {
 export {
   type InstanceWatch,
   type ServiceInstance,
+  type UnreadableInstance,
+  UnreadableInstanceError,
   type WatchInstancesOptions,
   watchInstances,
 } from './watch-instances';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Lease, Namespace } from 'etcd3';
 import { Backoff, describe } from './backoff';
-import { DEFAULT_PREFIX, encodeRegistration, instanceKey } from './key-layout';
+import { DEFAULT_PREFIX, encodeGoEndpoint, encodeRegistration, instanceKey } from './key-layout';
 
 export interface RegisterServiceOptions {
   /** The etcd client (an `Etcd3`, or a `client.namespace(...)`). Required. The caller closes it. */
@@ -16,8 +16,18 @@ export interface RegisterServiceOptions {
   metadata?: Record<string, string>;
   /** This instance's key segment. Default a random UUID, so restarts never collide. */
   instanceId?: string;
-  /** Key prefix shared with the resolver. Default `/services/`. */
+  /**
+   * Key prefix shared with the resolver: the key is `<prefix><service>/<instanceId>`. Default
+   * `/services/`. `''` gives Go's usual keys (`<service>/<id>`, Go clients dial `etcd:///<service>`).
+   */
   prefix?: string;
+  /**
+   * What the value holds. `'weft'` (default): weft's document, with `registeredAt`, read by every
+   * weft version. `'go-endpoints'`: `{"Op":0,"Addr":...,"Metadata":...}` as etcd's Go
+   * `endpoints.Manager` writes it, so Go clients using `clientv3/naming/resolver` find this
+   * instance (weft's resolver reads both). It has no room for `metadata`: setting both throws.
+   */
+  format?: 'weft' | 'go-endpoints';
   /** First delay before re-registering after a failure, in ms (doubles, with jitter). Default 250. */
   retryInitialMs?: number;
   /** Cap on that delay, in ms. Default 5000. */
@@ -39,6 +49,7 @@ const defaults = {
   ttl: 10,
   metadata: {},
   prefix: DEFAULT_PREFIX,
+  format: 'weft',
   retryInitialMs: 250,
   retryMaxMs: 5000,
   deregisterTimeoutMs: 2000,
@@ -57,6 +68,13 @@ function resolveOptions(options: RegisterServiceOptions): Resolved {
     throw new Error(`weft/etcd: ttl must be an integer >= 1, got ${o.ttl}`);
   if (typeof o.address !== 'string' || o.address.length === 0)
     throw new Error('weft/etcd: address is required');
+  if (o.format !== 'weft' && o.format !== 'go-endpoints')
+    throw new Error(`weft/etcd: format must be 'weft' or 'go-endpoints', got ${JSON.stringify(o.format)}`);
+  if (o.format === 'go-endpoints' && Object.keys(o.metadata).length > 0)
+    // Refused rather than dropped: grpc-go's round_robin panics on a Metadata object (see encodeGoEndpoint).
+    throw new Error(
+      "weft/etcd: metadata cannot be registered in the 'go-endpoints' format (Go clients would crash on it)",
+    );
   return o;
 }
 
@@ -134,12 +152,15 @@ export function registerService(options: RegisterServiceOptions): ServiceRegistr
     current.on('lost', (error) =>
       retry(current, new Error(`lease lost, re-registering: ${describe(error)}`)),
     );
-    const value = encodeRegistration({
-      version: 1,
-      address: o.address,
-      metadata: o.metadata,
-      registeredAt: new Date().toISOString(),
-    });
+    const value =
+      o.format === 'go-endpoints'
+        ? encodeGoEndpoint(o.address)
+        : encodeRegistration({
+            version: 1,
+            address: o.address,
+            metadata: o.metadata,
+            registeredAt: new Date().toISOString(),
+          });
     current
       .put(key)
       .value(value)

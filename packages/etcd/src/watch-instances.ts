@@ -1,5 +1,5 @@
 import type { IKeyValue, Namespace } from 'etcd3';
-import { DEFAULT_PREFIX, decodeRegistration, servicePrefix } from './key-layout';
+import { DEFAULT_PREFIX, decodeInstance, type InstanceFormat, servicePrefix } from './key-layout';
 import { SyncedWatch } from './synced-watch';
 
 /** One registered instance of a service, as read from etcd. */
@@ -9,7 +9,30 @@ export interface ServiceInstance {
   readonly key: string;
   readonly address: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** weft documents only; `''` for the Go and plain layouts. */
   readonly registeredAt: string;
+  /** The layout the value was written in. */
+  readonly format: InstanceFormat;
+}
+
+/** A key under the service prefix whose value no layout reads. */
+export interface UnreadableInstance {
+  readonly key: string;
+  /** Why, e.g. `Go endpoints document with Addr "", not a host:port address`. */
+  readonly reason: string;
+}
+
+/** Reported through `onError` once per key and write: a value under the prefix no layout reads. */
+export class UnreadableInstanceError extends Error {
+  override readonly name = 'UnreadableInstanceError';
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+    /** The key's `mod_revision`. */
+    readonly revision: number,
+  ) {
+    super(`unreadable instance ${key}: ${reason}`);
+  }
 }
 
 export interface WatchInstancesOptions {
@@ -20,11 +43,20 @@ export interface WatchInstancesOptions {
   /** Key prefix shared with `registerService`. Default `/services/`. */
   prefix?: string;
   /**
-   * The full instance list, sorted by id, whenever it changes (and once after the first read).
+   * The full instance list, sorted by id, whenever it or the set of unreadable keys changes (and
+   * once after the first read), with the keys under the prefix that no layout reads, sorted.
    * While etcd is unreachable nothing is called: the last list stays in force.
    */
-  onUpdate: (instances: ServiceInstance[], revision: number) => void;
-  /** etcd unreachable or the watch broken (retried). Default: `console.error`, once per outage. */
+  onUpdate: (
+    instances: ServiceInstance[],
+    revision: number,
+    unreadable: readonly UnreadableInstance[],
+  ) => void;
+  /**
+   * etcd unreachable or the watch broken (retried; `repeated` is true after the first failure of
+   * an outage), or an `UnreadableInstanceError` once per unreadable key and write.
+   * Default: `console.error`, once per outage and once per unreadable write.
+   */
   onError?: (error: Error, repeated: boolean) => void;
   /** First retry delay in ms (doubles, with jitter). Default 250. */
   retryInitialMs?: number;
@@ -47,20 +79,36 @@ export function watchInstances(options: WatchInstancesOptions): InstanceWatch {
       if (!repeated) console.error(`weft/etcd: instances of ${options.service}: ${error.message}`);
     });
   const byKey = new Map<string, ServiceInstance>();
+  /** Unreadable keys with the `mod_revision` already reported, so a resync does not repeat them. */
+  const unreadable = new Map<string, { reason: string; revision: string }>();
   let current: ServiceInstance[] | undefined;
+  let currentUnreadable = '';
 
-  const toInstance = (kv: IKeyValue): ServiceInstance | undefined => {
+  /** Files `kv` as an instance or as unreadable, reporting each unreadable write once. */
+  const read = (kv: IKeyValue) => {
     const key = kv.key.toString();
-    const registration = decodeRegistration(kv.value.toString());
-    if (registration === undefined) return undefined;
-    const { address, metadata, registeredAt } = registration;
-    return { id: key.slice(prefix.length), key, address, metadata, registeredAt };
+    const decoded = decodeInstance(kv.value.toString());
+    if (decoded.ok) {
+      unreadable.delete(key);
+      byKey.set(key, { id: key.slice(prefix.length), key, ...decoded.instance });
+      return;
+    }
+    byKey.delete(key);
+    const seen = unreadable.get(key);
+    unreadable.set(key, { reason: decoded.reason, revision: kv.mod_revision });
+    if (seen?.revision !== kv.mod_revision)
+      onError(new UnreadableInstanceError(key, decoded.reason, Number(kv.mod_revision)), false);
   };
   const publish = (revision: number) => {
-    const next = [...byKey.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    if (current !== undefined && sameInstances(current, next)) return;
+    const next = [...byKey.values()].sort((a, b) => compare(a.key, b.key));
+    const bad = [...unreadable]
+      .map(([key, { reason }]) => ({ key, reason }))
+      .sort((a, b) => compare(a.key, b.key));
+    const badKeys = bad.map((u) => `${u.key}\n${u.reason}`).join('\n');
+    if (current !== undefined && sameInstances(current, next) && badKeys === currentUnreadable) return;
     current = next;
-    options.onUpdate(next, revision);
+    currentUnreadable = badKeys;
+    options.onUpdate(next, revision, bad);
   };
 
   const watch = new SyncedWatch({
@@ -71,22 +119,27 @@ export function watchInstances(options: WatchInstancesOptions): InstanceWatch {
     onError,
     onSnapshot(kvs, revision) {
       byKey.clear();
-      for (const kv of kvs) {
-        const instance = toInstance(kv);
-        if (instance !== undefined) byKey.set(instance.key, instance);
-      }
+      const stillThere = new Set(kvs.map((kv) => kv.key.toString()));
+      for (const key of unreadable.keys()) if (!stillThere.has(key)) unreadable.delete(key);
+      for (const kv of kvs) read(kv);
       publish(revision);
     },
     onEvent(type, kv, revision) {
-      const key = kv.key.toString();
-      const instance = type === 'put' ? toInstance(kv) : undefined;
-      if (instance === undefined) byKey.delete(key);
-      else byKey.set(key, instance);
+      if (type === 'put') read(kv);
+      else {
+        const key = kv.key.toString();
+        byKey.delete(key);
+        unreadable.delete(key);
+      }
       publish(revision);
     },
   });
   watch.start();
   return { current: () => current, close: () => watch.close() };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function sameInstances(a: readonly ServiceInstance[], b: readonly ServiceInstance[]): boolean {
@@ -98,6 +151,7 @@ function sameInstances(a: readonly ServiceInstance[], b: readonly ServiceInstanc
       x.key === y.key &&
       x.address === y.address &&
       x.registeredAt === y.registeredAt &&
+      x.format === y.format &&
       JSON.stringify(x.metadata) === JSON.stringify(y.metadata)
     );
   });
