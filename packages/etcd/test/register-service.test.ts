@@ -88,12 +88,12 @@ describe.runIf(bin.run)('registerService (real etcd)', () => {
       'the key to come back under a new lease',
       async () => {
         const next = await leaseOf(registration.key);
-        return next !== undefined && next !== lease;
+        // The new key can be visible in etcd a moment before the put's answer reaches the client.
+        return next !== undefined && next !== lease && registration.registered();
       },
       8000,
     );
     expect(errors.some((e) => /lease lost/.test(e.message))).toBe(true);
-    expect(registration.registered()).toBe(true);
   });
 
   it('registers again after etcd was down longer than the lease could survive', async () => {
