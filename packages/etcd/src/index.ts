@@ -21,3 +21,19 @@ export {
   type WatchInstancesOptions,
   watchInstances,
 } from './watch-instances';
+export {
+  type LeaderElection,
+  type LeaderElectionOptions,
+  type LeaderState,
+  leaderElection,
+} from './leader-election';
+export { LEADER_TRAILER, type LeaderOnlyOptions, leaderOnly } from './leader-only';
+export { type LeaderResolverOptions, registerLeaderResolver } from './leader-resolver';
+export { type ElectedLeader, electionPrefix } from './leader-watch';
+export {
+  type EtcdLocks,
+  type EtcdLocksOptions,
+  etcdLocks,
+  type HeldLock,
+  type WithLockOptions,
+} from './with-lock';
