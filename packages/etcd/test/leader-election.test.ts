@@ -28,10 +28,14 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
   const channels: grpc.Client[] = [];
 
   const startReplica = async (): Promise<Replica> => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'leader-child.ts')], {
-      env: { ...process.env, ETCD_ENDPOINT: etcd.endpoint, NAME: ELECTION, TTL: String(TTL) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, 'fixtures', 'leader-child.ts')],
+      {
+        env: { ...process.env, ETCD_ENDPOINT: etcd.endpoint, NAME: ELECTION, TTL: String(TTL) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(child);
     const lines: string[] = [];
     const listeners = new Set<() => void>();
@@ -135,22 +139,35 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
       const electedAfter = Date.now() - killed;
       // etcd expires a lease between TTL and TTL + its check interval (500 ms); allow for a busy machine.
       expect(electedAfter).toBeLessThan((TTL + 3) * 1000);
-      await waitUntil('the leader channel to reach B', async () => (await servedBy(toLeader)) === b.address, 5000);
+      await waitUntil(
+        'the leader channel to reach B',
+        async () => (await servedBy(toLeader)) === b.address,
+        5000,
+      );
       for (let i = 0; i < 5; i++) expect(await servedBy(toLeader)).toBe(b.address);
       const direct = await unary(channel(b.address), { message: 'x' });
       expect(direct.status.code).toBe(grpc.status.OK);
     });
 
-    it('keeps one leader through an etcd restart; a replica started after it follows', { timeout: 60_000 }, async () => {
+    it('keeps one leader through an etcd restart; a replica started after it follows', {
+      timeout: 60_000,
+    }, async () => {
       await etcd.kill();
       // etcd is down: the leader keeps serving, the channel keeps its last leader.
       expect(await servedBy(toLeader)).toBe(b.address);
       await etcd.start();
       const c = await startReplica();
       await c.says(new RegExp(`^follower ${b.address}$`), 20_000);
-      await waitUntil('B to lead and be reached through the leader channel', async () => {
-        return (await servedBy(toLeader)) === b.address && (await client.election(ELECTION).leader()) === b.address;
-      }, 15_000);
+      await waitUntil(
+        'B to lead and be reached through the leader channel',
+        async () => {
+          return (
+            (await servedBy(toLeader)) === b.address &&
+            (await client.election(ELECTION).leader()) === b.address
+          );
+        },
+        15_000,
+      );
       const fromC = await unary(channel(c.address), { message: 'x' });
       expect(fromC.status.code).toBe(grpc.status.UNAVAILABLE);
       expect(fromC.status.metadata.get(LEADER_TRAILER)).toEqual([b.address]);
@@ -159,7 +176,11 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
       b.child.kill('SIGTERM');
       await c.says(/^leader$/, 10_000);
       expect(Date.now() - resigned).toBeLessThan(TTL * 1000);
-      await waitUntil('the leader channel to reach C', async () => (await servedBy(toLeader)) === c.address, 5000);
+      await waitUntil(
+        'the leader channel to reach C',
+        async () => (await servedBy(toLeader)) === c.address,
+        5000,
+      );
     });
   });
 
@@ -173,7 +194,11 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
       expect(refused.status.metadata.get(LEADER_TRAILER)).toEqual([]);
       expect(server.handled.get('Unary')).toBeUndefined();
 
-      const result = await unary(channel('etcd-leader:///nobody'), { message: 'x' }, { deadline: Date.now() + 5000 });
+      const result = await unary(
+        channel('etcd-leader:///nobody'),
+        { message: 'x' },
+        { deadline: Date.now() + 5000 },
+      );
       expect(result.status.code).toBe(grpc.status.UNAVAILABLE);
       expect(result.status.details).toMatch(/no leader elected for nobody/);
       expect(observer.isLeader()).toBe(false);
