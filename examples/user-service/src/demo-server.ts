@@ -2,7 +2,15 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { registerService, type ServiceRegistration, watchConfig } from '@weft/etcd';
+import { selector } from '@weft/core';
+import {
+  type LeaderElection,
+  leaderElection,
+  leaderOnly,
+  registerService,
+  type ServiceRegistration,
+  watchConfig,
+} from '@weft/etcd';
 import { type MetricsServer, serverMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
 import { Etcd3 } from 'etcd3';
 import {
@@ -69,8 +77,29 @@ export async function startDemo(
   metrics.initialize(userService);
   metrics.initialize(healthService);
   const limits = new LiveRateLimit(config.limits);
+  // LEADER_ONLY_METHODS: served by the replica elected in etcd only. The election starts once the
+  // address is bound; until then (and without a leader) those methods answer UNAVAILABLE.
+  let election: LeaderElection | undefined;
+  const leaderOnlyMethods = config.etcd?.leaderOnlyMethods ?? [];
+  const leaderGate =
+    leaderOnlyMethods.length === 0
+      ? undefined
+      : selector(
+          leaderOnly({
+            name: DISCOVERY_NAME,
+            isLeader: () => election?.isLeader() ?? false,
+            leader: () => election?.leader(),
+          }),
+          { fullMethod: leaderOnlyMethods },
+        );
   const server = new grpc.Server({
-    interceptors: demoServerInterceptors({ config, logger, metrics, rateLimit: limits.interceptor }),
+    interceptors: demoServerInterceptors({
+      config,
+      logger,
+      metrics,
+      rateLimit: limits.interceptor,
+      leaderOnly: leaderGate,
+    }),
   });
   server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
 
@@ -112,9 +141,12 @@ export async function startDemo(
   }
 
   const discovery = config.etcd && startDiscovery(config, address, limits, logger);
+  election = discovery?.election;
 
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
+    // Hand the leadership over first: a follower takes it now, not after the lease TTL.
+    void discovery?.election?.resign().catch((error) => logger.warn({ err: error }, 'could not resign'));
     // Leave etcd first, so clients stop picking this instance, then drain.
     stopping ??= (discovery?.registration.deregister() ?? Promise.resolve())
       .then(
@@ -156,6 +188,21 @@ function startDiscovery(config: DemoConfig, address: string, limits: LiveRateLim
     onError: (error) => logger.warn({ err: error }, 'etcd registration failed; retrying'),
   });
   void registration.ready.then(() => logger.info({ key: registration.key }, 'registered in etcd'));
+  const election =
+    etcdConfig.leaderOnlyMethods.length === 0
+      ? undefined
+      : leaderElection({
+          client,
+          name: DISCOVERY_NAME,
+          address: etcdConfig.advertiseAddress ?? address,
+          ttl: etcdConfig.leaderTtl,
+          onChange: ({ leader, isLeader }) =>
+            logger.info(
+              { leader, methods: etcdConfig.leaderOnlyMethods },
+              isLeader ? 'elected leader' : 'following',
+            ),
+          onError: (error) => logger.warn({ err: error }, 'leader election failed; retrying'),
+        });
   const watch = watchConfig({
     client,
     key: etcdConfig.configKey,
@@ -168,6 +215,7 @@ function startDiscovery(config: DemoConfig, address: string, limits: LiveRateLim
   });
   return {
     registration,
+    election,
     close: () => {
       watch.close();
       client.close();
