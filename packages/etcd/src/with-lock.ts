@@ -83,6 +83,9 @@ function resolveOptions(options: EtcdLocksOptions): Resolved {
   return o;
 }
 
+/** A cancel this close to the deadline (ms) is the deadline's (see `onAbort`). */
+const DEADLINE_SLACK_MS = 20;
+
 /** setTimeout's longest delay; a deadline further away is treated as none. */
 const MAX_TIMER_MS = 0x7fffffff;
 
@@ -141,7 +144,9 @@ export function etcdLocks(options: EtcdLocksOptions): EtcdLocks {
     const pastDeadline = () =>
       giveUp(status.DEADLINE_EXCEEDED, `deadline exceeded while waiting for ${what}`);
     const onAbort = () => {
-      if (Date.now() >= deadlineMs) pastDeadline();
+      // grpc-js ends a call at its deadline by cancelling it, and its timer may fire a few ms
+      // before `Date.now()` reaches the deadline: that cancel is the deadline, not the client.
+      if (Date.now() + DEADLINE_SLACK_MS >= deadlineMs) pastDeadline();
       else giveUp(status.CANCELLED, `call cancelled while waiting for ${what}`);
     };
     let timer: NodeJS.Timeout | undefined;

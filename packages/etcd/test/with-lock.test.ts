@@ -225,6 +225,32 @@ describe.runIf(bin.run)('withLock (real etcd)', () => {
     expect(await keys('restart')).toEqual([]);
   });
 
+  it('aborts lock.signal and fails the wait with UNAVAILABLE when etcd stays away past the lease', {
+    timeout: 60_000,
+  }, async () => {
+    const short = etcdLocks({ client, ttl: 1, onError: () => undefined });
+    const lost = new Promise<unknown>((resolve) => {
+      void short.withLock('outage', (lock) => {
+        lock.signal.addEventListener('abort', () => resolve(lock.signal.reason), { once: true });
+        return new Promise<void>((release) => lock.signal.addEventListener('abort', () => release()));
+      });
+    });
+    await waitUntil('the holder to hold', async () => (await keys('outage')).length === 1, 5000);
+    const waiting = short.withLock('outage', () => 'ran').catch((error: unknown) => error);
+    await waitUntil('the waiter to queue', async () => (await keys('outage')).length === 2, 5000);
+    await etcd.kill();
+    try {
+      const reason = await lost;
+      expect(reason).toBeInstanceOf(GrpcError);
+      expect((reason as GrpcError).code).toBe(grpc.status.UNAVAILABLE);
+      const outcome = await waiting;
+      expect(outcome).toBeInstanceOf(GrpcError);
+      expect((outcome as GrpcError).code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      await etcd.start();
+    }
+  });
+
   it('fails the wait with UNAVAILABLE when etcd cannot be reached', async () => {
     const { Etcd3 } = await import('etcd3');
     const dead = new Etcd3({ hosts: 'http://127.0.0.1:1' });
