@@ -172,65 +172,14 @@ export function etcdLocks(options: EtcdLocksOptions): EtcdLocks {
       if (stop.signal.aborted) throw stop.signal.reason;
       const leaseId = await step(lease.grant());
       key = `${prefix}${BigInt(leaseId).toString(16)}`;
-      const backoff = new Backoff(o.retryInitialMs, o.retryMaxMs);
-      // Queue: put our key unless it exists (a retried attempt), and learn its create revision.
-      for (;;) {
-        try {
-          const put = await step(
-            client
-              .if(key, 'Create', '==', 0)
-              .then(client.put(key).value('').lease(leaseId))
-              .else(client.get(key))
-              .commit(),
-          );
-          const existing = put.responses[0]?.response_range?.kvs[0];
-          revision = put.succeeded ? Number(put.header.revision) : Number(existing?.create_revision);
-          break;
-        } catch {
-          // etcd unreachable: retry until the deadline, the signal, or the lease's loss ends the wait.
-          if (stop.signal.aborted) throw stop.signal.reason;
-          await step(delay(backoff.next(), stop.signal));
-        }
-      }
-      // Wait for every key created before ours to go, one at a time (the last one first, so a
-      // release wakes only the next waiter).
-      for (;;) {
-        if (stop.signal.aborted) throw stop.signal.reason;
-        try {
-          const before = await step(
-            client
-              .getAll()
-              .prefix(prefix)
-              .maxCreateRevision(String(revision - 1))
-              .sort('Create', 'Descend')
-              .limit(1)
-              .exec(),
-          );
-          const predecessor = before.kvs[0];
-          if (predecessor === undefined) {
-            // Ours is the oldest key. Check it is still there: a lease that expired during an
-            // etcd outage takes the key with it before the 'lost' event reaches us.
-            const mine = await step(client.get(key).exec());
-            if (mine.kvs.length === 0) {
-              throw new GrpcError(status.UNAVAILABLE, `${what}: the wait's key expired`);
-            }
-            break;
-          }
-          backoff.reset();
-          await step(
-            waitForDelete(
-              client,
-              predecessor.key.toString(),
-              Number(before.header.revision) + 1,
-              stop.signal,
-            ),
-          );
-        } catch (error) {
-          if (stop.signal.aborted) throw stop.signal.reason;
-          if (error instanceof GrpcError) throw error;
-          await step(delay(backoff.next(), stop.signal));
-        }
-      }
+      const wait: Wait = {
+        client,
+        step,
+        stop: stop.signal,
+        backoff: new Backoff(o.retryInitialMs, o.retryMaxMs),
+      };
+      revision = await enqueue(wait, key, leaseId);
+      await waitForTurn(wait, prefix, key, revision, what);
     } catch (error) {
       state = 'over';
       cleanup();
@@ -258,6 +207,79 @@ export function etcdLocks(options: EtcdLocksOptions): EtcdLocks {
   }
 
   return { withLock };
+}
+
+/** What the steps of one wait share: each etcd call races `stop` through `step`. */
+interface Wait {
+  readonly client: Namespace;
+  step<R>(promise: Promise<R>): Promise<R>;
+  readonly stop: AbortSignal;
+  readonly backoff: Backoff;
+}
+
+/**
+ * Puts the waiter's key unless it exists (a retried attempt whose put landed) and returns its
+ * create revision: its place in the queue. etcd unreachable: retried until the wait is stopped
+ * (deadline, signal, or the lease's loss).
+ */
+async function enqueue({ client, step, stop, backoff }: Wait, key: string, leaseId: string): Promise<number> {
+  for (;;) {
+    try {
+      const put = await step(
+        client
+          .if(key, 'Create', '==', 0)
+          .then(client.put(key).value('').lease(leaseId))
+          .else(client.get(key))
+          .commit(),
+      );
+      const existing = put.responses[0]?.response_range?.kvs[0];
+      return put.succeeded ? Number(put.header.revision) : Number(existing?.create_revision);
+    } catch {
+      if (stop.aborted) throw stop.reason;
+      await step(delay(backoff.next(), stop));
+    }
+  }
+}
+
+/**
+ * Waits until no key created before ours is left under `prefix`, one predecessor at a time (the
+ * newest first, so a release wakes only the next waiter), then checks ours is still there.
+ */
+async function waitForTurn(
+  { client, step, stop, backoff }: Wait,
+  prefix: string,
+  key: string,
+  revision: number,
+  what: string,
+): Promise<void> {
+  for (;;) {
+    if (stop.aborted) throw stop.reason;
+    try {
+      const before = await step(
+        client
+          .getAll()
+          .prefix(prefix)
+          .maxCreateRevision(String(revision - 1))
+          .sort('Create', 'Descend')
+          .limit(1)
+          .exec(),
+      );
+      const predecessor = before.kvs[0];
+      if (predecessor === undefined) {
+        // Ours is the oldest key. A lease that expired during an etcd outage takes the key with
+        // it before the 'lost' event reaches us: check it is still there.
+        const mine = await step(client.get(key).exec());
+        if (mine.kvs.length === 0) throw new GrpcError(status.UNAVAILABLE, `${what}: the wait's key expired`);
+        return;
+      }
+      backoff.reset();
+      await step(waitForDelete(client, predecessor.key.toString(), Number(before.header.revision) + 1, stop));
+    } catch (error) {
+      if (stop.aborted) throw stop.reason;
+      if (error instanceof GrpcError) throw error;
+      await step(delay(backoff.next(), stop));
+    }
+  }
 }
 
 /** Resolves after `ms`, or at once when `stop` aborts (the caller's race has moved on then). */
