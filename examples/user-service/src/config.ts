@@ -18,6 +18,10 @@ export interface EtcdConfig {
   advertiseAddress: string | undefined;
   /** Key holding the live limits document (JSON). */
   configKey: string;
+  /** Methods (`package.Service/Method`) only the elected replica serves; empty: no election. */
+  leaderOnlyMethods: string[];
+  /** Lease TTL of the election in seconds: how long a crashed leader keeps the leadership. */
+  leaderTtl: number;
 }
 
 /** The demo's limits and deadlines (README lists the variables and defaults). */
@@ -73,8 +77,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
           endpoints: env.ETCD_ENDPOINTS.split(',').map((e) => e.trim()),
           advertiseAddress: env.ADVERTISE_ADDRESS || undefined,
           configKey: env.ETCD_CONFIG_KEY || '/config/user-service',
+          leaderOnlyMethods: leaderOnlyMethods(env.LEADER_ONLY_METHODS),
+          leaderTtl: intFromEnv(env, 'LEADER_TTL', 10) || 10,
         }
-      : undefined,
+      : noElection(env),
     limits: {
       rateLimitRps: intFromEnv(env, 'RATE_LIMIT_RPS', 100),
       rateLimitBurst: intFromEnv(env, 'RATE_LIMIT_BURST', 200),
@@ -83,4 +89,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
       maxDeadlineMs: intFromEnv(env, 'MAX_DEADLINE_MS', 30_000),
     },
   };
+}
+
+/** `DeleteUser,UpdateUser` (UserService methods) or full `package.Service/Method` names. */
+export function leaderOnlyMethods(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m.length > 0)
+    .map((m) => (m.includes('/') ? m.replace(/^\//, '') : `weft.demo.v1.UserService/${m}`));
+}
+
+/** Leader election needs etcd: say so rather than serve those methods everywhere. */
+function noElection(env: NodeJS.ProcessEnv): undefined {
+  if (leaderOnlyMethods(env.LEADER_ONLY_METHODS).length > 0)
+    throw new Error('LEADER_ONLY_METHODS needs ETCD_ENDPOINTS (the election runs in etcd)');
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { registerEtcdResolver } from '@weft/etcd';
+import { registerEtcdResolver, registerLeaderResolver } from '@weft/etcd';
 import { Etcd3 } from 'etcd3';
 import { DISCOVERY_NAME, loadUserProto } from './demo-server';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
@@ -21,13 +21,16 @@ export function userClient({ address, interceptors = [] }: ClientSettings): User
 
 /**
  * Where the demo's own client, load generator and health check go: with ETCD_ENDPOINTS, every
- * instance registered in etcd (`etcd:///user-service`); else ADDRESS, else 127.0.0.1:GRPC_PORT.
+ * instance registered in etcd (`etcd:///user-service`), or its leader when ADDRESS is
+ * `etcd-leader:///user-service`; else ADDRESS, else 127.0.0.1:GRPC_PORT.
  */
 export function demoTarget(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ETCD_ENDPOINTS) {
     const client = new Etcd3({ hosts: env.ETCD_ENDPOINTS.split(',').map((e) => e.trim()) });
     registerEtcdResolver({ client });
-    return `etcd:///${DISCOVERY_NAME}`;
+    registerLeaderResolver({ client });
+    // ADDRESS=etcd-leader:///user-service sends every call to the replica elected leader.
+    return env.ADDRESS?.startsWith('etcd-leader:') ? env.ADDRESS : `etcd:///${DISCOVERY_NAME}`;
   }
   return env.ADDRESS || `127.0.0.1:${env.GRPC_PORT || 50051}`;
 }

@@ -2,7 +2,16 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { InvalidConfigError, registerService, type ServiceRegistration, watchConfig } from '@weft/etcd';
+import { selector } from '@weft/core';
+import {
+  InvalidConfigError,
+  type LeaderElection,
+  leaderElection,
+  leaderOnly,
+  registerService,
+  type ServiceRegistration,
+  watchConfig,
+} from '@weft/etcd';
 import { type MetricsServer, serverMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
 import { Etcd3 } from 'etcd3';
 import {
@@ -69,11 +78,32 @@ export async function startDemo(
   metrics.initialize(userService);
   metrics.initialize(healthService);
   const limits = new LiveRateLimit(config.limits);
+  // LEADER_ONLY_METHODS: served by the replica elected in etcd only. The election starts once the
+  // address is bound; until then (and without a leader) those methods answer UNAVAILABLE.
+  let election: LeaderElection | undefined;
+  const leaderOnlyMethods = config.etcd?.leaderOnlyMethods ?? [];
+  const leaderGate =
+    leaderOnlyMethods.length === 0
+      ? undefined
+      : selector(
+          leaderOnly({
+            name: DISCOVERY_NAME,
+            isLeader: () => election?.isLeader() ?? false,
+            leader: () => election?.leader(),
+          }),
+          { fullMethod: leaderOnlyMethods },
+        );
   const server = new grpc.Server({
     // The largest valid UserService request is under 8 KB (see request-bounds.ts); refusing bigger
     // messages in grpc-js (RESOURCE_EXHAUSTED) keeps a flood of 4 MiB ones from reaching a handler.
     'grpc.max_receive_message_length': 1024 * 1024,
-    interceptors: demoServerInterceptors({ config, logger, metrics, rateLimit: limits.interceptor }),
+    interceptors: demoServerInterceptors({
+      config,
+      logger,
+      metrics,
+      rateLimit: limits.interceptor,
+      leaderOnly: leaderGate,
+    }),
   });
   server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
 
@@ -115,6 +145,7 @@ export async function startDemo(
   }
 
   const discovery = config.etcd && startDiscovery(config, address, limits, logger);
+  election = discovery?.election;
 
   let stopping: Promise<void> | undefined;
   const drain = () =>
@@ -131,6 +162,9 @@ export async function startDemo(
     });
   const shutdown = () => {
     stopping ??= (async () => {
+      // Hand the leadership over first: a follower takes it now, not after the lease TTL. Not
+      // awaited: an unreachable etcd must not hold the drain (the lease expires on its own).
+      void discovery?.election?.resign().catch((error) => logger.warn({ err: error }, 'could not resign'));
       // Health checkers first, then etcd, so clients stop picking this instance; then drain.
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
@@ -200,6 +234,21 @@ function startDiscovery(config: DemoConfig, address: string, limits: LiveRateLim
   });
   void registration.ready.then(() => logger.info({ key: registration.key }, 'registered in etcd'));
   const watchOutage = new OutageLog(OUTAGE_QUIET_MS);
+  const election =
+    etcdConfig.leaderOnlyMethods.length === 0
+      ? undefined
+      : leaderElection({
+          client,
+          name: DISCOVERY_NAME,
+          address: etcdConfig.advertiseAddress ?? address,
+          ttl: etcdConfig.leaderTtl,
+          onChange: ({ leader, isLeader }) =>
+            logger.info(
+              { leader, methods: etcdConfig.leaderOnlyMethods },
+              isLeader ? 'elected leader' : 'following',
+            ),
+          onError: (error) => logger.warn({ err: error }, 'leader election failed; retrying'),
+        });
   const watch = watchConfig({
     client,
     key: etcdConfig.configKey,
@@ -224,6 +273,7 @@ function startDiscovery(config: DemoConfig, address: string, limits: LiveRateLim
   });
   return {
     registration,
+    election,
     close: async () => {
       await watch.close();
       client.close();

@@ -43,6 +43,8 @@ export interface DemoServerDeps {
   metrics: MetricsInterceptor;
   /** The per-subject rate limit (replaced live when etcd config changes). */
   rateLimit: grpc.ServerInterceptor;
+  /** Refuses LEADER_ONLY_METHODS on replicas that do not lead (`@weft/etcd`'s `leaderOnly`). */
+  leaderOnly?: grpc.ServerInterceptor | undefined;
 }
 
 /** The demo's server interceptors, every weft piece on, ordered by the preset. */
@@ -51,6 +53,7 @@ export function demoServerInterceptors({
   logger,
   metrics,
   rateLimit,
+  leaderOnly,
 }: DemoServerDeps): grpc.ServerInterceptor[] {
   return serverInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
@@ -66,7 +69,7 @@ export function demoServerInterceptors({
     }),
     rateLimit: selector(rateLimit, applicationMethods),
     concurrencyLimit: selector(concurrencyLimit({ max: config.limits.maxInFlight }), applicationMethods),
-    extra: [faultInjection],
+    extra: leaderOnly === undefined ? [faultInjection] : [leaderOnly, faultInjection],
     recovery: recovery({
       onError: (error, { method }) =>
         logger.error({ err: error, method: method.fullMethod }, 'handler failed'),

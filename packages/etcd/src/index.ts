@@ -14,6 +14,15 @@ export {
   type Registration,
   servicePrefix,
 } from './key-layout';
+export {
+  type LeaderElection,
+  type LeaderElectionOptions,
+  type LeaderState,
+  leaderElection,
+} from './leader-election';
+export { LEADER_TRAILER, type LeaderOnlyOptions, leaderOnly } from './leader-only';
+export { type LeaderResolverOptions, registerLeaderResolver } from './leader-resolver';
+export { type ElectedLeader, electionPrefix } from './leader-watch';
 export { type RegisterServiceOptions, registerService, type ServiceRegistration } from './register-service';
 export {
   type ConfigSnapshot,
@@ -30,3 +39,10 @@ export {
   type WatchInstancesOptions,
   watchInstances,
 } from './watch-instances';
+export {
+  type EtcdLocks,
+  type EtcdLocksOptions,
+  etcdLocks,
+  type HeldLock,
+  type WithLockOptions,
+} from './with-lock';
