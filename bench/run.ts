@@ -320,6 +320,8 @@ async function soak(calls: number, variant: string) {
     variant,
     node: { version: node.version, path: node.path, chosenBy: node.chosenBy },
     calls,
+    heapIdleMiB: +(idle.heap / 2 ** 20).toFixed(2),
+    heapAfterMiB: +(last.heap / 2 ** 20).toFixed(2),
     heapGrowthMiB: +(growth / 2 ** 20).toFixed(2),
     heapBoundMiB: SOAK_HEAP_BOUND / 2 ** 20,
     handlesIdle: idle.handles,
