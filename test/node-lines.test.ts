@@ -83,8 +83,9 @@ describe('README, engines and .ci/run', () => {
   });
 
   it('`engines` admits every tested line, and README states its floor', () => {
-    const engines = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } })
-      .engines.node;
+    const engines = (
+      JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } }
+    ).engines.node;
     const floor = /^>=(\d+)\.(\d+)$/.exec(engines);
     expect(floor, engines).not.toBeNull();
     for (const line of tested.keys()) expect(Number(line)).toBeGreaterThanOrEqual(Number(floor?.[1]));
