@@ -91,4 +91,19 @@ describe('README, engines and .ci/run', () => {
     for (const line of tested.keys()) expect(Number(line)).toBeGreaterThanOrEqual(Number(floor?.[1]));
     expect(section).toContain(`\`${engines}\``);
   });
+
+  it('every published package says the same `engines` as the root', () => {
+    const read = (path: string) =>
+      JSON.parse(readFileSync(join(root, path), 'utf8')) as {
+        engines?: { node?: string };
+        private?: boolean;
+        workspaces?: string[];
+      };
+    const rootEngines = read('package.json').engines?.node;
+    const published = (read('package.json').workspaces ?? []).filter(
+      (dir) => !read(`${dir}/package.json`).private,
+    );
+    expect(published.length).toBeGreaterThan(0);
+    for (const dir of published) expect(read(`${dir}/package.json`).engines?.node, dir).toBe(rootEngines);
+  });
 });
