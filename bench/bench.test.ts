@@ -3,22 +3,40 @@
  * errors). It judges nothing about speed; `npm run bench` does that.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clientVariants } from './client-variants';
 import { serverVariants } from './server-variants';
 
+/**
+ * `--node` for the bench: a symlink to the Node running these tests, so the suite measures on the
+ * line it runs on (the Node 24 CI run soaks on Node 24). The measured processes report the path
+ * they were started as, so the test sees whether `--node` reached them: the version alone could
+ * not tell, since the orchestrator runs on this same Node.
+ */
+function nodeLink(): string {
+  const link = join(mkdtempSync(join(tmpdir(), 'weft-bench-node-')), 'node');
+  symlinkSync(process.execPath, link);
+  return link;
+}
+
 describe('npm run bench --smoke', () => {
   it('measures every variant on both workloads with no failed calls', { timeout: 240_000 }, () => {
     const out = join(mkdtempSync(join(tmpdir(), 'weft-bench-')), 'smoke.json');
-    execFileSync('npm', ['run', 'bench:run', '--', '--smoke', '--calls', '100', '--out', out], {
-      cwd: join(__dirname, '..'),
-      stdio: ['ignore', 'ignore', 'inherit'],
-      timeout: 230_000,
-    });
+    const node = nodeLink();
+    execFileSync(
+      'npm',
+      ['run', 'bench:run', '--', '--smoke', '--calls', '100', '--node', node, '--out', out],
+      {
+        cwd: join(__dirname, '..'),
+        stdio: ['ignore', 'ignore', 'inherit'],
+        timeout: 230_000,
+      },
+    );
     const report = JSON.parse(readFileSync(out, 'utf8')) as {
+      machine: { node: string; nodePath: string; nodeChosenBy: string };
       rows: {
         side: string;
         workload: string;
@@ -28,6 +46,7 @@ describe('npm run bench --smoke', () => {
         ratio: number;
       }[];
     };
+    expect(report.machine).toMatchObject({ node: process.version, nodePath: node, nodeChosenBy: '--node' });
     const seen = (side: string) => new Set(report.rows.filter((r) => r.side === side).map((r) => r.variant));
     expect([...seen('server')].sort()).toEqual(Object.keys(serverVariants).sort());
     expect([...seen('client')].sort()).toEqual(Object.keys(clientVariants).sort());
@@ -43,17 +62,20 @@ describe('npm run bench --smoke', () => {
 
   it('soaks the full preset without heap growth or leaked handles (short run)', { timeout: 240_000 }, () => {
     const out = join(mkdtempSync(join(tmpdir(), 'weft-soak-')), 'soak.json');
-    execFileSync('npm', ['run', 'bench:run', '--', '--soak', '4000', '--out', out], {
+    const node = nodeLink();
+    execFileSync('npm', ['run', 'bench:run', '--', '--soak', '4000', '--node', node, '--out', out], {
       cwd: join(__dirname, '..'),
       stdio: ['ignore', 'ignore', 'inherit'],
       timeout: 230_000,
     });
     const report = JSON.parse(readFileSync(out, 'utf8')) as {
       pass: boolean;
+      node: { version: string; path: string };
       calls: number;
       handlesAfter: number;
       handlesIdle: number;
     };
+    expect(report.node).toMatchObject({ version: process.version, path: node });
     expect(report.calls).toBe(4000);
     expect(report.handlesAfter).toBeLessThanOrEqual(report.handlesIdle);
     expect(report.pass).toBe(true);

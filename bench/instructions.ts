@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { clientVariants } from './client-variants';
 import { HS256_TOKEN } from './credentials';
 import type { LoadRequest, LoadResult } from './load-process';
+import { benchNode, describeNode } from './node-binary';
 import type { ControlMessage } from './proto';
 import { serverVariants } from './server-variants';
 
@@ -33,8 +34,11 @@ const { values } = parseArgs({
      */
     repeat: { type: 'string', default: '3' },
     workload: { type: 'string', default: 'unary' },
+    /** The Node binary to count (and serve the peer): a path or a line (`24`); bench/node-binary.ts. */
+    node: { type: 'string' },
   },
 });
+const node = benchNode(values.node);
 
 const calls = Number(values.calls);
 
@@ -57,7 +61,7 @@ function start(script: string, variant: string, counted: boolean, dir: string) {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[],
     env: { ...process.env, WEFT_BENCH_ASYNC_CONTEXT: values['no-async-context'] ? 'off' : 'on' },
   };
-  if (!counted) return fork(join(__dirname, script), [variant], options);
+  if (!counted) return fork(join(__dirname, script), [variant], { ...options, execPath: node.path });
   return fork(join(__dirname, script), [variant], {
     ...options,
     execPath: 'valgrind',
@@ -66,7 +70,7 @@ function start(script: string, variant: string, counted: boolean, dir: string) {
       '--tool=callgrind',
       `--callgrind-out-file=${join(dir, 'out.%p')}`,
       '-q',
-      process.execPath,
+      node.path,
       '--single-threaded',
     ],
   });
@@ -78,7 +82,12 @@ async function measure(side: 'server' | 'client', variant: string): Promise<numb
   const server = start('server-process.js', side === 'server' ? variant : 'bare', side === 'server', dir);
   const ready = await once(server, (m) => (m.type === 'ready' ? m : undefined));
   const loader = start('load-process.js', side === 'client' ? variant : 'bare', side === 'client', dir);
-  await once(loader, (m) => (m.type === 'ready' ? true : undefined));
+  const loaderReady = await once(loader, (m) => (m.type === 'ready' ? m : undefined));
+  for (const m of [ready, loaderReady]) {
+    if (m.node?.version !== node.version || m.node.path !== node.path) {
+      throw new Error(`a ${variant} process runs on ${JSON.stringify(m.node)}, not ${describeNode(node)}`);
+    }
+  }
   const counted = side === 'server' ? server : loader;
   const run = (n: number) => {
     const request: LoadRequest = {
@@ -123,6 +132,8 @@ function median(values: number[]): number {
 
 async function main() {
   const repeat = Math.max(1, Number(values.repeat));
+  process.stderr.write(`bench:instructions: counting on ${describeNode(node)}\n`);
+  process.stdout.write(`${describeNode(node)}\n`);
   for (const side of ['server', 'client'] as const) {
     const known = side === 'server' ? serverVariants : clientVariants;
     const names = values[side].split(',').filter((n) => n in known);

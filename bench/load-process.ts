@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TestServiceClient } from '../test/generated/weft/test/TestService';
 import { clientVariants } from './client-variants';
-import { loadEchoProto, type Workload } from './proto';
+import { loadEchoProto, thisNode, type Workload } from './proto';
 
 export interface LoadRequest {
   type: 'run';
@@ -100,4 +100,4 @@ process.on('message', (m: LoadRequest | { type: 'stop' }) => {
   void run(m).then((result) => process.send?.(result));
 });
 process.on('disconnect', () => process.exit(0));
-process.send?.({ type: 'ready', port: 0 });
+process.send?.({ type: 'ready', port: 0, node: thisNode() });

@@ -23,8 +23,17 @@ export interface CpuSample {
   system: number;
 }
 
+/** The Node a measured process runs on: its version and the path it was started as (argv0). */
+export interface NodeInfo {
+  version: string;
+  path: string;
+}
+
+/** This process's NodeInfo, sent with `ready` so the orchestrator checks `--node` reached it. */
+export const thisNode = (): NodeInfo => ({ version: process.version, path: process.argv0 });
+
 /** Parent -> child and child -> parent messages over the fork IPC channel. */
 export type ControlMessage =
-  | { type: 'ready'; port: number; token?: string }
+  | { type: 'ready'; port: number; token?: string; node?: NodeInfo }
   | { type: 'cpu'; id: number; cpu: CpuSample; heap: number; handles: number; stats?: Record<string, number> }
   | { type: 'error'; message: string };

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { clientVariants } from './client-variants';
 import { HS256_TOKEN } from './credentials';
 import type { LoadRequest, LoadResult } from './load-process';
+import { benchNode, describeNode } from './node-binary';
 import type { ControlMessage, CpuSample, Workload } from './proto';
 import { serverVariants } from './server-variants';
 import { TARGETS, targetFor } from './targets';
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     client: { type: 'string' },
     soak: { type: 'string' },
     'soak-variant': { type: 'string', default: 'preset' },
+    /** The Node binary to measure with: a path or a line (`24`); see bench/node-binary.ts. */
+    node: { type: 'string' },
     out: { type: 'string', default: join(process.cwd(), 'bench', 'results', 'latest.json') },
   },
 });
@@ -46,6 +49,8 @@ const workloads: { workload: Workload; calls: number }[] = [
 // Plain node on the compiled bench (npm run bench compiles it first): a TypeScript loader would
 // transform weft's code and not grpc-js's, and skew the comparison.
 const execArgv = ['--expose-gc'];
+const node = benchNode(values.node);
+process.stderr.write(`bench: measuring on ${describeNode(node)}\n`);
 
 interface Child {
   process: ChildProcess;
@@ -56,12 +61,15 @@ interface Child {
 
 function start(script: string, arg: string): Promise<Child> {
   const child = fork(join(__dirname, script), [arg], {
+    execPath: node.path,
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
     child.once('message', (m: ControlMessage) => {
-      if (m.type === 'ready') resolve({ process: child, port: m.port, token: m.token ?? HS256_TOKEN });
+      if (m.type === 'ready' && (m.node?.version !== node.version || m.node.path !== node.path)) {
+        reject(new Error(`${script} ${arg} runs on ${JSON.stringify(m.node)}, not ${describeNode(node)}`));
+      } else if (m.type === 'ready') resolve({ process: child, port: m.port, token: m.token ?? HS256_TOKEN });
       else reject(new Error(`${script} ${arg}: ${m.type === 'error' ? m.message : 'unexpected message'}`));
     });
     child.once('exit', (code) => reject(new Error(`${script} ${arg} exited with ${code}`)));
@@ -226,7 +234,10 @@ async function main() {
       cpus: cpus().length,
       model: cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
+      // The Node the measured processes ran on (each checked it at start).
+      node: node.version,
+      nodePath: node.path,
+      nodeChosenBy: node.chosenBy,
     },
     settings: { rounds, unaryCalls, concurrency, smoke },
     targets: TARGETS,
@@ -234,6 +245,7 @@ async function main() {
   };
   mkdirSync(join(values.out, '..'), { recursive: true });
   writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`${describeNode(node)}\n\n`);
   printTable(rows);
   process.stdout.write(`\nJSON: ${values.out}\n`);
 
@@ -306,7 +318,10 @@ async function soak(calls: number, variant: string) {
   const balanced = stats.spansStarted === undefined || stats.spansStarted === stats.spansEnded;
   const report = {
     variant,
+    node: { version: node.version, path: node.path, chosenBy: node.chosenBy },
     calls,
+    heapIdleMiB: +(idle.heap / 2 ** 20).toFixed(2),
+    heapAfterMiB: +(last.heap / 2 ** 20).toFixed(2),
     heapGrowthMiB: +(growth / 2 ** 20).toFixed(2),
     heapBoundMiB: SOAK_HEAP_BOUND / 2 ** 20,
     handlesIdle: idle.handles,

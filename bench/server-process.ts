@@ -3,7 +3,7 @@
  * its CPU time can be read alone. Forked by run.ts; talks over IPC.
  */
 
-import type { ControlMessage } from './proto';
+import { type ControlMessage, thisNode } from './proto';
 import { serverVariants } from './server-variants';
 
 /** Live timers, sockets and other handles: a leak of any of them shows as growth here. */
@@ -39,7 +39,7 @@ async function main() {
   });
   // Die with the orchestrator, whatever way it ends.
   process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', port, token: server.token });
+  send({ type: 'ready', port, token: server.token, node: thisNode() });
 }
 
 main().catch((error) => {

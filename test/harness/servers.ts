@@ -1,7 +1,8 @@
 /**
  * Real servers from Debian packages (Prometheus, etcd, Redis), started by tests on free ports in
  * temporary directories. In CI (`CI` set) a missing binary fails the test that needs it; locally
- * the test is skipped with a loud message.
+ * the test is skipped with a loud message. `WEFT_SERVER_TESTS=skip` skips them all on purpose (the
+ * CI runs on Node 22 and 26, which test weft's own code; the Node 24 and 20 runs include them).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,23 @@ export interface Binary {
   readonly run: boolean;
 }
 
+/**
+ * Whether `WEFT_SERVER_TESTS=skip` asks to skip the tests that need `name` (said loudly on stderr, so
+ * a log shows what did not run). Any other value than `skip`, `run` or empty is refused: a typo
+ * must not turn into a silent skip or a silent run.
+ */
+export function serverTestsSkipped(name: string): boolean {
+  const mode = process.env.WEFT_SERVER_TESTS ?? '';
+  if (mode !== '' && mode !== 'skip' && mode !== 'run') {
+    throw new Error(`WEFT_SERVER_TESTS must be "skip", "run" or unset, not "${mode}"`);
+  }
+  if (mode !== 'skip') return false;
+  process.stderr.write(`\n*** SKIPPING tests that need ${name}: WEFT_SERVER_TESTS=skip ***\n\n`);
+  return true;
+}
+
 export function binary(name: string, debianPackage: string): Binary {
+  if (serverTestsSkipped(name)) return { name, path: undefined, run: false };
   let path: string | undefined;
   try {
     path = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;

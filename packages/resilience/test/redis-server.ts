@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { serverTestsSkipped } from '../../../test/harness/servers';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -12,9 +13,11 @@ export interface RedisProcess {
 
 /**
  * Whether the Redis tests run here: `'run'` when redis-server is installed; without it, `'fail'`
- * in CI (process.env.CI set: CI must install it) and `'skip'` locally, with a loud warning.
+ * in CI (process.env.CI set: CI must install it) and `'skip'` locally, with a loud warning;
+ * `'skip'` also with `WEFT_SERVER_TESTS=skip` (see test/harness/servers.ts).
  */
 export function redisMode(): 'run' | 'fail' | 'skip' {
+  if (serverTestsSkipped('redis-server')) return 'skip';
   if (existsSync(REDIS_SERVER)) return 'run';
   if (process.env.CI) return 'fail';
   console.warn(
