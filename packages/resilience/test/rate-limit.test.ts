@@ -109,11 +109,14 @@ describe('rateLimit', () => {
       serverInterceptors: [rateLimit({ rules: [{ name: 'global', rate, burst }] })],
     });
     const clients = Array.from({ length: 6 }, () => harness!.newClient());
-    const { elapsed, codes } = await flood(clients, 1500);
+    // Three callers per client: the offered load stays well above the rate even when a busy
+    // machine makes each call slow (one caller per client offered ~2x the rate under load).
+    const { elapsed, codes } = await flood(clients, 1500, 3);
     const admitted = harness.handled.get('Unary') ?? 0;
     const bound = (rate * elapsed) / 1000 + burst;
     expect(codes.filter((c) => c === grpc.status.OK).length).toBe(admitted);
-    expect(codes.filter((c) => c === grpc.status.RESOURCE_EXHAUSTED).length).toBeGreaterThan(admitted);
+    // The flood went over the limit (else the bounds below would prove nothing).
+    expect(codes.filter((c) => c === grpc.status.RESOURCE_EXHAUSTED).length).toBeGreaterThan(admitted / 2);
     expect(admitted).toBeLessThanOrEqual(Math.ceil(bound));
     expect(admitted).toBeGreaterThanOrEqual(Math.floor(bound * 0.85));
   });

@@ -229,7 +229,8 @@ describe('serverTracing', () => {
       ...Object.values(SHAPES).map((run) => run(client, { message: 'x' })),
       ...Object.values(SHAPES).map((run) => run(client, { message: 'x', failCode: grpc.status.ABORTED })),
       unary(client, { failCode: grpc.status.INTERNAL }, {}, 'Fail'),
-      unary(client, { sleepMs: 5000 }, { deadline: Date.now() + 50 }, 'Sleep'),
+      // 500 ms: the call must reach the server before its deadline (50 ms did not on a busy machine).
+      unary(client, { sleepMs: 5000 }, { deadline: Date.now() + 500 }, 'Sleep'),
     ]);
     await waitFor(() => otel.counter.ended === 10);
     await new Promise((r) => setTimeout(r, 50));
