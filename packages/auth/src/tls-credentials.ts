@@ -43,7 +43,7 @@ export function tlsServerCredentials(options: ServerTlsOptions): grpc.ServerCred
   if (require && !files.hasCa) throw new Error('weft/auth: requireClientCertificate needs caFile');
   // grpc-js 1.14 hands its first argument to the identity slot and its second to the CA slot
   // (the declared parameter names say the reverse); a CA slot of `null` asks for no client
-  // certificate. `test/tls-credentials.test.ts` pins this against the installed grpc-js.
+  // certificate. `test/tls-rotation.test.ts` (TLS without a CA, and the FileWatcher comparison) pins this.
   return create(files, files.hasCa ? files : (null as unknown as CertificateFiles), require);
 }
 
