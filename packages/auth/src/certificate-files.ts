@@ -49,6 +49,8 @@ export class CertificateFiles implements CertificateProvider {
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<boolean> | undefined;
   private readonly refreshIntervalMs: number;
+  private generationCount = 0;
+  private trusted: { readonly generation: number; readonly cas: readonly X509Certificate[] } | undefined;
 
   /** Reads the files once, synchronously: a bad set is an error at startup, not a server that refuses all. */
   constructor(private readonly options: CertificateFilesOptions) {
@@ -73,6 +75,19 @@ export class CertificateFiles implements CertificateProvider {
 
   get hasCa(): boolean {
     return this.current.ca !== undefined;
+  }
+
+  /** Counts the sets published so far: it changes whenever the certificate, key or CA did. */
+  get generation(): number {
+    return this.generationCount;
+  }
+
+  /** The certificates of the current CA bundle, parsed once per generation. */
+  get caCertificates(): readonly X509Certificate[] {
+    if (this.trusted?.generation !== this.generationCount) {
+      this.trusted = { generation: this.generationCount, cas: splitPem(this.current.ca) };
+    }
+    return this.trusted.cas;
   }
 
   /**
@@ -101,6 +116,7 @@ export class CertificateFiles implements CertificateProvider {
     if (same(previous.cert, next.cert) && same(previous.key, next.key) && same(previous.ca, next.ca))
       return false;
     this.current = next;
+    this.generationCount++;
     // Identity first, then CA: grpc-js builds a secure context on each, and both are set by the end of this turn.
     for (const listener of this.identityListeners) listener(this.identityUpdate());
     for (const listener of this.caListeners) listener(this.caUpdate());
@@ -179,6 +195,25 @@ function check(loaded: Loaded): Loaded {
       throw new Error('weft/auth: the private key does not belong to the certificate (rotation half-way?)');
     }
   }
-  if (loaded.ca !== undefined) new X509Certificate(loaded.ca);
+  if (loaded.ca !== undefined && splitPem(loaded.ca).length === 0) {
+    throw new Error('weft/auth: the CA file holds no certificate');
+  }
   return loaded;
+}
+
+const PEM_END = '-----END CERTIFICATE-----';
+
+/** Every certificate of a PEM bundle (throws on one that does not parse). */
+function splitPem(pem: Buffer | undefined): X509Certificate[] {
+  if (pem === undefined) return [];
+  const text = pem.toString('latin1');
+  const out: X509Certificate[] = [];
+  let start = text.indexOf('-----BEGIN CERTIFICATE-----');
+  while (start >= 0) {
+    const end = text.indexOf(PEM_END, start);
+    if (end < 0) break;
+    out.push(new X509Certificate(text.slice(start, end + PEM_END.length)));
+    start = text.indexOf('-----BEGIN CERTIFICATE-----', end);
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 import { type CallContext, type MethodInfo, type MethodMatcher, toPredicate } from '@weft/core';
 import type { Algorithm } from 'jsonwebtoken';
+import type { CertificateFiles } from './certificate-files';
 import type { AuthIdentity, PeerIdentity, PeerIdentitySource } from './identity';
 import type { KeySource } from './keys';
 
@@ -189,6 +190,15 @@ export interface PeerIdentityOptions {
   policy?: Readonly<Record<string, MethodPolicy>>;
   /** Last word after the certificate and policy passed: `false` answers PERMISSION_DENIED. Default: none. */
   authorize?: (peer: PeerIdentity, context: CallContext) => boolean | Promise<boolean>;
+  /**
+   * The server's certificate files (the ones given to `tlsServerCredentials`): each client
+   * certificate must also have been issued by a CA of their current bundle, so a CA rotated out
+   * fails the calls of connections opened before the rotation too (TLS checked them against the
+   * old bundle, and grpc-js keeps them open). Checked once per certificate and CA generation; the
+   * leaf must be signed directly by a certificate of the bundle (put intermediates in it).
+   * Default: none (TLS's check at the handshake is the only one).
+   */
+  trust?: CertificateFiles;
   /** Certificates whose identity is remembered (by fingerprint). Default 1000; 0 disables. */
   cacheSize?: number;
   /** The clock that decides whether a certificate has expired, ms since epoch. Default `Date.now`. */
@@ -201,6 +211,7 @@ export interface ResolvedPeerOptions {
   readonly isPublic: (method: MethodInfo) => boolean;
   readonly policy: Readonly<Record<string, MethodPolicy>>;
   readonly authorize: PeerIdentityOptions['authorize'];
+  readonly trust: CertificateFiles | undefined;
   readonly cacheSize: number;
   readonly now: () => number;
 }
@@ -222,6 +233,7 @@ export function resolvePeerOptions(options: PeerIdentityOptions = {}): ResolvedP
         : toPredicate(publicMethods),
     policy: options.policy ?? {},
     authorize: options.authorize,
+    trust: options.trust,
     cacheSize: options.cacheSize ?? 1000,
     now: options.now ?? Date.now,
   };

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { Metadata } from '@grpc/grpc-js';
 import {
   type CallContext,
@@ -7,6 +8,7 @@ import {
   subjectKey,
   type WeftServerCall,
 } from '@weft/core';
+import type { CertificateFiles } from './certificate-files';
 import { type PeerIdentity, peerIdentityKey } from './identity';
 import {
   findPolicy,
@@ -97,6 +99,13 @@ export function peerIdentity(options: PeerIdentityOptions = {}): StagedServerInt
             return;
           }
           const identity = cache.get(certificate);
+          if (
+            o.trust !== undefined &&
+            !isRejection(identity) &&
+            !trusted(identity, certificate.raw, o.trust)
+          ) {
+            return refuse(call, stage, rejections.peerUntrusted);
+          }
           const decision = admit(identity, policy, context, o);
           if (decision === undefined) return;
           if (decision instanceof Promise) {
@@ -110,6 +119,20 @@ export function peerIdentity(options: PeerIdentityOptions = {}): StagedServerInt
       };
     },
   });
+}
+
+/** Per identity, the CA generation its certificate was last checked in and the verdict: `generation * 2 + (ok ? 1 : 0)`. */
+const trustChecks = new WeakMap<PeerIdentity, number>();
+
+/** Whether the current CA bundle of `trust` issued the certificate: once per certificate and generation. */
+function trusted(identity: PeerIdentity, raw: Buffer, trust: CertificateFiles): boolean {
+  const generation = trust.generation;
+  const checked = trustChecks.get(identity);
+  if (checked !== undefined && checked >> 1 === generation) return (checked & 1) === 1;
+  const leaf = new X509Certificate(raw);
+  const ok = trust.caCertificates.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey));
+  trustChecks.set(identity, generation * 2 + (ok ? 1 : 0));
+  return ok;
 }
 
 function isRejection(value: PeerIdentity | AuthRejection): value is AuthRejection {

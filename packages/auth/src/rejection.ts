@@ -55,6 +55,7 @@ export const rejections = {
   ),
   badSpiffeId: reject('bad_spiffe_id', 'client certificate URI SAN is not a valid SPIFFE ID'),
   peerExpired: reject('peer_certificate_expired', 'client certificate expired'),
+  peerUntrusted: reject('peer_certificate_untrusted', 'client certificate is no longer trusted (CA rotated)'),
   peerDenied: Object.freeze({
     code: status.PERMISSION_DENIED,
     reason: 'peer_not_allowed',

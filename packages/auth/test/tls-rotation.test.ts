@@ -212,7 +212,7 @@ describe('certificate rotation without a restart', () => {
     expect(await clientFiles.reload()).toBe(false);
   });
 
-  it('a CA rotation revokes the old CA’s client certificates for new connections; the server keeps serving', async () => {
+  it('a CA rotation revokes the old CA’s client certificates, on open connections too (`trust`); the server keeps serving', async () => {
     const newCa = DevCa.create(dir, 'new-ca');
     const serverCert = server('ca-server');
     const bundle = join(dir, 'trusted-clients.crt');
@@ -230,7 +230,7 @@ describe('certificate rotation without a restart', () => {
     });
     files.push(serverFiles);
     harness = await startHarness({
-      serverInterceptors: [peerIdentity()],
+      serverInterceptors: [peerIdentity({ trust: serverFiles })],
       serverCredentials: tlsServerCredentials({ files: serverFiles }),
       // Clients trust the (unchanged) server certificate's CA.
       clientCredentials: tlsChannelCredentials({
@@ -245,9 +245,8 @@ describe('certificate rotation without a restart', () => {
       tlsChannelCredentials({
         files: { caFile: ca.certFile, certFile: oldClient.certFile, keyFile: oldClient.keyFile },
       });
-    expect((await unary(harness.newClient(undefined, withOld()), { message: 'x' })).status.code).toBe(
-      grpc.status.OK,
-    );
+    // A connection opened before the rotation (the harness's own client) and kept open.
+    expect((await unary(harness.client, { message: 'x' })).status.code).toBe(grpc.status.OK);
     expect(
       (
         await unary(
@@ -268,6 +267,10 @@ describe('certificate rotation without a restart', () => {
       { deadline: Date.now() + 5000 },
     );
     expect(revoked.status.code).toBe(grpc.status.UNAVAILABLE);
+    // The open connection was verified against the old CA; `trust` refuses its calls now.
+    const open = await unary(harness.client, { message: 'x' });
+    expect(open.status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(open.status.details).toBe('client certificate is no longer trusted (CA rotated)');
     expect((await unary(harness.newClient(undefined, withNew()), { message: 'x' })).status.code).toBe(
       grpc.status.OK,
     );
