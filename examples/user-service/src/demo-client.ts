@@ -3,16 +3,23 @@ import { registerEtcdResolver } from '@weft/etcd';
 import { Etcd3 } from 'etcd3';
 import { DISCOVERY_NAME, loadUserProto } from './demo-server';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
+import { demoChannelCredentials } from './tls';
 
 export interface ClientSettings {
   address: string;
   interceptors?: grpc.Interceptor[];
+  /** Default: TLS / mTLS from TLS_CA, TLS_CLIENT_CERT, TLS_CLIENT_KEY, else plaintext (see tls.ts). */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /** A UserService client for `address` (a host:port or `etcd:///user-service`), with the caller's interceptors. */
-export function userClient({ address, interceptors = [] }: ClientSettings): UserServiceClient {
+export function userClient({
+  address,
+  interceptors = [],
+  credentials = demoChannelCredentials(),
+}: ClientSettings): UserServiceClient {
   const { proto } = loadUserProto();
-  return new proto.weft.demo.v1.UserService(address, grpc.credentials.createInsecure(), {
+  return new proto.weft.demo.v1.UserService(address, credentials, {
     interceptors,
     // Spread calls over every instance the resolver knows (one, without etcd).
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),

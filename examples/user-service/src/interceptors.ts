@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { jwtAuth, type MethodPolicy } from '@weft/auth';
+import { type CertificateFiles, jwtAuth, type MethodPolicy, peerIdentity } from '@weft/auth';
 import {
   type Logger,
   not,
@@ -43,6 +43,8 @@ export interface DemoServerDeps {
   metrics: MetricsInterceptor;
   /** The per-subject rate limit (replaced live when etcd config changes). */
   rateLimit: grpc.ServerInterceptor;
+  /** With mTLS (TLS_CA): the server's certificate files; client certificates must chain to their CA. */
+  trust?: CertificateFiles | undefined;
 }
 
 /** The demo's server interceptors, every weft piece on, ordered by the preset. */
@@ -51,12 +53,15 @@ export function demoServerInterceptors({
   logger,
   metrics,
   rateLimit,
+  trust,
 }: DemoServerDeps): grpc.ServerInterceptor[] {
   return serverInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
     metrics,
     logging: serverLogging({ logger }),
     deadline: serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
+    // mTLS: the calling workload (peer.identity in logs) and, below, the end user's token: both required.
+    peerIdentity: config.tls?.caFile === undefined ? undefined : peerIdentity({ trust }),
     auth: jwtAuth({
       keys: { secret: config.jwt.secret },
       algorithms: ['HS256'],
