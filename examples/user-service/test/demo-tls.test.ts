@@ -80,7 +80,7 @@ describe('npm run certs + TLS_* npm run demo', () => {
     } finally {
       client.close();
     }
-    expect(lines.find((l) => l.msg === 'user service listening on ' + demo.address)).toMatchObject({
+    expect(lines.find((l) => l.msg === `user service listening on ${demo.address}`)).toMatchObject({
       transport: 'mtls',
     });
     const finished = lines.filter(
