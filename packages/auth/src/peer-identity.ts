@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, ServerInterceptingCall } from '@grpc/grpc-js';
 import {
   type CallContext,
   type MethodInfo,
@@ -52,6 +52,10 @@ function fieldsOf(identity: PeerIdentity): Readonly<Record<string, string>> {
  * against the server's CA, so an unverified one is the same as none.
  */
 export function peerIdentity(options: PeerIdentityOptions = {}): StagedServerInterceptor {
+  // Older grpc-js has no way to show the peer certificate to interceptors: say so at setup, not per call.
+  if (typeof ServerInterceptingCall.prototype.getAuthContext !== 'function') {
+    throw new Error('weft/auth: peerIdentity needs @grpc/grpc-js >= 1.14 (call.getAuthContext)');
+  }
   const o = resolvePeerOptions(options);
   const cache = new PeerIdentityCache(o.identityFrom, o.cacheSize);
   const policies = new Map<string, ResolvedPeerPolicy>();
