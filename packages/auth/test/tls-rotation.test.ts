@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -175,6 +175,63 @@ describe('certificate rotation without a restart', () => {
     expect(result.handshakes).toBeGreaterThanOrEqual(12);
     // A read between the two renames sees the new key beside the old certificate: refused, not served.
     for (const e of errors) expect(e.message).toMatch(/private key does not belong/);
+  });
+
+  it('a CA rotation with an overlap bundle, under load: no failed call, new connections on the new CA', async () => {
+    const nextCa = DevCa.create(dir, 'next-ca');
+    const serverCert = server('overlap-server');
+    const bundle = join(dir, 'overlap-bundle.crt');
+    const writeBundle = (...cas: DevCa[]) => {
+      writeFileSync(`${bundle}.tmp`, Buffer.concat(cas.map((c) => c.cert)));
+      renameSync(`${bundle}.tmp`, bundle);
+    };
+    writeBundle(ca);
+    const live = client('overlap-client', 'spiffe://example.org/ns/a/sa/rotating');
+    const staged = nextCa.issue('overlap-client-next', {
+      uris: ['spiffe://example.org/ns/a/sa/rotating'],
+      usage: 'client',
+    });
+    const serverFiles = new CertificateFiles({
+      certFile: serverCert.certFile,
+      keyFile: serverCert.keyFile,
+      caFile: bundle,
+      refreshIntervalMs: 0,
+    });
+    const clientFiles = new CertificateFiles({
+      certFile: live.certFile,
+      keyFile: live.keyFile,
+      caFile: ca.certFile,
+      refreshIntervalMs: 0,
+    });
+    files.push(serverFiles, clientFiles);
+    const channel = tlsChannelCredentials({ files: clientFiles });
+    const issuers: string[] = [];
+    harness = await startHarness({
+      serverInterceptors: [peerIdentity()],
+      serverCredentials: tlsServerCredentials({ files: serverFiles }),
+      clientCredentials: channel,
+      probe: () => ({ fingerprint: authenticatedPeer()?.fingerprint ?? '' }),
+    });
+    const h = harness;
+    const fingerprint = async () =>
+      (await unary(h.newClient(FRESH, channel), { message: 'x' })).responses[0]?.context.fingerprint;
+    const result = await underLoad(h, channel, async (progress) => {
+      await progress(20, 4);
+      writeBundle(ca, nextCa); // 1. the server trusts both CAs
+      expect(await serverFiles.reload()).toBe(true);
+      await progress(20, 4);
+      install(staged, live); // 2. clients move to certificates of the new CA
+      expect(await clientFiles.reload()).toBe(true);
+      issuers.push(String(await fingerprint()));
+      await progress(20, 4);
+      writeBundle(nextCa); // 3. the old CA is retired
+      expect(await serverFiles.reload()).toBe(true);
+      await progress(20, 4);
+    });
+    expect(result.details).toEqual([]);
+    expect([...result.codes.keys()]).toEqual([grpc.status.OK]);
+    // New connections present the new certificate.
+    expect(issuers).toEqual([new X509Certificate(staged.cert).fingerprint256]);
   });
 
   it('a rotated client certificate applies to the client’s new connections', async () => {
