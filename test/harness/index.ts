@@ -173,7 +173,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const clients: grpc.Client[] = [];
   const defaultCredentials = options.clientCredentials ?? grpc.credentials.createInsecure();
   const newClient = (clientOptions?: grpc.ClientOptions, credentials = defaultCredentials) => {
-    const client = new proto.weft.test.TestService(address, credentials, clientOptions);
+    // TLS clients dial a host name: grpc-js 1.14 sends the target host as the TLS server name,
+    // which Node 26 refuses for an IP address (ERR_INVALID_ARG_VALUE; Node 20-24 only warn).
+    const target = credentials._isSecure() ? `localhost:${port}` : address;
+    const client = new proto.weft.test.TestService(target, credentials, clientOptions);
     clients.push(client);
     return client;
   };

@@ -28,7 +28,8 @@ export function userClient({
 
 /**
  * Where the demo's own client, load generator and health check go: with ETCD_ENDPOINTS, every
- * instance registered in etcd (`etcd:///user-service`); else ADDRESS, else 127.0.0.1:GRPC_PORT.
+ * instance registered in etcd (`etcd:///user-service`); else ADDRESS, else 127.0.0.1:GRPC_PORT
+ * (localhost:GRPC_PORT with TLS_CA).
  */
 export function demoTarget(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ETCD_ENDPOINTS) {
@@ -36,7 +37,9 @@ export function demoTarget(env: NodeJS.ProcessEnv = process.env): string {
     registerEtcdResolver({ client });
     return `etcd:///${DISCOVERY_NAME}`;
   }
-  return env.ADDRESS || `127.0.0.1:${env.GRPC_PORT || 50051}`;
+  // With TLS a host name, which the server certificate names: grpc-js 1.14 sends the target host
+  // as the TLS server name, and Node 26 refuses an IP address there.
+  return env.ADDRESS || `${env.TLS_CA ? 'localhost' : '127.0.0.1'}:${env.GRPC_PORT || 50051}`;
 }
 
 /** Promise form of a unary call on the generated client. */

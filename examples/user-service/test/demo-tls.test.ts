@@ -72,11 +72,13 @@ describe('npm run certs + TLS_* npm run demo', () => {
       TLS_CLIENT_CERT: join(dir, 'client.crt'),
       TLS_CLIENT_KEY: join(dir, 'client.key'),
     });
-    const client = userClient({ address: demo.address, interceptors: demoClientInterceptors(), credentials });
+    // A host name the certificate names (Node 26 refuses an IP address as the TLS server name).
+    const address = `localhost:${demo.grpcPort}`;
+    const client = userClient({ address, interceptors: demoClientInterceptors(), credentials });
     try {
       const steps = await exercise(client);
       expect(steps.filter((s) => !s.ok)).toEqual([]);
-      await expect(checkHealth(demo.address, '', 3000, credentials)).resolves.toBe('SERVING');
+      await expect(checkHealth(address, '', 3000, credentials)).resolves.toBe('SERVING');
     } finally {
       client.close();
     }
@@ -98,7 +100,7 @@ describe('npm run certs + TLS_* npm run demo', () => {
       demoChannelCredentials({ TLS_CA: env.TLS_CA }),
       grpc.credentials.createInsecure(),
     ]) {
-      await expect(checkHealth(demo.address, '', 3000, credentials)).rejects.toMatchObject({
+      await expect(checkHealth(`localhost:${demo.grpcPort}`, '', 3000, credentials)).rejects.toMatchObject({
         code: grpc.status.UNAVAILABLE,
       });
     }
