@@ -53,6 +53,10 @@ export interface HarnessOptions {
   handlers?: Partial<TestServiceHandlers>;
   serverOptions?: grpc.ServerOptions;
   clientOptions?: grpc.ClientOptions;
+  /** Default insecure (plaintext). */
+  serverCredentials?: grpc.ServerCredentials;
+  /** The default client's and `newClient`'s credentials. Default insecure (plaintext). */
+  clientCredentials?: grpc.ChannelCredentials;
   probe?: ContextProbe;
 }
 
@@ -63,8 +67,8 @@ export interface Harness {
   readonly client: TestServiceClient;
   /** How many times each handler ran, keyed by method name (`Unary`, `Bidi`...). */
   readonly handled: Map<string, number>;
-  /** A second client on the same server, e.g. with other interceptors. */
-  newClient(options?: grpc.ClientOptions): TestServiceClient;
+  /** A second client on the same server, e.g. with other interceptors or credentials. */
+  newClient(options?: grpc.ClientOptions, credentials?: grpc.ChannelCredentials): TestServiceClient;
   close(): Promise<void>;
 }
 
@@ -159,14 +163,20 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const handlers = { ...defaultHandlers(handled, options.probe ?? defaultProbe), ...options.handlers };
   server.addService(proto.weft.test.TestService.service, handlers as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
+    server.bindAsync(
+      '127.0.0.1:0',
+      options.serverCredentials ?? grpc.ServerCredentials.createInsecure(),
+      (error, bound) => (error ? reject(error) : resolve(bound)),
     ),
   );
   const address = `127.0.0.1:${port}`;
   const clients: grpc.Client[] = [];
-  const newClient = (clientOptions?: grpc.ClientOptions) => {
-    const client = new proto.weft.test.TestService(address, grpc.credentials.createInsecure(), clientOptions);
+  const defaultCredentials = options.clientCredentials ?? grpc.credentials.createInsecure();
+  const newClient = (clientOptions?: grpc.ClientOptions, credentials = defaultCredentials) => {
+    // TLS clients dial a host name: grpc-js 1.14 sends the target host as the TLS server name,
+    // which Node 26 refuses for an IP address (ERR_INVALID_ARG_VALUE; Node 20-24 only warn).
+    const target = credentials._isSecure() ? `localhost:${port}` : address;
+    const client = new proto.weft.test.TestService(target, credentials, clientOptions);
     clients.push(client);
     return client;
   };

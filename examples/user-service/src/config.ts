@@ -9,6 +9,20 @@ export interface DemoConfig {
   jwt: JwtConfig;
   limits: LimitsConfig;
   etcd: EtcdConfig | undefined;
+  /** TLS (and mTLS with a CA) when TLS_CERT and TLS_KEY are set; plaintext otherwise. */
+  tls: TlsConfig | undefined;
+}
+
+/** The server's TLS files, read again every `refreshSeconds` so rotated certificates apply without a restart. */
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** CA that client certificates must chain to (TLS_CA): turns on mTLS and `peerIdentity`. */
+  caFile: string | undefined;
+  /** Refuse the handshake of clients without a valid certificate (TLS_REQUIRE_CLIENT_CERT, default true with a CA). */
+  requireClientCert: boolean;
+  /** How often the files are read again (TLS_REFRESH_SECONDS, default 60). */
+  refreshSeconds: number;
 }
 
 /** Registration, discovery and watched limits, when ETCD_ENDPOINTS is set. */
@@ -59,6 +73,34 @@ export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: numbe
   return value;
 }
 
+function boolFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+/** TLS_CERT + TLS_KEY (both or neither), TLS_CA, TLS_REQUIRE_CLIENT_CERT, TLS_REFRESH_SECONDS. */
+export function tlsFromEnv(env: NodeJS.ProcessEnv): TlsConfig | undefined {
+  const certFile = env.TLS_CERT || undefined;
+  const keyFile = env.TLS_KEY || undefined;
+  const caFile = env.TLS_CA || undefined;
+  // TLS_CA alone is a client's setting (the CA of the server certificate): clients load this
+  // config too (for the JWT settings), so it is no error here; the server logs its `transport`.
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new Error('TLS_CERT and TLS_KEY go together');
+  const requireClientCert = boolFromEnv(env, 'TLS_REQUIRE_CLIENT_CERT', caFile !== undefined);
+  if (requireClientCert && caFile === undefined) throw new Error('TLS_REQUIRE_CLIENT_CERT needs TLS_CA');
+  return {
+    certFile,
+    keyFile,
+    caFile,
+    requireClientCert,
+    refreshSeconds: intFromEnv(env, 'TLS_REFRESH_SECONDS', 60),
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   return {
     host: env.HOST || '127.0.0.1',
@@ -81,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
           leaderTtl: intFromEnv(env, 'LEADER_TTL', 10) || 10,
         }
       : noElection(env),
+    tls: tlsFromEnv(env),
     limits: {
       rateLimitRps: intFromEnv(env, 'RATE_LIMIT_RPS', 100),
       rateLimitBurst: intFromEnv(env, 'RATE_LIMIT_BURST', 200),

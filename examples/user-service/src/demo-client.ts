@@ -3,16 +3,23 @@ import { registerEtcdResolver, registerLeaderResolver } from '@weft/etcd';
 import { Etcd3 } from 'etcd3';
 import { DISCOVERY_NAME, loadUserProto } from './demo-server';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
+import { demoChannelCredentials } from './tls';
 
 export interface ClientSettings {
   address: string;
   interceptors?: grpc.Interceptor[];
+  /** Default: TLS / mTLS from TLS_CA, TLS_CLIENT_CERT, TLS_CLIENT_KEY, else plaintext (see tls.ts). */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /** A UserService client for `address` (a host:port or `etcd:///user-service`), with the caller's interceptors. */
-export function userClient({ address, interceptors = [] }: ClientSettings): UserServiceClient {
+export function userClient({
+  address,
+  interceptors = [],
+  credentials = demoChannelCredentials(),
+}: ClientSettings): UserServiceClient {
   const { proto } = loadUserProto();
-  return new proto.weft.demo.v1.UserService(address, grpc.credentials.createInsecure(), {
+  return new proto.weft.demo.v1.UserService(address, credentials, {
     interceptors,
     // Spread calls over every instance the resolver knows (one, without etcd).
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
@@ -22,7 +29,8 @@ export function userClient({ address, interceptors = [] }: ClientSettings): User
 /**
  * Where the demo's own client, load generator and health check go: with ETCD_ENDPOINTS, every
  * instance registered in etcd (`etcd:///user-service`), or its leader when ADDRESS is
- * `etcd-leader:///user-service`; else ADDRESS, else 127.0.0.1:GRPC_PORT.
+ * `etcd-leader:///user-service`; else ADDRESS, else 127.0.0.1:GRPC_PORT (localhost:GRPC_PORT
+ * with TLS_CA).
  */
 export function demoTarget(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ETCD_ENDPOINTS) {
@@ -32,7 +40,9 @@ export function demoTarget(env: NodeJS.ProcessEnv = process.env): string {
     // ADDRESS=etcd-leader:///user-service sends every call to the replica elected leader.
     return env.ADDRESS?.startsWith('etcd-leader:') ? env.ADDRESS : `etcd:///${DISCOVERY_NAME}`;
   }
-  return env.ADDRESS || `127.0.0.1:${env.GRPC_PORT || 50051}`;
+  // With TLS a host name, which the server certificate names: grpc-js 1.14 sends the target host
+  // as the TLS server name, and Node 26 refuses an IP address there.
+  return env.ADDRESS || `${env.TLS_CA ? 'localhost' : '127.0.0.1'}:${env.GRPC_PORT || 50051}`;
 }
 
 /** Promise form of a unary call on the generated client. */

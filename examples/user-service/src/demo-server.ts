@@ -25,6 +25,7 @@ import type { DemoConfig } from './config';
 import type { ProtoGrpcType } from './generated/user';
 import { demoServerInterceptors } from './interceptors';
 import { LiveRateLimit, parseLiveLimits } from './live-limits';
+import { serverTls } from './tls';
 import { userServiceHandlers } from './user-service';
 import { UserStore } from './user-store';
 
@@ -93,6 +94,12 @@ export async function startDemo(
           }),
           { fullMethod: leaderOnlyMethods },
         );
+  // TLS_CERT/TLS_KEY: TLS, with TLS_CA mTLS; the files are read again so rotation needs no restart.
+  const tls =
+    config.tls &&
+    serverTls(config.tls, (error) =>
+      logger.warn({ err: error }, 'TLS files not reloaded; keeping the current ones'),
+    );
   const server = new grpc.Server({
     // The largest valid UserService request is under 8 KB (see request-bounds.ts); refusing bigger
     // messages in grpc-js (RESOURCE_EXHAUSTED) keeps a flood of 4 MiB ones from reaching a handler.
@@ -103,6 +110,7 @@ export async function startDemo(
       metrics,
       rateLimit: limits.interceptor,
       leaderOnly: leaderGate,
+      trust: tls?.files,
     }),
   });
   server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
@@ -120,7 +128,7 @@ export async function startDemo(
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.host}:${config.grpcPort}`,
-      grpc.ServerCredentials.createInsecure(),
+      tls?.credentials ?? grpc.ServerCredentials.createInsecure(),
       (error, port) => (error ? reject(error) : resolve(port)),
     ),
   );
@@ -137,7 +145,8 @@ export async function startDemo(
     server.forceShutdown();
     throw error;
   }
-  logger.info({ address, metrics: metricsServer.url }, `user service listening on ${address}`);
+  const transport = config.tls === undefined ? 'plaintext' : config.tls.caFile === undefined ? 'tls' : 'mtls';
+  logger.info({ address, metrics: metricsServer.url, transport }, `user service listening on ${address}`);
   if (config.jwt.insecureDevSecret) {
     logger.warn(
       'JWT_SECRET is unset: tokens are checked with the public development secret (npm run token mints them)',
@@ -182,6 +191,7 @@ export async function startDemo(
       signals.close();
       await metricsServer.close();
       await discovery?.close();
+      tls?.files.close();
     })();
     return stopping;
   };

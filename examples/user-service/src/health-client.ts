@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath } from 'grpc-health-check';
+import { demoChannelCredentials } from './tls';
 
 interface HealthClient extends grpc.Client {
   Check(
@@ -11,12 +12,17 @@ interface HealthClient extends grpc.Client {
 }
 
 /** Asks the standard gRPC health service for a status: `SERVING`, `NOT_SERVING`... */
-export function checkHealth(address: string, service = '', timeoutMs = 3000): Promise<string> {
+export function checkHealth(
+  address: string,
+  service = '',
+  timeoutMs = 3000,
+  credentials = demoChannelCredentials(),
+): Promise<string> {
   const definition = protoLoader.loadSync(protoPath, { enums: String, defaults: true });
   const { grpc: g } = grpc.loadPackageDefinition(definition) as unknown as {
     grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => HealthClient } } };
   };
-  const client = new g.health.v1.Health(address, grpc.credentials.createInsecure());
+  const client = new g.health.v1.Health(address, credentials);
   return new Promise((resolve, reject) => {
     client.Check({ service }, { deadline: Date.now() + timeoutMs }, (error, response) => {
       client.close();

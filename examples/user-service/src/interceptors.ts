@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { jwtAuth, type MethodPolicy } from '@weft/auth';
+import { type CertificateFiles, jwtAuth, type MethodPolicy, peerIdentity } from '@weft/auth';
 import {
   type Logger,
   not,
@@ -45,6 +45,8 @@ export interface DemoServerDeps {
   rateLimit: grpc.ServerInterceptor;
   /** Refuses LEADER_ONLY_METHODS on replicas that do not lead (`@weft/etcd`'s `leaderOnly`). */
   leaderOnly?: grpc.ServerInterceptor | undefined;
+  /** With mTLS (TLS_CA): the server's certificate files; client certificates must chain to their CA. */
+  trust?: CertificateFiles | undefined;
 }
 
 /** The demo's server interceptors, every weft piece on, ordered by the preset. */
@@ -54,12 +56,15 @@ export function demoServerInterceptors({
   metrics,
   rateLimit,
   leaderOnly,
+  trust,
 }: DemoServerDeps): grpc.ServerInterceptor[] {
   return serverInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
     metrics,
     logging: serverLogging({ logger }),
     deadline: serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
+    // mTLS: the calling workload (peer.identity in logs) and, below, the end user's token: both required.
+    peerIdentity: config.tls?.caFile === undefined ? undefined : peerIdentity({ trust }),
     auth: jwtAuth({
       keys: { secret: config.jwt.secret },
       algorithms: ['HS256'],

@@ -3,19 +3,32 @@ import {
   type CallContext,
   type MethodInfo,
   type StagedServerInterceptor,
-  signals,
   stagedInterceptor,
   subjectKey,
   type WeftServerCall,
 } from '@weft/core';
-import { type AuthIdentity, identityKey } from './identity';
+import { type AuthIdentity, identityKey, peerIdentityKey } from './identity';
 import { keyRing } from './keys';
-import { type JwtAuthOptions, type ResolvedAuthOptions, resolveOptions } from './options';
-import { type AuthRejection, insufficientScope, missingRole, rejections } from './rejection';
+import {
+  type CredentialsRequirement,
+  findPolicy,
+  type JwtAuthOptions,
+  type ResolvedAuthOptions,
+  resolveOptions,
+} from './options';
+import {
+  type AuthRejection,
+  insufficientScope,
+  missingRole,
+  publishRejection,
+  rejections,
+} from './rejection';
 import { isRejection, TokenVerifier, type Verification } from './token-verifier';
 
 interface ResolvedPolicy {
   readonly public: boolean;
+  /** `undefined` and `jwt`: a token is required, the client certificate is `peerIdentity`'s business. */
+  readonly credentials: CredentialsRequirement | undefined;
   readonly scopes: readonly string[];
   readonly roles: readonly string[];
 }
@@ -44,18 +57,21 @@ export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
     o.header === 'authorization'
       ? rejections.missing
       : Object.freeze({ ...rejections.missing, message: `missing bearer token in "${o.header}" metadata` });
+  const missingEither: AuthRejection =
+    o.header === 'authorization'
+      ? rejections.missingCredentials
+      : Object.freeze({
+          ...rejections.missingCredentials,
+          message: `missing credentials: a bearer token in "${o.header}" or a client certificate is required`,
+        });
 
   const policyFor = (method: MethodInfo): ResolvedPolicy => {
     let policy = policies.get(method.fullMethod);
     if (policy === undefined) {
-      const given =
-        o.policy[method.path] ??
-        o.policy[method.fullMethod] ??
-        o.policy[method.service] ??
-        o.policy['*'] ??
-        {};
+      const given = findPolicy(o.policy, method);
       policy = {
         public: given.public === true || o.isPublic(method),
+        credentials: given.credentials,
         scopes: given.scopes ?? [],
         roles: given.roles ?? [],
       };
@@ -79,13 +95,7 @@ export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
   };
 
   const refuse = (call: WeftServerCall, stage: number, rejection: AuthRejection): void => {
-    if (signals.authFailure.hasSubscribers) {
-      signals.authFailure.publish({
-        method: call.context.method,
-        reason: rejection.reason,
-        code: rejection.code,
-      });
-    }
+    publishRejection(call.context.method, rejection);
     const trailers = new Metadata();
     if (rejection.code !== rejections.keysUnavailable.code)
       trailers.set('www-authenticate', challenge(rejection));
@@ -112,6 +122,21 @@ export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
         onReceiveMetadata(metadata) {
           for (const key of o.stripMetadata) metadata.remove(key);
           if (policy.public) return;
+          const credentials = policy.credentials;
+          if (credentials !== undefined && credentials !== 'jwt') {
+            // The workload's certificate was checked by `peerIdentity`, which runs before this.
+            const peer = context.get(peerIdentityKey) !== undefined;
+            if (credentials === 'both') {
+              if (!peer) return refuse(call, stage, rejections.missingClientCert);
+            } else if (metadata.get(o.header).length === 0) {
+              if (peer) return;
+              return refuse(
+                call,
+                stage,
+                credentials === 'peer' ? rejections.missingClientCert : missingEither,
+              );
+            }
+          }
           const verified = verify(metadata, o, verifier, missing);
           if (verified instanceof Promise) {
             return verified.then(decide, () => refuse(call, stage, rejections.keysUnavailable));

@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { type MethodInfo, signals } from '@weft/core';
 
 /**
  * Why a call was refused: `reason` is a stable slug for metrics and logs, `message` is what the
@@ -40,6 +41,26 @@ export const rejections = {
     reason: 'keys_unavailable',
     message: 'cannot verify token: signing keys are unavailable, try again later',
   }) as AuthRejection,
+  // mTLS (`peerIdentity`): no bearer hint, the certificate is not a bearer credential.
+  missingClientCert: reject('missing_client_cert', 'a verified client certificate is required (mutual TLS)'),
+  missingCredentials: reject(
+    'missing',
+    'missing credentials: a bearer token or a client certificate is required',
+  ),
+  badPeerCertificate: reject('bad_peer_certificate', 'client certificate names cannot be read'),
+  noPeerIdentity: reject('no_peer_identity', 'client certificate carries no usable identity'),
+  ambiguousPeer: reject(
+    'ambiguous_peer_identity',
+    'client certificate carries more than one identity of the same kind',
+  ),
+  badSpiffeId: reject('bad_spiffe_id', 'client certificate URI SAN is not a valid SPIFFE ID'),
+  peerExpired: reject('peer_certificate_expired', 'client certificate expired'),
+  peerUntrusted: reject('peer_certificate_untrusted', 'client certificate is no longer trusted (CA rotated)'),
+  peerDenied: Object.freeze({
+    code: status.PERMISSION_DENIED,
+    reason: 'peer_not_allowed',
+    message: 'calling workload is not allowed to call this method',
+  }) as AuthRejection,
   denied: Object.freeze({
     code: status.PERMISSION_DENIED,
     reason: 'denied',
@@ -66,4 +87,11 @@ export function missingRole(roles: readonly string[]): AuthRejection {
     reason: 'insufficient_role',
     message: `token lacks one of the roles: ${roles.join(', ')}`,
   });
+}
+
+/** Publishes a refusal on `@weft/core`'s `authFailure` signal (what `@weft/metrics` counts). */
+export function publishRejection(method: MethodInfo, rejection: AuthRejection): void {
+  if (signals.authFailure.hasSubscribers) {
+    signals.authFailure.publish({ method, reason: rejection.reason, code: rejection.code });
+  }
 }

@@ -14,8 +14,8 @@ export function createContextKey<T>(description: string): ContextKey<T> {
 }
 
 /**
- * The authenticated subject of the call, written by the authentication layer (`@weft/auth`'s
- * `jwtAuth`) and read by layers that key on the caller (rate limits), so neither imports the other.
+ * The authenticated subject of the call, written by the authentication layers (`@weft/auth`'s
+ * `peerIdentity` writes the workload, `jwtAuth` then the end user's `sub`) and read by layers that key on the caller (rate limits), so neither imports the other.
  */
 export const subjectKey: ContextKey<string> = createContextKey<string>('weft.subject');
 

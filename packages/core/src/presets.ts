@@ -9,6 +9,8 @@ export interface ServerPreset {
   metrics?: ServerInterceptor;
   logging?: ServerInterceptor;
   deadline?: ServerInterceptor;
+  /** The workload's identity from its client certificate (`@weft/auth`'s `peerIdentity`), checked before `auth`. */
+  peerIdentity?: ServerInterceptor;
   auth?: ServerInterceptor;
   rateLimit?: ServerInterceptor;
   concurrencyLimit?: ServerInterceptor;
@@ -37,9 +39,12 @@ export interface ClientPreset {
  *    exemplar carries the trace id;
  * 2. metrics and 3. logging: they see every call, rejected ones included, with final status codes;
  * 4. deadline: an absurd deadline is capped before any work is spent on the call;
- * 5. auth: before limits, because per-subject limits key on the verified subject;
- * 6. rate limit, 7. concurrency limit, then your `extra` interceptors;
- * 8. recovery, innermost, so the INTERNAL it makes of a thrown error is what metrics and logs see.
+ * 5. peer identity (mTLS): the workload is known before the end user's token is looked at, so
+ *    a method whose policy accepts `either` credential, or needs `both`, can be decided by auth;
+ * 6. auth (JWT): before limits, because per-subject limits key on the verified subject (the
+ *    token's `sub` replaces the workload identity peer identity put there);
+ * 7. rate limit, 8. concurrency limit, then your `extra` interceptors;
+ * 9. recovery, innermost, so the INTERNAL it makes of a thrown error is what metrics and logs see.
  * Neighbouring weft interceptors fold into one grpc-js layer (their stages run in this order), and
  * neighbouring observers (tracing, metrics, logging) into one stage: an interceptor of your own in
  * `extra` splits the layer in two, nothing else changes.
@@ -50,6 +55,7 @@ export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
     preset.metrics,
     preset.logging,
     preset.deadline,
+    preset.peerIdentity,
     preset.auth,
     preset.rateLimit,
     preset.concurrencyLimit,

@@ -20,7 +20,10 @@ function signal<T>(name: string): Signal<T> {
   return channel(name) as unknown as Signal<T>;
 }
 
-/** A call rejected by `jwtAuth`: `reason` is a short stable slug (`missing`, `expired`, `bad_signature`, `insufficient_scope`...). */
+/**
+ * A call rejected by `jwtAuth` or `peerIdentity`: `reason` is a short stable slug (`missing`,
+ * `expired`, `bad_signature`, `insufficient_scope`, `missing_client_cert`, `peer_not_allowed`...).
+ */
 export interface AuthFailure {
   readonly method: MethodInfo;
   readonly reason: string;

@@ -53,7 +53,7 @@ export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics
   const authFailures = new LabelledCounter(
     registry,
     `${p}weft_auth_failures_total`,
-    'Calls refused by jwtAuth, by reason (missing, expired, bad_signature, insufficient_scope, ...).',
+    'Calls refused by jwtAuth or peerIdentity, by reason (missing, expired, insufficient_scope, missing_client_cert, peer_not_allowed, ...).',
   );
   const limitRejections = new LabelledCounter(
     registry,
