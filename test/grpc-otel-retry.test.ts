@@ -31,7 +31,8 @@ describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
       interceptors: clientInterceptors({
         metrics,
         attemptMetrics: metrics.attempt,
-        // random() = 1: each retry waits the whole backoff bound, so the delay has a floor.
+        // random() near 1: each retry waits almost the whole bound (timers round down to the ms), so
+        // the delay has a floor of (bound - 1) ms per retry.
         retry: retry({
           initialBackoff: backoffMs,
           maxBackoff: backoffMs,
@@ -59,7 +60,7 @@ describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
     expect(histogramAt(m.get('grpc.client.call.duration'), unavailable)?.count).toBe(1);
     // The call lasted at least its two backoffs; each attempt far less than the call.
     const call = histogramAt(m.get('grpc.client.call.duration'), unavailable);
-    expect(call?.sum).toBeGreaterThanOrEqual((2 * backoffMs * 0.99) / 1000);
+    expect(call?.sum).toBeGreaterThanOrEqual((2 * (backoffMs - 1)) / 1000);
   });
 
   it('records A96 retries (2) and the time without an attempt, and no 0 retries for a call that needed none', async () => {
@@ -74,7 +75,7 @@ describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
       'grpc.method': FAIL,
       'grpc.target': target,
     });
-    expect(delay?.sum).toBeGreaterThanOrEqual((2 * backoffMs * 0.99) / 1000);
+    expect(delay?.sum).toBeGreaterThanOrEqual((2 * (backoffMs - 1)) / 1000);
     expect(delay?.buckets.boundaries).toHaveLength(41);
     expect(
       histogramAt(m.get('grpc.client.call.retries'), { 'grpc.method': FAIL, 'grpc.target': target })?.buckets
@@ -93,5 +94,30 @@ describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
     ).toBe(1);
     expect(histogramAt(m.get('grpc.client.attempt.duration'), ok)?.count).toBe(1);
     expect(histogramAt(m.get('grpc.client.call.duration'), ok)?.count).toBe(1);
+  });
+});
+
+describe('gRFC A66 call and attempt interceptors folded into one layer (no retry between them)', () => {
+  it('counts each call once as one attempt', async () => {
+    const meters = testMeters();
+    const metrics = grpcOtelClientMetrics({ meterProvider: meters.meterProvider, target: 'users:1' });
+    const interceptors = clientInterceptors({ metrics, attemptMetrics: metrics.attempt });
+    expect(interceptors).toHaveLength(1); // the preset folded both observers into one layer
+    const harness = await startHarness({ clientInterceptors: interceptors });
+    try {
+      await unary(harness.client, { message: 'a' });
+      await unary(harness.client, { message: 'b' });
+      const m = await meters.collect();
+      const base = { 'grpc.method': UNARY, 'grpc.target': 'dns:///users:1' };
+      expect(counterAt(m.get('grpc.client.attempt.started'), base)).toBe(2);
+      expect(
+        histogramAt(m.get('grpc.client.attempt.duration'), { ...base, 'grpc.status': 'OK' })?.count,
+      ).toBe(2);
+      expect(histogramAt(m.get('grpc.client.call.duration'), { ...base, 'grpc.status': 'OK' })?.count).toBe(
+        2,
+      );
+    } finally {
+      await harness.close();
+    }
   });
 });
