@@ -86,6 +86,43 @@ describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
     expect(m.get('grpc.client.call.transparent_retries')?.dataPoints ?? []).toEqual([]);
   });
 
+  // A96's table (grpc/proposal A96-retry-otel-stats.md), without its bucket sentence.
+  const A96: [string, string, string, number[]][] = [
+    [
+      'grpc.client.call.retries',
+      '{retry}',
+      'Number of retries during the client call. If there were no retries, 0 is not reported.',
+      [1, 2, 3, 4, 5],
+    ],
+    [
+      'grpc.client.call.transparent_retries',
+      '{transparent_retry}',
+      'Number of transparent retries during the client call. If there were no transparent retries, 0 is not reported.',
+      [1, 2, 3, 4, 5, 10],
+    ],
+    [
+      'grpc.client.call.hedges',
+      '{hedge}',
+      'Number of hedges during the client call. If there were no hedges, 0 is not reported.',
+      [1, 2, 3, 4, 5],
+    ],
+    [
+      'grpc.client.call.retry_delay',
+      's',
+      'Total time of delay while there is no active attempt during the client call.',
+      [],
+    ],
+  ];
+  it.each(A96)('creates %s as gRFC A96 defines it', (name, unit, description, buckets) => {
+    const made = meters.created.get(name);
+    expect(made?.kind).toBe('histogram');
+    expect(made?.options?.unit).toBe(unit);
+    expect(made?.options?.description).toBe(description);
+    const advice = made?.options?.advice?.explicitBucketBoundaries;
+    if (buckets.length > 0) expect(advice).toEqual(buckets);
+    else expect(advice).toHaveLength(41); // A66's latency buckets
+  });
+
   it('records a call without retries as one attempt', async () => {
     const m = await meters.collect();
     const ok = { 'grpc.method': UNARY, 'grpc.target': target, 'grpc.status': 'OK' };

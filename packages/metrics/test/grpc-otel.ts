@@ -1,5 +1,5 @@
 /** An in-memory OpenTelemetry MeterProvider for the gRFC A66 tests, and lookups on what it collected. */
-import type { Attributes } from '@opentelemetry/api';
+import type { MeterProvider as ApiMeterProvider, Attributes, Meter, MetricOptions } from '@opentelemetry/api';
 import {
   AggregationTemporality,
   type Histogram,
@@ -17,16 +17,38 @@ class TestReader extends MetricReader {
 }
 
 export interface TestMeters {
-  readonly meterProvider: MeterProvider;
+  readonly meterProvider: ApiMeterProvider;
+  /**
+   * Every instrument created, with its options: the SDK exports an instrument only once it has a
+   * data point, and some (A96's hedges) never get one.
+   */
+  readonly created: Map<string, { kind: 'counter' | 'histogram'; options: MetricOptions | undefined }>;
   /** Every metric collected now, by name. */
   collect(): Promise<Map<string, MetricData>>;
 }
 
 export function testMeters(): TestMeters {
   const reader = new TestReader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
+  const sdk = new MeterProvider({ readers: [reader] });
+  const created: TestMeters['created'] = new Map();
+  const meterProvider: ApiMeterProvider = {
+    getMeter(name, version, options) {
+      const meter = sdk.getMeter(name, version, options);
+      const watched: Meter = Object.create(meter);
+      watched.createHistogram = (n, o) => {
+        created.set(n, { kind: 'histogram', options: o });
+        return meter.createHistogram(n, o);
+      };
+      watched.createCounter = (n, o) => {
+        created.set(n, { kind: 'counter', options: o });
+        return meter.createCounter(n, o);
+      };
+      return watched;
+    },
+  };
   return {
     meterProvider,
+    created,
     async collect() {
       const { resourceMetrics } = await reader.collect();
       const out = new Map<string, MetricData>();
