@@ -2,6 +2,7 @@
  * The service level objectives, in one place: `npm run slo-rules` writes prometheus/rules/slo.yml
  * from this table, and prometheus/slo.test.ts fails when the file is stale.
  */
+import { SERVER_ERROR_CODES } from '../../grafana/src/queries';
 
 export interface ServiceObjectives {
   /** `grpc_service` label value: the fully-qualified service name. */
@@ -12,8 +13,8 @@ export interface ServiceObjectives {
   readonly latency: { readonly objective: number; readonly thresholdSeconds: number };
 }
 
-/** Codes that spend the availability budget: the server's faults (the dashboards' server error codes). */
-export const SERVER_FAULT_CODES = 'Unknown|DeadlineExceeded|Unimplemented|Internal|Unavailable|DataLoss';
+/** Codes that spend the availability budget: the server's faults, as the dashboards count them. */
+export const SERVER_FAULT_CODES = SERVER_ERROR_CODES;
 
 /** The SLO period the error budget is counted over. */
 export const SLO_PERIOD = '30d';
