@@ -24,6 +24,12 @@ describe.runIf(promtool.run)('promtool', () => {
     expect(run(['test', 'rules', 'tests/alerts.test.yml'])).toContain('SUCCESS');
   });
 
+  // Rule files beyond alerts.yml and recording.yml bring their own test file (tests/<name>.test.yml).
+  const extraTests = readdirSync(join(__dirname, 'tests')).filter((f) => f !== 'alerts.test.yml');
+  it.each(extraTests)('passes the rule unit tests in tests/%s', (file) => {
+    expect(run(['test', 'rules', join('tests', file)])).toContain('SUCCESS');
+  });
+
   it('has a unit test for every alert', () => {
     const names = [
       ...readFileSync(join(__dirname, 'rules', 'alerts.yml'), 'utf8').matchAll(/- alert: (\w+)/g),

@@ -40,7 +40,7 @@ function dashboardQueries(): PanelQuery[] {
       for (const target of panel.targets ?? []) {
         const expr = target.expr
           .replaceAll('$__rate_interval', '1m')
-          .replace(/\$(job|instance|service|method)\b/g, '.*');
+          .replace(/\$(job|instance|service|method|slo)\b/g, '.*');
         out.push({ dashboard: dashboard.title, panel: panel.title, expr });
       }
     }
@@ -75,14 +75,18 @@ describe.runIf(prometheusBin.run)('dashboards and rules against a real Prometheu
     prometheus = await startPrometheus(
       prometheusBin,
       `global: { scrape_interval: 1s, evaluation_interval: 1s }
-rule_files: [recording.yml, alerts.yml]
+rule_files: [recording.yml, alerts.yml, slo.yml]
 scrape_configs:
   - job_name: user-service
     static_configs: [{ targets: ['${new URL(demo.metricsUrl).host}'] }]
   - job_name: user-service-client
     static_configs: [{ targets: ['${new URL(clientServer.url).host}'] }]
 `,
-      { 'recording.yml': rules('recording.yml'), 'alerts.yml': rules('alerts.yml') },
+      {
+        'recording.yml': rules('recording.yml'),
+        'alerts.yml': rules('alerts.yml'),
+        'slo.yml': rules('slo.yml'),
+      },
     );
     await waitUntil('both targets to be scraped', async () => {
       const up = await prometheus.query('sum(up)');
@@ -117,6 +121,32 @@ scrape_configs:
     await demo?.shutdown();
   });
 
+  interface RuleGroup {
+    name: string;
+    rules: { type: string; name: string; query: string; health: string; lastError?: string }[];
+  }
+  const ruleGroups = async (): Promise<RuleGroup[]> => {
+    const res = await fetch(`${prometheus.url}/api/v1/rules`);
+    return ((await res.json()) as { data: { groups: RuleGroup[] } }).data.groups;
+  };
+
+  it('evaluates every SLO recording rule to data for the demo service, every window, and every SLO rule is healthy', async () => {
+    const slo = (await ruleGroups()).filter((g) => g.name.startsWith('weft-slo')).flatMap((g) => g.rules);
+    expect(slo.filter((r) => r.type === 'alerting').map((r) => r.name)).toEqual([
+      'GrpcSLOErrorBudgetBurnFast',
+      'GrpcSLOErrorBudgetBurnSlow',
+    ]);
+    expect(slo.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);
+    const empty: string[] = [];
+    for (const name of new Set(slo.filter((r) => r.type === 'recording').map((r) => r.name))) {
+      for (const objective of ['availability', 'latency']) {
+        const q = `${name}{slo="${objective}", grpc_service="weft.demo.v1.UserService"}`;
+        if ((await prometheus.query(q)).length === 0) empty.push(q);
+      }
+    }
+    expect(empty).toEqual([]);
+  });
+
   it('returns data for every dashboard panel query', async () => {
     const queries = dashboardQueries();
     expect(queries.length).toBeGreaterThan(20);
@@ -129,15 +159,8 @@ scrape_configs:
   });
 
   it('evaluates every recording rule to data, and every rule is healthy', async () => {
-    const res = await fetch(`${prometheus.url}/api/v1/rules`);
-    const body = (await res.json()) as {
-      data: {
-        groups: {
-          rules: { type: string; name: string; query: string; health: string; lastError?: string }[];
-        }[];
-      };
-    };
-    const rules = body.data.groups.flatMap((g) => g.rules);
+    // The SLO groups (slo.yml) have their own test below.
+    const rules = (await ruleGroups()).filter((g) => !g.name.startsWith('weft-slo')).flatMap((g) => g.rules);
     expect(rules.filter((r) => r.type === 'recording').length).toBe(6);
     expect(rules.filter((r) => r.type === 'alerting').length).toBe(5);
     expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);

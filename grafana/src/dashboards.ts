@@ -8,6 +8,7 @@ import {
   SERVER_ERROR_CODES,
   SERVER_FILTER,
 } from './queries';
+import { slos } from './slo-dashboard';
 
 function base(uid: string, title: string, description: string) {
   return new DashboardBuilder(title)
@@ -275,6 +276,7 @@ export const DASHBOARDS = {
   'grpc-server.json': serverOverview,
   'grpc-client.json': clientView,
   'security-and-limits.json': securityAndLimits,
+  'slos.json': slos,
 } as const;
 
 /** The JSON a file in grafana/dashboards/ must hold. */

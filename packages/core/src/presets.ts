@@ -27,6 +27,11 @@ export interface ClientPreset {
   logging?: Interceptor;
   deadline?: Interceptor;
   retry?: Interceptor;
+  /**
+   * Metrics per attempt (e.g. `grpcOtelClientMetrics(...).attempt` from @weft/metrics), placed
+   * inside retry so each attempt it makes is seen.
+   */
+  attemptMetrics?: Interceptor;
   circuitBreaker?: Interceptor;
   /** Your own interceptors, run per attempt, before the credentials are attached. */
   extra?: readonly Interceptor[];
@@ -68,8 +73,9 @@ export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
 /**
  * Orders client interceptors, outermost first: tracing, metrics and logging see one logical call
  * (retries show up as weft's own retry signals, as in grpc-go where retries sit under interceptors);
- * deadline sets the one deadline all attempts share; retry starts each attempt below it; the
- * circuit breaker judges each attempt; credentials are attached last so every attempt gets a
+ * deadline sets the one deadline all attempts share; retry starts each attempt below it;
+ * attempt metrics see each attempt (a breaker's fast failure included); the circuit breaker judges
+ * each attempt; credentials are attached last so every attempt gets a
  * current token.
  */
 export function clientInterceptors(preset: ClientPreset): Interceptor[] {
@@ -79,6 +85,7 @@ export function clientInterceptors(preset: ClientPreset): Interceptor[] {
     preset.logging,
     preset.deadline,
     preset.retry,
+    preset.attemptMetrics,
     preset.circuitBreaker,
     ...(preset.extra ?? []),
     preset.auth,

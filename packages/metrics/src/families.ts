@@ -1,7 +1,7 @@
 import { CODE_NAMES, type MethodInfo } from '@weft/core';
 import type { Registry, RegistryContentType } from 'prom-client';
 import { ComputedFamily, type MetricValue } from './computed-family';
-import { Series } from './series';
+import { type HistogramCells, Series } from './series';
 
 export type Side = 'server' | 'client';
 
@@ -13,6 +13,7 @@ export interface FamilyOptions {
   extraLabelNames: readonly string[];
   maxMethods: number;
   inFlight: boolean;
+  handlingTimeByCode: boolean;
 }
 
 /** Label value for methods past the `maxMethods` bound. */
@@ -109,7 +110,7 @@ export class GrpcFamilies {
     this.o.extraLabelNames.forEach((name, i) => {
       labels[name] = extra?.[i] ?? '';
     });
-    s = new Series(Object.freeze(labels), this.o.buckets);
+    s = new Series(Object.freeze(labels), this.o.buckets, this.o.handlingTimeByCode);
     this.series.set(key, s);
     return s;
   }
@@ -118,6 +119,7 @@ export class GrpcFamilies {
   initialize(method: MethodInfo): void {
     const s = this.seriesFor(method);
     s.codesSeen.fill(1);
+    s.histogramFor(0); // by code: the OK histogram, the one latency SLOs read
   }
 }
 
@@ -151,12 +153,27 @@ function handledValues(s: Series): MetricValue[] {
 }
 
 function histogramValues(name: string, s: Series): MetricValue[] {
+  if (s.byCode === undefined) return cellValues(name, s.labels, s);
+  const out: MetricValue[] = [];
+  s.byCode.forEach((cells, code) => {
+    if (cells !== undefined) {
+      out.push(...cellValues(name, { ...s.labels, grpc_code: CODE_NAMES[code] ?? 'Unknown' }, cells));
+    }
+  });
+  return out;
+}
+
+function cellValues(
+  name: string,
+  labels: Readonly<Record<string, string>>,
+  s: HistogramCells,
+): MetricValue[] {
   const out: MetricValue[] = [];
   let cumulative = 0;
   s.bounds.forEach((bound, i) => {
     cumulative += s.buckets[i] ?? 0;
     out.push({
-      labels: { ...s.labels, le: bound },
+      labels: { ...labels, le: bound },
       value: cumulative,
       metricName: `${name}_bucket`,
       exemplar: s.exemplars[i] ?? null,
@@ -164,12 +181,12 @@ function histogramValues(name: string, s: Series): MetricValue[] {
   });
   const last = s.bounds.length;
   out.push({
-    labels: { ...s.labels, le: '+Inf' },
+    labels: { ...labels, le: '+Inf' },
     value: s.count,
     metricName: `${name}_bucket`,
     exemplar: s.exemplars[last] ?? null,
   });
-  out.push({ labels: s.labels, value: s.sum, metricName: `${name}_sum` });
-  out.push({ labels: s.labels, value: s.count, metricName: `${name}_count` });
+  out.push({ labels, value: s.sum, metricName: `${name}_sum` });
+  out.push({ labels, value: s.count, metricName: `${name}_count` });
   return out;
 }

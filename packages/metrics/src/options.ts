@@ -37,6 +37,12 @@ export interface GrpcMetricsOptions {
   exemplars?: boolean;
   /** Also export `weft_<side>_in_flight_calls`. Default `true`. */
   inFlight?: boolean;
+  /**
+   * Adds `grpc_code` to `grpc_<side>_handling_seconds`, so latency of successful calls alone can
+   * be read (`{grpc_code="OK"}`, go-grpc-middleware #606). Multiplies the histogram's series by
+   * the codes seen. Default `false`, the histogram go-grpc-prometheus exports.
+   */
+  handlingTimeByCode?: boolean;
 }
 
 export interface ResolvedMetricsOptions extends FamilyOptions {
@@ -68,5 +74,6 @@ export function resolveOptions(options: GrpcMetricsOptions): ResolvedMetricsOpti
     maxMethods: options.maxMethods ?? 1000,
     exemplars: options.exemplars ?? true,
     inFlight: options.inFlight ?? true,
+    handlingTimeByCode: options.handlingTimeByCode ?? false,
   };
 }

@@ -40,8 +40,9 @@ export class SeriesReporter implements CallReporter {
   record(code: number, seconds: number, traceId: string | undefined): void {
     const s = this.series;
     s.handle(code);
-    const bucket = s.observe(seconds);
-    if (traceId !== undefined) s.exemplars[bucket] = exemplarFor(traceId, seconds);
+    const histogram = s.histogramFor(code);
+    const bucket = histogram.observe(seconds);
+    if (traceId !== undefined) histogram.exemplars[bucket] = exemplarFor(traceId, seconds);
   }
 }
 
