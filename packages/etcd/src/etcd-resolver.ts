@@ -1,6 +1,7 @@
-import { type ChannelOptions, experimental, status } from '@grpc/grpc-js';
+import { type ChannelOptions, experimental } from '@grpc/grpc-js';
 import type { Namespace } from 'etcd3';
-import { DEFAULT_PREFIX, normalizePrefix, parseAddress } from './key-layout';
+import { DEFAULT_PREFIX, normalizePrefix } from './key-layout';
+import { failResolution, reportResolution, targetName, toEndpoint } from './resolver-listener';
 import {
   type InstanceWatch,
   type ServiceInstance,
@@ -46,15 +47,7 @@ function resolveOptions(options: EtcdResolverOptions): Resolved {
 }
 
 /** `users` from `etcd:///users` (an authority, if given, is ignored: the client decides the cluster). */
-function serviceName(target: experimental.GrpcUri): string {
-  return target.path.replace(/^\/+/, '');
-}
-
-function toEndpoint(address: string): experimental.Endpoint | undefined {
-  const parsed = parseAddress(address);
-  if (parsed === undefined) return undefined; // decodeInstance already refused it
-  return { addresses: ['path' in parsed ? { path: parsed.path } : { host: parsed.host, port: parsed.port }] };
-}
+const serviceName = targetName;
 
 /** How many keys are unreadable, and the first few with their reasons. */
 function describeUnreadable(unreadable: readonly UnreadableInstance[]): string {
@@ -147,28 +140,17 @@ function makeResolverClass(o: Resolved): ResolverConstructor {
       if (key === this.reported) return;
       const hadAddresses = this.reported !== undefined && !this.reported.startsWith('\n');
       this.reported = key;
-      if (endpoints.length > 0) {
-        this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
-        return;
-      }
-      // Every instance left. An empty list makes the load balancer drop its subchannels, but
-      // grpc-js then queues calls until their deadline; the error that follows makes them fail
-      // fast with UNAVAILABLE and this reason instead.
-      if (hadAddresses) this.listener(experimental.statusOrFromValue([]), {}, null, reason);
-      this.fail(reason);
+      reportResolution(
+        this.listener,
+        endpoints,
+        hadAddresses,
+        `${o.scheme}:///${this.service}: ${reason}`,
+        reason,
+      );
     }
 
     private fail(details: string): void {
-      if (!this.active) return;
-      this.listener(
-        experimental.statusOrFromError({
-          code: status.UNAVAILABLE,
-          details: `${o.scheme}:///${this.service}: ${details}`,
-        }),
-        {},
-        null,
-        '',
-      );
+      if (this.active) failResolution(this.listener, `${o.scheme}:///${this.service}: ${details}`);
     }
   };
 }

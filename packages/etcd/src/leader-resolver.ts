@@ -1,7 +1,8 @@
-import { type ChannelOptions, experimental, status } from '@grpc/grpc-js';
+import { type ChannelOptions, experimental } from '@grpc/grpc-js';
 import type { Namespace } from 'etcd3';
 import type { ElectedLeader, LeaderWatch } from './leader-watch';
 import { watchLeader } from './leader-watch';
+import { failResolution, reportResolution, targetName, toEndpoint } from './resolver-listener';
 
 export interface LeaderResolverOptions {
   /** The etcd client every channel of the scheme reads from (the one the candidates use). Required. */
@@ -30,17 +31,7 @@ function resolveOptions(options: LeaderResolverOptions): Resolved {
   };
 }
 
-function electionName(target: experimental.GrpcUri): string {
-  return target.path.replace(/^\/+/, '');
-}
-
-/** `host:port` or `unix:path` (what a candidate campaigns with) as a grpc-js endpoint. */
-function toEndpoint(address: string): experimental.Endpoint | undefined {
-  if (address.startsWith('unix:')) return { addresses: [{ path: address.slice('unix:'.length) }] };
-  const hostPort = experimental.splitHostPort(address);
-  if (hostPort === null || hostPort.port === undefined) return undefined;
-  return { addresses: [{ host: hostPort.host, port: hostPort.port }] };
-}
+const electionName = targetName;
 
 type ResolverConstructor = Parameters<typeof experimental.registerResolver>[1];
 
@@ -103,31 +94,26 @@ function makeResolverClass(o: Resolved): ResolverConstructor {
       if (address === this.reported) return;
       const hadLeader = this.reported !== undefined && this.reported !== '';
       this.reported = address;
-      if (endpoint !== undefined) {
-        this.listener(experimental.statusOrFromValue([endpoint]), {}, null, '');
-        return;
-      }
-      // No leader (the old one resigned or its lease expired, the next not elected yet): drop the
-      // old address, then fail calls fast with the reason instead of queueing them.
+      // No leader (the old one resigned or its lease expired, the next not elected yet): the old
+      // address goes, and calls fail fast with the reason instead of queueing.
       const reason =
-        leader === undefined
-          ? `no leader elected for ${this.election}`
-          : `the leader of ${this.election} announced an address that is not host:port: ${JSON.stringify(leader.value)}`;
-      if (hadLeader) this.listener(experimental.statusOrFromValue([]), {}, null, reason);
-      this.fail(reason);
+        endpoint !== undefined
+          ? ''
+          : leader === undefined
+            ? `no leader elected for ${this.election}`
+            : `the leader of ${this.election} announced an address that is not host:port: ${JSON.stringify(leader.value)}`;
+      const endpoints = endpoint === undefined ? [] : [endpoint];
+      reportResolution(
+        this.listener,
+        endpoints,
+        hadLeader,
+        `${o.scheme}:///${this.election}: ${reason}`,
+        reason,
+      );
     }
 
     private fail(details: string): void {
-      if (!this.active) return;
-      this.listener(
-        experimental.statusOrFromError({
-          code: status.UNAVAILABLE,
-          details: `${o.scheme}:///${this.election}: ${details}`,
-        }),
-        {},
-        null,
-        '',
-      );
+      if (this.active) failResolution(this.listener, `${o.scheme}:///${this.election}: ${details}`);
     }
   };
 }
