@@ -321,3 +321,28 @@ export const SHAPES = {
   bidi_stream: (client: TestServiceClient, request: EchoRequest, options?: CallOptions) =>
     bidi(client, [request, request], options),
 } as const;
+
+/**
+ * What a caller looping `await call()` over calls that fail fast does: two such loops run until a
+ * 5 ms interval has fired 3 times, bounded by 20,000 calls and 1.5 s so that a call failing on a
+ * microtask (which starves timers) fails the test instead of hanging it. Returns the interval's
+ * ticks and the distinct `code details` outcomes.
+ */
+export async function spinFailingCalls(
+  call: () => Promise<grpc.StatusObject>,
+): Promise<{ ticks: number; codes: string[] }> {
+  let ticks = 0;
+  const interval = setInterval(() => ticks++, 5);
+  const codes = new Set<string>();
+  let calls = 0;
+  const started = performance.now();
+  const loop = async () => {
+    while (ticks < 3 && calls < 20_000 && performance.now() - started < 1500) {
+      const received = await call();
+      codes.add(`${received.code} ${received.details}`);
+      calls++;
+    }
+  };
+  await Promise.all([loop(), loop()]).finally(() => clearInterval(interval));
+  return { ticks, codes: [...codes] };
+}

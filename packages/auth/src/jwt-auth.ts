@@ -18,6 +18,7 @@ import {
 } from './options';
 import {
   type AuthRejection,
+  authorizeWith,
   insufficientScope,
   missingRole,
   publishRejection,
@@ -188,13 +189,7 @@ function allow(
     context.set(subjectKey, identity.subject);
     context.addLogFields({ 'auth.sub': identity.subject });
   }
-  if (o.authorize === undefined) return undefined;
-  let verdict: boolean | Promise<boolean>;
-  try {
-    verdict = o.authorize(identity, context);
-  } catch {
-    return rejections.denied; // a broken hook fails closed
-  }
-  if (verdict instanceof Promise) return verdict.then((ok) => (ok ? undefined : rejections.denied));
-  return verdict ? undefined : rejections.denied;
+  return o.authorize === undefined
+    ? undefined
+    : authorizeWith(o.authorize, identity, context, rejections.denied);
 }

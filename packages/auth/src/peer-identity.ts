@@ -17,7 +17,7 @@ import {
   resolvePeerOptions,
 } from './options';
 import { PeerIdentityCache } from './peer-certificate';
-import { type AuthRejection, publishRejection, rejections } from './rejection';
+import { type AuthRejection, authorizeWith, publishRejection, rejections } from './rejection';
 
 interface ResolvedPeerPolicy {
   /** No certificate needed and none looked at. */
@@ -163,13 +163,7 @@ function admit(
   // Limits keyed on the subject see the workload until a token names the end user (jwtAuth runs after).
   if (context.get(subjectKey) === undefined) context.set(subjectKey, identity.id);
   context.addLogFields(fieldsOf(identity));
-  if (o.authorize === undefined) return undefined;
-  let verdict: boolean | Promise<boolean>;
-  try {
-    verdict = o.authorize(identity, context);
-  } catch {
-    return rejections.peerDenied; // a broken hook fails closed
-  }
-  if (verdict instanceof Promise) return verdict.then((ok) => (ok ? undefined : rejections.peerDenied));
-  return verdict ? undefined : rejections.peerDenied;
+  return o.authorize === undefined
+    ? undefined
+    : authorizeWith(o.authorize, identity, context, rejections.peerDenied);
 }

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { type MethodInfo, signals } from '@weft/core';
+import { type CallContext, type MethodInfo, signals } from '@weft/core';
 
 /**
  * Why a call was refused: `reason` is a stable slug for metrics and logs, `message` is what the
@@ -94,4 +94,28 @@ export function publishRejection(method: MethodInfo, rejection: AuthRejection): 
   if (signals.authFailure.hasSubscribers) {
     signals.authFailure.publish({ method, reason: rejection.reason, code: rejection.code });
   }
+}
+
+/**
+ * Runs a user's `authorize` hook (jwtAuth's and peerIdentity's): false, a throw or a rejected
+ * promise refuse with `denied`, so a broken hook fails closed.
+ */
+export function authorizeWith<I>(
+  hook: (identity: I, context: CallContext) => boolean | Promise<boolean>,
+  identity: I,
+  context: CallContext,
+  denied: AuthRejection,
+): AuthRejection | undefined | Promise<AuthRejection | undefined> {
+  let verdict: boolean | Promise<boolean>;
+  try {
+    verdict = hook(identity, context);
+  } catch {
+    return denied;
+  }
+  if (verdict instanceof Promise)
+    return verdict.then(
+      (ok) => (ok ? undefined : denied),
+      () => denied,
+    );
+  return verdict ? undefined : denied;
 }

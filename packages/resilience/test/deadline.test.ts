@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Harness,
   type HarnessOptions,
+  spinFailingCalls,
   startHarness,
   type TestServiceClient,
   unary,
@@ -319,28 +320,10 @@ describe('deadlines', () => {
   // fails them itself, on a macrotask (issue 15, item 2). Loops bounded by count and wall time, so
   // starving code fails these tests rather than hanging them.
   describe('calls that cannot make their deadline', () => {
-    /** Runs `call` in two tight loops until an interval fired 3 times or a bound hit. */
-    async function spin(call: () => Promise<grpc.StatusObject>) {
-      let ticks = 0;
-      const interval = setInterval(() => ticks++, 5);
-      const codes = new Set<string>();
-      let calls = 0;
-      const started = performance.now();
-      const loop = async () => {
-        while (ticks < 3 && calls < 20_000 && performance.now() - started < 1500) {
-          const received = await call();
-          codes.add(`${received.code} ${received.details}`);
-          calls++;
-        }
-      };
-      await Promise.all([loop(), loop()]).finally(() => clearInterval(interval));
-      return { ticks, codes: [...codes] };
-    }
-
     it("fail on a macrotask when the caller's own deadline already passed", async () => {
       const h = await start({});
       const client = h.newClient({ interceptors: [clientDeadline()] });
-      const { ticks, codes } = await spin(
+      const { ticks, codes } = await spinFailingCalls(
         async () => (await unary(client, {}, { deadline: Date.now() - 1 })).status,
       );
       expect(ticks).toBeGreaterThanOrEqual(3);
@@ -357,8 +340,8 @@ describe('deadlines', () => {
         const d = await start({});
         const toD = d.newClient({ interceptors: [clientDeadline()] });
         // The handler's own answer is dropped (its call ended): it hands over what it saw here.
-        let handOver: (seen: Awaited<ReturnType<typeof spin>>) => void = () => {};
-        const handedOver = new Promise<Awaited<ReturnType<typeof spin>>>((resolve) => {
+        let handOver: (seen: Awaited<ReturnType<typeof spinFailingCalls>>) => void = () => {};
+        const handedOver = new Promise<Awaited<ReturnType<typeof spinFailingCalls>>>((resolve) => {
           handOver = resolve;
         });
         const b = await start({
@@ -366,7 +349,7 @@ describe('deadlines', () => {
           handlers: {
             async Unary(_call, callback) {
               await waitForAbort({});
-              handOver(await spin(async () => (await unary(toD, {})).status));
+              handOver(await spinFailingCalls(async () => (await unary(toD, {})).status));
               callback(null, {});
             },
           },
