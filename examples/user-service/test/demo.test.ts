@@ -138,8 +138,14 @@ describe('demo user service (in process)', () => {
 
   it('runs the load generator with the requested error mix', async () => {
     const client = userClient({ address: demo.address, interceptors: demoClientInterceptors() });
-    // 2 s: a busy CI machine made as few as 10 calls in 0.5 s, too few to judge the mix.
-    const report = await runLoad(client, { concurrency: 4, durationSeconds: 2, errorRate: 0.5 });
+    // A call count, not a time: a busy CI machine made 10 calls in 0.5 s (too few to judge the
+    // mix), a quiet one hundreds a second (then the rate limit and the breaker join the mix).
+    const report = await runLoad(client, {
+      concurrency: 4,
+      durationSeconds: 20,
+      maxCalls: 80,
+      errorRate: 0.5,
+    });
     client.close();
     expect(report.calls).toBeGreaterThan(20);
     const failures = (report.codes.NOT_FOUND ?? 0) + (report.codes.INVALID_ARGUMENT ?? 0);

@@ -102,9 +102,11 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
       await a.says(/^leader$/);
       b = await startReplica();
       await b.says(new RegExp(`^follower ${a.address}$`));
-      // The election keeps its candidates where etcd3 and Go's concurrency package look.
-      const keys = await client.getAll().prefix(`election/${ELECTION}/`).keys();
-      expect(keys).toHaveLength(2);
+      // The election keeps its candidates where etcd3 and Go's concurrency package look. B can
+      // learn the leader from its watch a moment before its own campaign key is written.
+      const candidates = () => client.getAll().prefix(`election/${ELECTION}/`).keys();
+      await waitUntil('both campaign keys', async () => (await candidates()).length >= 2, 5000);
+      expect(await candidates()).toHaveLength(2);
       expect(await client.election(ELECTION).leader()).toBe(a.address);
     });
 
