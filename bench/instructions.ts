@@ -7,7 +7,7 @@
  * dump's total over the calls is the cost per call (JIT and GC included).
  */
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,6 +33,12 @@ const { values } = parseArgs({
      */
     repeat: { type: 'string', default: '3' },
     workload: { type: 'string', default: 'unary' },
+    /**
+     * Keep each callgrind dump in this directory (`<side>-<variant>-<round>.out`) and run the
+     * measured process with `--perf-basic-prof`, so `bench/callgrind-functions.py` can name the JIT
+     * code: a per-function profile of the counted window.
+     */
+    profile: { type: 'string', default: '' },
   },
 });
 
@@ -68,12 +74,13 @@ function start(script: string, variant: string, counted: boolean, dir: string) {
       '-q',
       process.execPath,
       '--single-threaded',
+      ...(values.profile ? ['--perf-basic-prof'] : []),
     ],
   });
 }
 
 /** Instructions per call of one side's variant; the other side runs bare grpc-js, uncounted. */
-async function measure(side: 'server' | 'client', variant: string): Promise<number> {
+async function measure(side: 'server' | 'client', variant: string, round: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-callgrind-'));
   const server = start('server-process.js', side === 'server' ? variant : 'bare', side === 'server', dir);
   const ready = await once(server, (m) => (m.type === 'ready' ? m : undefined));
@@ -107,6 +114,15 @@ async function measure(side: 'server' | 'client', variant: string): Promise<numb
     if (!/^desc: Trigger: .*dump/im.test(text)) continue;
     const total = /^(?:summary|totals): (\d+)/m.exec(text);
     if (total?.[1]) instructions = Number(total[1]);
+    if (total?.[1] && values.profile) {
+      const name = `${side}-${variant.replace(/[^\w.-]/g, '_')}-${round}`;
+      copyFileSync(join(dir, file), join(values.profile, `${name}.out`));
+      const map = `/tmp/perf-${counted.pid}.map`;
+      if (existsSync(map)) {
+        copyFileSync(map, join(values.profile, `${name}.map`));
+        rmSync(map);
+      }
+    }
   }
   rmSync(dir, { recursive: true, force: true });
   if (instructions === 0) throw new Error(`no callgrind dump for ${variant}`);
@@ -123,6 +139,7 @@ function median(values: number[]): number {
 
 async function main() {
   const repeat = Math.max(1, Number(values.repeat));
+  if (values.profile) mkdirSync(values.profile, { recursive: true });
   for (const side of ['server', 'client'] as const) {
     const known = side === 'server' ? serverVariants : clientVariants;
     const names = values[side].split(',').filter((n) => n in known);
@@ -130,7 +147,7 @@ async function main() {
     const counts = new Map<string, number[]>(names.map((n) => [n, []]));
     for (let round = 0; round < repeat; round++) {
       for (const name of names) {
-        const n = await measure(side, name);
+        const n = await measure(side, name, round + 1);
         counts.get(name)?.push(n);
         process.stderr.write(
           `${side} ${name} (round ${round + 1}/${repeat}): ${Math.round(n)} instructions/call\n`,
