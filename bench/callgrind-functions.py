@@ -102,6 +102,28 @@ def resolve(ids, text, name):
     return name(text)
 
 
+CATEGORIES = [
+    # Garbage collection: scavenges, mark-compact, sweeping (self cost of the collector's functions).
+    ('gc', re.compile(r'Scaveng|Marking|MarkCompact|Mark.*Visitor|Sweeper|Evacuat|BodyDescriptor|'
+                      r'Heap::|HeapObject::SizeFromMap|RememberedSet|SlotSet|Compactor|'
+                      r'ConcurrentMarking|WriteBarrier|heap::base|cppgc')),
+    # V8's optimizing compilers (TurboFan, Maglev) and deoptimization.
+    ('jit', re.compile(r'compiler::|maglev|Maglev|turboshaft|Turboshaft|Deoptimiz|Zone::|'
+                       r'RegisterAllocat|LiveRange|Builtins_Compile')),
+    # Node's AsyncLocalStorage frames (AsyncContextFrame is a Map copied on every run).
+    ('async-context', re.compile(r'async_context_frame|async_local_storage|Builtins_MapConstructor')),
+]
+
+
+def category(name):
+    for label, pattern in CATEGORIES:
+        if pattern.search(name):
+            return label
+    if name.startswith('JS '):
+        return 'js'
+    return 'other'
+
+
 def main():
     args = sys.argv[1:]
     calls = 2000
@@ -123,6 +145,21 @@ def main():
         print('incl/call  caller -> callee')
         for c, f, t in sorted(rows, key=lambda r: -r[0])[:top]:
             print(f'{c / calls:9.0f}  {f} -> {t}')
+        return
+    if '--categories' in args:
+        args.remove('--categories')
+        rows = []
+        for path in args:
+            s, _, total = parse(path)
+            sums = defaultdict(int)
+            for k, v in s.items():
+                sums[category(k)] += v
+            rows.append((path, total, sums))
+        labels = ['gc', 'jit', 'async-context', 'js', 'other']
+        print('file | total/call | ' + ' | '.join(labels))
+        for path, total, sums in rows:
+            cells = ' | '.join(f'{sums[l] / calls:.0f}' for l in labels)
+            print(f'{os.path.basename(path)} | {total / calls:.0f} | {cells}')
         return
     if len(args) == 1:
         s, inc, total = parse(args[0])

@@ -24,6 +24,12 @@ const { values } = parseArgs({
     /** Servers run with weft's `setAsyncContext(false)`: what weft costs apart from async hooks. */
     'no-async-context': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
+    /**
+     * Calls before the counted window (default: `--calls`). V8 keeps compiling hot functions for a
+     * while: callgrind profiles show its optimizing compiler inside the window after a warm-up of
+     * 1000-2000 calls, which a longer warm-up leaves out.
+     */
+    warmup: { type: 'string' },
     /** Calls in flight, as in `npm run bench`. */
     concurrency: { type: 'string', default: '16' },
     /**
@@ -100,7 +106,7 @@ async function measure(side: 'server' | 'client', variant: string, round: number
     loader.send(request);
     return done;
   };
-  await run(calls); // warm-up: JIT, connection
+  await run(Number(values.warmup ?? calls)); // warm-up: JIT, connection
   execFileSync('callgrind_control', ['--zero', String(counted.pid)], { stdio: 'ignore' });
   const result = await run(calls);
   execFileSync('callgrind_control', ['--dump', String(counted.pid)], { stdio: 'ignore' });
