@@ -7,7 +7,7 @@
  * dump's total over the calls is the cost per call (JIT and GC included).
  */
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,12 @@ const { values } = parseArgs({
     /** Servers run with weft's `setAsyncContext(false)`: what weft costs apart from async hooks. */
     'no-async-context': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
+    /**
+     * Calls before the counted window (default: `--calls`). V8 keeps compiling hot functions for a
+     * while: callgrind profiles show its optimizing compiler inside the window after a warm-up of
+     * 1000-2000 calls, which a longer warm-up leaves out.
+     */
+    warmup: { type: 'string' },
     /** Calls in flight, as in `npm run bench`. */
     concurrency: { type: 'string', default: '16' },
     /**
@@ -36,6 +42,12 @@ const { values } = parseArgs({
     workload: { type: 'string', default: 'unary' },
     /** The Node binary to count (and serve the peer): a path or a line (`24`); bench/node-binary.ts. */
     node: { type: 'string' },
+    /**
+     * Keep each callgrind dump in this directory (`<side>-<variant>-<round>.out`) and run the
+     * measured process with `--perf-basic-prof`, so `bench/callgrind-functions.py` can name the JIT
+     * code: a per-function profile of the counted window.
+     */
+    profile: { type: 'string', default: '' },
   },
 });
 const node = benchNode(values.node);
@@ -72,12 +84,13 @@ function start(script: string, variant: string, counted: boolean, dir: string) {
       '-q',
       node.path,
       '--single-threaded',
+      ...(values.profile ? ['--perf-basic-prof'] : []),
     ],
   });
 }
 
 /** Instructions per call of one side's variant; the other side runs bare grpc-js, uncounted. */
-async function measure(side: 'server' | 'client', variant: string): Promise<number> {
+async function measure(side: 'server' | 'client', variant: string, round: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-callgrind-'));
   const server = start('server-process.js', side === 'server' ? variant : 'bare', side === 'server', dir);
   const ready = await once(server, (m) => (m.type === 'ready' ? m : undefined));
@@ -102,7 +115,7 @@ async function measure(side: 'server' | 'client', variant: string): Promise<numb
     loader.send(request);
     return done;
   };
-  await run(calls); // warm-up: JIT, connection
+  await run(Number(values.warmup ?? calls)); // warm-up: JIT, connection
   execFileSync('callgrind_control', ['--zero', String(counted.pid)], { stdio: 'ignore' });
   const result = await run(calls);
   execFileSync('callgrind_control', ['--dump', String(counted.pid)], { stdio: 'ignore' });
@@ -116,6 +129,15 @@ async function measure(side: 'server' | 'client', variant: string): Promise<numb
     if (!/^desc: Trigger: .*dump/im.test(text)) continue;
     const total = /^(?:summary|totals): (\d+)/m.exec(text);
     if (total?.[1]) instructions = Number(total[1]);
+    if (total?.[1] && values.profile) {
+      const name = `${side}-${variant.replace(/[^\w.-]/g, '_')}-${round}`;
+      copyFileSync(join(dir, file), join(values.profile, `${name}.out`));
+      const map = `/tmp/perf-${counted.pid}.map`;
+      if (existsSync(map)) {
+        copyFileSync(map, join(values.profile, `${name}.map`));
+        rmSync(map);
+      }
+    }
   }
   rmSync(dir, { recursive: true, force: true });
   if (instructions === 0) throw new Error(`no callgrind dump for ${variant}`);
@@ -134,6 +156,7 @@ async function main() {
   const repeat = Math.max(1, Number(values.repeat));
   process.stderr.write(`bench:instructions: counting on ${describeNode(node)}\n`);
   process.stdout.write(`${describeNode(node)}\n`);
+  if (values.profile) mkdirSync(values.profile, { recursive: true });
   for (const side of ['server', 'client'] as const) {
     const known = side === 'server' ? serverVariants : clientVariants;
     const names = values[side].split(',').filter((n) => n in known);
@@ -141,7 +164,7 @@ async function main() {
     const counts = new Map<string, number[]>(names.map((n) => [n, []]));
     for (let round = 0; round < repeat; round++) {
       for (const name of names) {
-        const n = await measure(side, name);
+        const n = await measure(side, name, round + 1);
         counts.get(name)?.push(n);
         process.stderr.write(
           `${side} ${name} (round ${round + 1}/${repeat}): ${Math.round(n)} instructions/call\n`,

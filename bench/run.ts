@@ -4,7 +4,7 @@
  * interleaved (A B C A B C ...) over several rounds so drift hits all of them alike, and each
  * round's ratio is taken against bare grpc-js measured in that same round. See bench/README.md.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -30,12 +30,22 @@ const { values } = parseArgs({
     /** The Node binary to measure with: a path or a line (`24`); see bench/node-binary.ts. */
     node: { type: 'string' },
     out: { type: 'string', default: join(process.cwd(), 'bench', 'results', 'latest.json') },
+    /**
+     * CPUs for the server processes and the load processes (`taskset` lists), e.g. `--pin 1:0`.
+     * Default `1:0` on a machine with at least two CPUs and `taskset`: the measured server and the
+     * load that drives it never share a core, so one does not steal the other's cycles (on two
+     * cores, unpinned, the scheduler moves them about and server CPU time swings by 20-30%).
+     * `--pin none` leaves placement to the scheduler.
+     */
+    pin: { type: 'string' },
   },
 });
 
 const smoke = values.smoke;
 const rounds = Number(values.rounds ?? (smoke ? 1 : 5));
-const unaryCalls = Number(values.calls ?? (smoke ? 200 : 6000));
+// Windows of several seconds: a mark-compact every few thousand calls and the scheduler's slices
+// average out over them (6000 calls, about a second, moved single rounds by 20%).
+const unaryCalls = Number(values.calls ?? (smoke ? 200 : 20000));
 const concurrency = Number(values.concurrency);
 const pick = (all: string[], filter: string | undefined) =>
   filter === undefined ? all : all.filter((n) => n === 'bare' || filter.split(',').includes(n));
@@ -45,6 +55,17 @@ const workloads: { workload: Workload; calls: number }[] = [
   { workload: 'unary', calls: unaryCalls },
   { workload: 'server_stream', calls: Math.max(50, Math.floor(unaryCalls / 4)) },
 ];
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const pinning = values.pin ?? (cpus().length >= 2 && hasTaskset() ? '1:0' : 'none');
+const [serverCpus, loadCpus] = pinning === 'none' ? [undefined, undefined] : pinning.split(':');
 
 // Plain node on the compiled bench (npm run bench compiles it first): a TypeScript loader would
 // transform weft's code and not grpc-js's, and skew the comparison.
@@ -65,6 +86,11 @@ function start(script: string, arg: string): Promise<Child> {
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const cpuList = script === 'server-process.js' ? serverCpus : loadCpus;
+  // Every thread (-a), before the process has done anything worth measuring; threads started
+  // later (V8's, libuv's) inherit the mask.
+  if (cpuList && child.pid !== undefined)
+    execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(child.pid)], { stdio: 'ignore' });
   return new Promise((resolve, reject) => {
     child.once('message', (m: ControlMessage) => {
       if (m.type === 'ready' && (m.node?.version !== node.version || m.node.path !== node.path)) {
@@ -210,6 +236,8 @@ async function main() {
       for (const [variant, list] of Object.entries(byVariant)) {
         const ratios = list.map((s, i) => s.cpuPerCall / (bare[i]?.cpuPerCall ?? Number.NaN));
         const ratio = median(ratios);
+        // Half the range of the per-round ratios: how far one round may stray from the median.
+        const spread = (Math.max(...ratios) - Math.min(...ratios)) / 2;
         const target = targetFor(side, variant);
         rows.push({
           side,
@@ -220,6 +248,7 @@ async function main() {
           p99Ms: +median(list.map((s) => s.p99)).toFixed(3),
           cpuMicrosPerCall: +median(list.map((s) => s.cpuPerCall)).toFixed(1),
           ratio: +ratio.toFixed(3),
+          ratioSpread: +spread.toFixed(3),
           target: target ?? null,
           meetsTarget: target === undefined ? null : ratio <= target,
           errors: list.reduce((n, s) => n + s.errors, 0),
@@ -239,7 +268,7 @@ async function main() {
       nodePath: node.path,
       nodeChosenBy: node.chosenBy,
     },
-    settings: { rounds, unaryCalls, concurrency, smoke },
+    settings: { rounds, unaryCalls, concurrency, smoke, pin: pinning },
     targets: TARGETS,
     rows,
   };
@@ -262,6 +291,7 @@ function printTable(rows: Record<string, unknown>[]) {
     'p99Ms',
     'cpuMicrosPerCall',
     'ratio',
+    'ratioSpread',
     'target',
     'meetsTarget',
     'errors',

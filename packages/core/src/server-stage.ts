@@ -39,7 +39,11 @@ export interface StageHooks {
    * normal end after the status went out (grpc-js reports all of them the same way).
    */
   onCancel?(): void;
-  /** Runs the downstream (inner stages' events and the handler) inside a scope of the stage's own. */
+  /**
+   * Runs the downstream (inner stages' events and the handler) inside a scope of the stage's own:
+   * the metadata, the half-close and, for client and bidi streams, each request message (a unary or
+   * server-streaming request message runs no handler code and is handed over outside the scopes).
+   */
   enter?: (<A>(fn: (arg: A) => void, arg: A) => void) | undefined;
   /** Response headers about to go out (mutable). */
   onSendMetadata?(metadata: Metadata): void;
@@ -90,6 +94,13 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
   deadline: Deadline | undefined = undefined;
   private readonly hooks: (StageHooks | undefined)[];
   private readonly watchesHeaders: boolean;
+  /**
+   * Whether request messages are delivered in the call's scopes: only where grpc-js feeds them to
+   * a running handler (client and bidi streaming). A unary or server-streaming handler starts at
+   * the half-close; its request message only gets stored, so it is handed over bare (each scope
+   * is an AsyncLocalStorage frame, two with OpenTelemetry's: a third of a unary call's frames).
+   */
+  private readonly scopedMessages: boolean;
   private listener: DownstreamListener | undefined = undefined;
   /** While admission runs: the stage deciding. */
   private deciding = 0;
@@ -118,6 +129,8 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
     }
     this.hooks = hooks;
     this.watchesHeaders = watchesHeaders;
+    const type = context.method.type;
+    this.scopedMessages = type === 'client_stream' || type === 'bidi_stream';
   }
 
   // --- the call, as the handler (or an inner layer) sees it ---
@@ -265,7 +278,8 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
     if (this.cancelled) return;
     const hooks = this.hooks;
     for (let i = from; i < hooks.length; i++) hooks[i]?.onReceiveMessage?.(message);
-    this.downstream(deliverMessage, message);
+    if (this.scopedMessages) this.downstream(deliverMessage, message);
+    else this.deliver(deliverMessage, message);
   }
 
   /** @internal */

@@ -177,6 +177,38 @@ describe('WeftServerCall: stages folded into one layer', () => {
     expect(result.responses[0]?.message).toBe('a>b|a>b');
   });
 
+  // Each scope is an AsyncLocalStorage frame (and OpenTelemetry's, for tracing): the request
+  // message of a unary or server-streaming call runs no handler code, so it is delivered bare.
+  it.each([
+    ['Unary', 2],
+    ['ServerStream', 2],
+    ['ClientStream', 4],
+    ['Bidi', 4],
+  ] as const)(
+    'enters stage scopes only for events that can run handler code (%s)',
+    async (method, scopes) => {
+      let entered = 0;
+      const counting: ServerStage = {
+        start: () => ({
+          enter: (fn, arg) => {
+            entered++;
+            fn(arg);
+          },
+        }),
+      };
+      const h = await startHarness({ serverInterceptors: [stagedInterceptor(counting)] });
+      harness = h;
+      const shapes = { Unary: unary, ServerStream: serverStream, ClientStream: clientStream, Bidi: bidi };
+      // The client-streaming shapes send two messages, each scoped: metadata, 2 messages, half-close.
+      const messages =
+        method === 'ClientStream' || method === 'Bidi'
+          ? [{ message: 'a' }, { message: 'b' }]
+          : { message: 'a' };
+      await (shapes[method] as (c: Harness['client'], m: unknown) => Promise<unknown>)(h.client, messages);
+      expect(entered).toBe(scopes);
+    },
+  );
+
   it('ends the call once: a stage ending it silences what the handler sends later', async () => {
     const log: string[] = [];
     const ender: ServerStage = {

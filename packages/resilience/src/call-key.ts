@@ -43,9 +43,31 @@ export interface KeyFunction {
   readonly keyOf: (context: CallContext) => string;
 }
 
+/** Most keys `keyed` remembers; past it, keys are built per call (still correct, just not cached). */
+const MAX_CACHED_KEYS = 10_000;
+
+/**
+ * `prefix + part`, remembered per `part`. Subjects (from the token cache) and peer addresses
+ * (from the connection) are the same string objects call after call, whose hash V8 keeps; a key
+ * concatenated per call is a new string the bucket lookup must flatten and hash every time.
+ */
+function keyed(prefix: string): (part: string) => string {
+  const keys = new Map<string, string>();
+  return (part) => {
+    let key = keys.get(part);
+    if (key === undefined) {
+      key = prefix + part;
+      if (keys.size < MAX_CACHED_KEYS) keys.set(part, key);
+    }
+    return key;
+  };
+}
+
 /** Builds, once at setup, the function that turns a call into its counter key, prefixed with `name`. */
 export function keyFunction(name: string, key: CallKey, subject: SubjectLookup): KeyFunction {
   const prefix = `${name}|`;
+  const peerKey = keyed(`${prefix}p:`);
+  const subjectKeyOf = keyed(`${prefix}s:`);
   if (typeof key === 'function') return { keyClass: 'custom', keyOf: (context) => prefix + key(context) };
   switch (key) {
     case 'global':
@@ -53,13 +75,13 @@ export function keyFunction(name: string, key: CallKey, subject: SubjectLookup):
     case 'method':
       return { keyClass: key, keyOf: (context) => prefix + context.method.path };
     case 'peer':
-      return { keyClass: key, keyOf: (context) => `${prefix}p:${peerOf(context)}` };
+      return { keyClass: key, keyOf: (context) => peerKey(peerOf(context)) };
     case 'subject':
       return {
         keyClass: key,
         keyOf: (context) => {
           const who = subject(context);
-          return who === undefined ? `${prefix}p:${peerOf(context)}` : `${prefix}s:${who}`;
+          return who === undefined ? peerKey(peerOf(context)) : subjectKeyOf(who);
         },
       };
     default:

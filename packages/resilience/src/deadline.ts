@@ -84,9 +84,12 @@ class TimeoutQueue {
 
   constructor(private readonly ms: number) {}
 
-  /** Calls `target.expire()` in `ms` unless the returned entry's `target` is cleared first. */
-  add(target: Expirable): QueuedTimeout {
-    const entry: QueuedTimeout = { at: Date.now() + this.ms, target, next: undefined };
+  /**
+   * Calls `target.expire()` `ms` after `now` (the caller's `Date.now()`: one clock read per call)
+   * unless the returned entry's `target` is cleared first.
+   */
+  add(target: Expirable, now: number): QueuedTimeout {
+    const entry: QueuedTimeout = { at: now + this.ms, target, next: undefined };
     if (this.tail === undefined) this.head = entry;
     else this.tail.next = entry;
     this.tail = entry;
@@ -218,7 +221,7 @@ class DeadlinedCall implements StageHooks, Expirable {
     // Inner stages and the handler asking `call.getDeadline()` see the imposed deadline.
     call.deadline = imposed;
     this.queue = this.queueFor(timeout);
-    this.timer = this.queue.add(this);
+    this.timer = this.queue.add(this, now);
   }
 
   expire(): void {
