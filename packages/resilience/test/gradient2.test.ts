@@ -8,9 +8,11 @@ import { GRADIENT2_DEFAULTS, Gradient2 } from '../src/index';
  * builder) by reference/Gradient2Trace.java: rising at low latency, falling when latency grows
  * fivefold, recovering, app-limited, and noisy. Regenerate with reference/gradient2-trace.sh.
  */
-const reference = JSON.parse(
-  readFileSync(join(__dirname, 'reference', 'gradient2-reference.json'), 'utf8'),
-) as [number, number, number, number][];
+const reference = readFileSync(join(__dirname, 'reference', 'gradient2-reference.csv'), 'utf8')
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((line) => line.split(',').map(Number) as [number, number, number, number]);
 
 const MS = 1e6;
 

@@ -2,13 +2,13 @@ import com.netflix.concurrency.limits.limit.Gradient2Limit;
 
 /**
  * Records the reference behaviour of Netflix's Gradient2Limit (default builder) for
- * gradient2.test.ts: prints one JSON row per sample, [rttNanos, inFlight, limitAfter, longRttNanosAfter].
+ * gradient2.test.ts: prints a CSV header, then one row per sample: rttNanos,inFlight,limitAfter,longRttNanosAfter.
  * Run by gradient2-trace.sh against a checkout of Netflix/concurrency-limits.
  */
 public final class Gradient2Trace {
     public static void main(String[] args) {
         Gradient2Limit limit = Gradient2Limit.newDefault();
-        StringBuilder out = new StringBuilder("[\n");
+        StringBuilder out = new StringBuilder("rtt_nanos,in_flight,limit_after,long_rtt_nanos_after\n");
         long ms = 1_000_000L;
         int n = 0;
         // 1. Saturated (in flight = limit), low and steady latency: the limit rises.
@@ -26,15 +26,13 @@ public final class Gradient2Trace {
         for (int i = 0; i < 400; i++) n = row(out, limit, 60 * ms, limit.getLimit(), n);
         for (int i = 0; i < 40; i++) n = row(out, limit, 10 * ms, limit.getLimit(), n);
         for (int i = 0; i < 100; i++) n = row(out, limit, 35 * ms, limit.getLimit(), n);
-        out.append("\n]\n");
         System.out.print(out);
     }
 
     private static int row(StringBuilder out, Gradient2Limit limit, long rtt, int inflight, int n) {
         limit.onSample(0, rtt, inflight, false);
-        if (n > 0) out.append(",\n");
-        out.append('[').append(rtt).append(", ").append(inflight).append(", ").append(limit.getLimit())
-            .append(", ").append(limit.getRttNoLoad(java.util.concurrent.TimeUnit.NANOSECONDS)).append(']');
+        out.append(rtt).append(',').append(inflight).append(',').append(limit.getLimit())
+            .append(',').append(limit.getRttNoLoad(java.util.concurrent.TimeUnit.NANOSECONDS)).append('\n');
         return n + 1;
     }
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates gradient2-reference.json from Netflix's own Gradient2Limit.
+# Regenerates gradient2-reference.csv from Netflix's own Gradient2Limit.
 # Usage: gradient2-trace.sh <git dir or work tree of github.com/Netflix/concurrency-limits>
 # Needs a JDK. slf4j is replaced by a no-op stub (the class only logs at debug level).
 set -eu
@@ -18,5 +18,5 @@ find com/netflix/concurrency/limits -name '*.java' -path '*limits/*' \
      -o -path '*/measurement/*' -o -name 'MetricRegistry.java' -o -name 'MetricIds.java' \
      -o -name 'EmptyMetricRegistry.java' -o -name 'Preconditions.java' \) > sources
 javac -d out org/slf4j/*.java $(cat sources) "$here/Gradient2Trace.java" 2>&1
-java -cp out Gradient2Trace > "$here/gradient2-reference.json"
-echo "wrote $here/gradient2-reference.json"
+java -cp out Gradient2Trace > "$here/gradient2-reference.csv"
+echo "wrote $here/gradient2-reference.csv"
