@@ -1,10 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
+import { jwtAuth } from '@weft/auth';
 import {
   type AdaptiveConcurrencyState,
   type AdaptivePartitionState,
   type LimitRejection,
+  serverInterceptors,
   signals,
 } from '@weft/core';
+import jwt from 'jsonwebtoken';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type CallResult,
@@ -27,7 +30,7 @@ class Rig {
   harness!: Harness;
   state!: AdaptiveConcurrencyState;
 
-  async start(options: AdaptiveConcurrencyOptions): Promise<this> {
+  async start(options: AdaptiveConcurrencyOptions, auth?: grpc.ServerInterceptor): Promise<this> {
     let announced: AdaptiveConcurrencyState | undefined;
     const capture = (s: AdaptiveConcurrencyState) => {
       announced = s;
@@ -42,7 +45,11 @@ class Rig {
         for (const w of this.waiters.splice(0)) w();
       },
     };
-    this.harness = await startHarness({ serverInterceptors: [interceptor], handlers });
+    this.harness = await startHarness({
+      serverInterceptors:
+        auth === undefined ? [interceptor] : serverInterceptors({ auth, concurrencyLimit: interceptor }),
+      handlers,
+    });
     return this;
   }
 
@@ -239,6 +246,37 @@ describe('adaptiveConcurrency', () => {
     expect(rig.partition('silver').rejections).toBe(0);
     rig.releaseAfter(1);
     await Promise.all(held);
+  });
+
+  it("partitions by jwtAuth's subject", async () => {
+    const secret = 'adaptive-subject-test-secret-0123456789';
+    const as = (sub: string) =>
+      unary(
+        rig!.harness.client,
+        { message: 'x' },
+        {
+          metadata: metadata({
+            authorization: `Bearer ${jwt.sign({ sub }, secret, { algorithm: 'HS256', expiresIn: 60 })}`,
+          }),
+        },
+      );
+    rig = await new Rig().start(
+      {
+        gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 4 },
+        partitions: { checkout: 0.75, reports: 0.25 },
+        partitionBy: 'subject',
+      },
+      jwtAuth({ keys: { secret }, algorithms: ['HS256'] }),
+    );
+    const held = [as('reports'), as('reports'), as('reports'), as('reports')];
+    await rig.parkedAtLeast(4);
+    expect((await as('reports')).status.code).toBe(grpc.status.UNAVAILABLE);
+    const checkout = as('checkout');
+    await rig.parkedAtLeast(5);
+    expect(rig.partition('checkout').inFlight).toBe(1);
+    expect(rig.partition('reports').rejections).toBe(1);
+    rig.releaseAfter(1);
+    await Promise.all([...held, checkout]);
   });
 
   it('rejects bad partitions at setup', () => {
