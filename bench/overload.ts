@@ -165,8 +165,8 @@ function table(rows: StepRow[], capacity: number): string {
 
 /** Two panels, goodput and admitted p99 against offered load, one line per variant. Plain SVG. */
 function svg(rows: StepRow[], capacity: number, unloadedP99: number): string {
-  const W = 900;
-  const H = 380;
+  const W = 940;
+  const H = 400;
   const panelW = 380;
   const panelH = 260;
   const top = 50;
@@ -176,8 +176,9 @@ function svg(rows: StepRow[], capacity: number, unloadedP99: number): string {
   const x = (left: number, m: number) => left + ((m - xMin) / (xMax - xMin)) * panelW;
   const goodMax = Math.max(capacity * 1.1, ...rows.map((r) => r.goodput));
   const p99Max = Math.max(...rows.map((r) => (Number.isFinite(r.p99) ? r.p99 : 0)), DEADLINE_MS);
-  // Latency on a log scale: from 0.5x the unloaded p99 to the largest p99 seen.
-  const lo = Math.log10(Math.max(1, unloadedP99 / 2));
+  // Latency on a log scale, from a little under the smallest p99 to a little over the largest.
+  const p99s = rows.map((r) => r.p99).filter((v) => Number.isFinite(v));
+  const lo = Math.log10(Math.max(1, Math.min(unloadedP99, ...p99s) / 1.5));
   const hi = Math.log10(p99Max * 1.2);
   const yGood = (v: number) => top + panelH - (v / goodMax) * panelH;
   const yP99 = (v: number) => top + panelH - ((Math.log10(Math.max(v, 1)) - lo) / (hi - lo)) * panelH;
@@ -211,7 +212,7 @@ function svg(rows: StepRow[], capacity: number, unloadedP99: number): string {
         `<text x="${left + 4}" y="${yGood(capacity) - 4}">capacity</text>`,
       );
     } else {
-      for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
+      for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
         for (const k of [1, 2, 5]) {
           const v = k * 10 ** e;
           if (Math.log10(v) < lo || Math.log10(v) > hi) continue;
@@ -242,17 +243,30 @@ function svg(rows: StepRow[], capacity: number, unloadedP99: number): string {
     );
   }
   VARIANTS.forEach((variant, i) => {
-    const lx = 70 + i * 210;
+    const lx = 70 + (i % 2) * 450;
+    const ly = H - 34 + Math.floor(i / 2) * 18;
     out.push(
-      `<line x1="${lx}" y1="${H - 14}" x2="${lx + 20}" y2="${H - 14}" stroke="${COLORS[variant]}" stroke-width="3"/>`,
-      `<text x="${lx + 26}" y="${H - 10}">${LABELS[variant]}</text>`,
+      `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 20}" y2="${ly - 4}" stroke="${COLORS[variant]}" stroke-width="3"/>`,
+      `<text x="${lx + 26}" y="${ly}">${LABELS[variant]}</text>`,
     );
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
 
-async function main() {
+interface RunData {
+  when: string;
+  machine: string;
+  loadAverage: string;
+  quick: boolean;
+  capacity: number;
+  capacityAfter: number;
+  unloaded: OpenLoopResult;
+  stepSeconds: number;
+  rows: StepRow[];
+}
+
+async function measure(): Promise<RunData> {
   const load = await start('overload-load.js', '');
   // Capacity: the most OK calls/s the server does with no limit (closed loop, enough callers to
   // keep it busy through the wait), measured before and after the steps (the machine is shared:
@@ -287,15 +301,33 @@ async function main() {
   console.log(`capacity after the steps ${round(capacityAfter)} calls/s`);
   rows.sort((a, b) => VARIANTS.indexOf(a.variant) - VARIANTS.indexOf(b.variant) || a.multiple - b.multiple);
 
+  const loadAverage = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
+  const machine = `${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`;
+  const when = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return {
+    when,
+    machine,
+    loadAverage,
+    quick,
+    capacity,
+    capacityAfter,
+    unloaded,
+    stepSeconds: STEP_SECONDS,
+    rows,
+  };
+}
+
+/** Writes the outputs of a run: results JSON, and unless quick the SVG and the README section. */
+function report(data: RunData): void {
+  const { when, machine, loadAverage, capacity, capacityAfter, unloaded, stepSeconds, rows } = data;
   const adaptive3x = rows.find((r) => r.variant === 'adaptive' && r.multiple === 3) as StepRow;
   const none3x = rows.find((r) => r.variant === 'none' && r.multiple === 3) as StepRow;
   const latencyOk = adaptive3x.p99 <= 3 * unloaded.admittedP99;
   // The handler alone takes WAIT_MS + CPU_MS; an unloaded p99 far above that means the machine's
   // neighbours, not the server, set the latencies, and the bound "3x unloaded p99" is loose.
   const noisy = unloaded.admittedP99 > 2 * (WAIT_MS + CPU_MS);
-  const loadAverage = loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' / ');
   const goodputOk = adaptive3x.goodput >= 0.85 * capacity;
   const verdict = [
     `- adaptive at 3x: admitted p99 ${adaptive3x.p99} ms vs 3x unloaded p99 = ${round(3 * unloaded.admittedP99, 1)} ms: **${latencyOk ? 'holds' : 'missed'}**`,
@@ -308,14 +340,13 @@ async function main() {
     `- no limit at 3x: goodput ${none3x.goodput}/s = ${Math.round((100 * none3x.goodput) / capacity)}% of capacity, admitted p99 ${none3x.p99} ms`,
   ].join('\n');
 
-  const machine = `${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, load average ${loadAverage} (1/5/15 min) at the end`;
   const section = [
     '<!-- overload:start (generated by `npm run bench:overload`; edit bench/overload.ts, not this) -->',
-    `Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine}${quick ? ', **--quick**' : ''}.`,
+    `Run: ${when}, ${machine}, load average ${loadAverage} (1/5/15 min) at the end${data.quick ? ', **--quick**' : ''}.`,
     `Handler: waits ${WAIT_MS} ms, then burns ${CPU_MS} ms of CPU. Measured capacity **${round(capacity)} calls/s**`,
     `(${round(capacityAfter)} calls/s when measured again after the steps);`,
     `unloaded (0.1x) latency p50 ${round(unloaded.admittedP50, 1)} ms, p99 **${round(unloaded.admittedP99, 1)} ms**.`,
-    `${STEP_SECONDS} s per step, deadline ${DEADLINE_MS} ms per call, one server per variant, steps interleaved across variants.`,
+    `${stepSeconds} s per step, deadline ${DEADLINE_MS} ms per call, one server per variant, steps interleaved across variants.`,
     '',
     table(rows, capacity),
     '',
@@ -327,11 +358,8 @@ async function main() {
   console.log(`\n${table(rows, capacity)}\n\n${verdict}`);
 
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  writeFileSync(
-    join(ROOT, 'bench', 'results', 'overload.json'),
-    `${JSON.stringify({ machine, capacity, capacityAfter, unloaded, stepSeconds: STEP_SECONDS, rows }, null, 2)}\n`,
-  );
-  if (quick) return;
+  writeFileSync(join(ROOT, 'bench', 'results', 'overload.json'), `${JSON.stringify(data, null, 2)}\n`);
+  if (data.quick) return;
   writeFileSync(join(ROOT, 'bench', 'overload.svg'), svg(rows, capacity, unloaded.admittedP99));
   const readmePath = join(ROOT, 'bench', 'README.md');
   const readme = readFileSync(readmePath, 'utf8');
@@ -340,6 +368,15 @@ async function main() {
   const endAt = readme.indexOf(endMarker);
   if (startAt < 0 || endAt < 0) throw new Error('bench/README.md has no overload markers');
   writeFileSync(readmePath, readme.slice(0, startAt) + section + readme.slice(endAt + endMarker.length));
+}
+
+/** `--render`: rewrite the SVG and the README section from bench/results/overload.json, without measuring. */
+async function main() {
+  const resultsPath = join(ROOT, 'bench', 'results', 'overload.json');
+  const data = process.argv.includes('--render')
+    ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as RunData)
+    : await measure();
+  report(data);
 }
 
 main().then(
