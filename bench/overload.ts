@@ -184,6 +184,7 @@ function svg(rows: StepRow[], capacity: number, unloadedP99: number): string {
   const yP99 = (v: number) => top + panelH - ((Math.log10(Math.max(v, 1)) - lo) / (hi - lo)) * panelH;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    '<title>Overload benchmark: goodput and admitted p99 latency against offered load</title>',
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${lefts[0]}" y="24" font-size="14" font-weight="bold">Goodput (OK calls/s) vs offered load</text>`,
     `<text x="${lefts[1]}" y="24" font-size="14" font-weight="bold">Admitted p99 latency (ms, log) vs offered load</text>`,
