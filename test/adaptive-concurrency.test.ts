@@ -15,8 +15,10 @@ const WAIT_MS = 5;
 const CPU_MS = 2;
 
 /** A handler with a fixed cost: waits (a downstream call), then burns CPU without yielding. */
+let served = 0;
 const costly: Partial<TestServiceHandlers> = {
   Unary(call, callback) {
+    served++;
     setTimeout(() => {
       const end = performance.now() + CPU_MS;
       while (performance.now() < end) {
@@ -75,17 +77,21 @@ describe('adaptiveConcurrency under overload (real sockets, real clock)', () => 
         serverInterceptors: [adaptiveConcurrency({ name: 'burst' })],
       });
       await unary(harness.client, { message: 'warm-up' });
+      const servedBefore = served;
       const adaptive = await burst(harness);
       const ok = count(adaptive.codes, grpc.status.OK);
       const refused = count(adaptive.codes, grpc.status.UNAVAILABLE);
       expect(ok + refused).toBe(BURST);
-      // The limit starts at 20: most of the burst is refused, before any handler runs.
+      // The limit starts at 20: most of the burst is refused, before any handler runs, so the
+      // server does a fraction of the work (and of the CPU) the burst asked for.
       expect(ok).toBeGreaterThanOrEqual(20);
-      expect(refused).toBeGreaterThan(BURST / 2);
+      expect(ok).toBeLessThanOrEqual(BURST / 4);
+      expect(served - servedBefore).toBe(ok);
       for (const ms of adaptive.pushbacks) expect(Number(ms)).toBeGreaterThanOrEqual(1);
-      // Every admitted call waited behind at most ~limit others; without a limit, the last of
-      // the burst waited behind all of them.
-      expect(p99(adaptive.okLatencies)).toBeLessThan(p99(unlimited.okLatencies) / 2);
+      // The admitted calls waited behind the refusals, not behind each other's work; without a
+      // limit the last of the burst waited behind all of it. (Same process for client and server:
+      // only the order is asserted, the margin moves with the machine's load.)
+      expect(p99(adaptive.okLatencies)).toBeLessThan(p99(unlimited.okLatencies));
 
       const text = await metrics.registry.metrics();
       expect(text).toContain(

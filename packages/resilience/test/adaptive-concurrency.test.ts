@@ -167,9 +167,10 @@ describe('adaptiveConcurrency', () => {
   it('gives each slot back exactly once, whether the call succeeds, is cancelled or times out', async () => {
     rig = await new Rig().start({ gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 } });
     const { client } = rig.harness;
-    for (let round = 0; round < 3; round++) {
-      // Two calls the client gives up on while parked: a deadline and a cancel.
-      const timedOut = unary(client, { message: 'x' }, { deadline: Date.now() + 50 });
+    for (let round = 0; round < 2; round++) {
+      // Two calls the client gives up on while parked: a deadline and a cancel. The deadline is
+      // long enough for both to be parked first on a busy machine (else nothing would cancel).
+      const timedOut = unary(client, { message: 'x' }, { deadline: Date.now() + 1500 });
       const cancelled = new Promise<number>((resolve) => {
         const call = client.Unary({ message: 'x' }, () => {});
         call.on('status', (s) => resolve(s.code));
