@@ -106,5 +106,5 @@ describe('adaptiveConcurrency under overload (real sockets, real clock)', () => 
     } finally {
       metrics.close();
     }
-  });
+  }, 60_000); // two bursts of 400 calls and a scrape: seconds on a busy machine
 });

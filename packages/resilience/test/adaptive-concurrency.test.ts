@@ -145,7 +145,7 @@ describe('adaptiveConcurrency', () => {
 
     for (let i = 0; i < 12; i++) await rig.round(10);
     expect(rig.state.limit).toBe(40);
-  });
+  }, 60_000); // 32 rounds of up to 40 calls: seconds on a busy machine
 
   it('keeps the limit while less than half of it is in flight, however slow the calls', async () => {
     rig = await new Rig().start({ gradient2: { initialLimit: 10, minLimit: 2 } });
