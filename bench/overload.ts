@@ -139,11 +139,11 @@ async function step(
 
 async function measureCapacity(load: Child): Promise<number> {
   const probe = await start('overload-server.js', 'none');
-  await load.request<ClosedLoopResult>({ type: 'closed', port: probe.port, concurrency: 64, seconds: 1 });
+  await load.request<ClosedLoopResult>({ type: 'closed', port: probe.port, concurrency: 128, seconds: 1 });
   const r = await load.request<ClosedLoopResult>({
     type: 'closed',
     port: probe.port,
-    concurrency: 64,
+    concurrency: 128,
     seconds: quick ? 2 : 4,
   });
   probe.stop();
