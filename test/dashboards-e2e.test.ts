@@ -63,6 +63,8 @@ describe.runIf(prometheusBin.run)('dashboards and rules against a real Prometheu
         RATE_LIMIT_RPS: '10',
         RATE_LIMIT_BURST: '30',
         MAX_IN_FLIGHT: '1',
+        // The adaptive limit's panels (its limit, in flight, RTTs and rejections per partition).
+        ADAPTIVE_CONCURRENCY: '1',
       }),
       pino({ level: 'silent' }),
     );

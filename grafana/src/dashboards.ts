@@ -269,6 +269,75 @@ export function securityAndLimits() {
           `sum by (grpc_method) (rate(weft_limit_rejections_total{${JOB_FILTER}}[$__rate_interval])) / sum by (grpc_method) (${RECORDED.serverHandledRate}{${JOB_FILTER}})`,
         ],
       ]),
+    )
+    .withRow(new RowBuilder('Adaptive concurrency (adaptiveConcurrency, Gradient2)'))
+    .withPanel(
+      timeseries(
+        'Adaptive limit and calls in flight',
+        'short',
+        [
+          [
+            '{{limiter}} limit ({{instance}})',
+            `max by (instance, limiter) (weft_adaptive_concurrency_limit{${JOB_FILTER}})`,
+          ],
+          [
+            '{{limiter}} in flight ({{instance}})',
+            `max by (instance, limiter) (weft_adaptive_concurrency_in_flight{${JOB_FILTER}})`,
+          ],
+        ],
+        {
+          description:
+            'The limit follows latency: it grows while calls are about as fast as the long-term RTT and shrinks when they slow down. In flight near the limit means calls are being shed.',
+        },
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'Adaptive limiter RTT: baseline and last sample',
+        's',
+        [
+          [
+            '{{limiter}} baseline ({{instance}})',
+            `max by (instance, limiter) (weft_adaptive_concurrency_min_rtt_seconds{${JOB_FILTER}})`,
+          ],
+          [
+            '{{limiter}} sample ({{instance}})',
+            `max by (instance, limiter) (weft_adaptive_concurrency_sample_rtt_seconds{${JOB_FILTER}})`,
+          ],
+        ],
+        {
+          description:
+            "Gradient2's long-term RTT (the baseline, reported as min RTT) and the last call's RTT. The limit shrinks when samples exceed 1.5x the baseline.",
+        },
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'Adaptive limit rejections / s by partition',
+        'short',
+        [
+          [
+            '{{limiter}} {{partition}}',
+            `sum by (limiter, partition) (rate(weft_adaptive_concurrency_rejections_total{${JOB_FILTER}}[$__rate_interval]))`,
+          ],
+        ],
+        {
+          description:
+            'Calls refused with UNAVAILABLE. Under overload the partition with the smallest share goes first.',
+        },
+      ),
+    )
+    .withPanel(
+      timeseries('Adaptive limit share and in flight by partition', 'short', [
+        [
+          '{{limiter}} {{partition}} share',
+          `max by (limiter, partition) (weft_adaptive_concurrency_partition_limit{${JOB_FILTER}})`,
+        ],
+        [
+          '{{limiter}} {{partition}} in flight',
+          `sum by (limiter, partition) (weft_adaptive_concurrency_partition_in_flight{${JOB_FILTER}})`,
+        ],
+      ]),
     );
 }
 

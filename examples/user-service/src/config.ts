@@ -46,6 +46,8 @@ export interface LimitsConfig {
   rateLimitBurst: number;
   /** Calls in flight per method before RESOURCE_EXHAUSTED. */
   maxInFlight: number;
+  /** `ADAPTIVE_CONCURRENCY=1`: an adaptive (Gradient2) limit over all application calls, too. */
+  adaptiveConcurrency: boolean;
   /** Deadline given to calls that arrive without one, ms. */
   defaultDeadlineMs: number;
   /** Longest deadline the server accepts, ms. */
@@ -128,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
       rateLimitRps: intFromEnv(env, 'RATE_LIMIT_RPS', 100),
       rateLimitBurst: intFromEnv(env, 'RATE_LIMIT_BURST', 200),
       maxInFlight: intFromEnv(env, 'MAX_IN_FLIGHT', 100),
+      adaptiveConcurrency: env.ADAPTIVE_CONCURRENCY === '1',
       defaultDeadlineMs: intFromEnv(env, 'DEFAULT_DEADLINE_MS', 10_000),
       maxDeadlineMs: intFromEnv(env, 'MAX_DEADLINE_MS', 30_000),
     },

@@ -10,7 +10,7 @@ import {
   stagedInterceptor,
 } from '@weft/core';
 import type { MetricsInterceptor } from '@weft/metrics';
-import { concurrencyLimit, serverDeadline } from '@weft/resilience';
+import { adaptiveConcurrency, concurrencyLimit, serverDeadline } from '@weft/resilience';
 import { serverTracing } from '@weft/tracing';
 import type { DemoConfig } from './config';
 import { READ_SCOPE, WRITE_SCOPE } from './tokens';
@@ -74,12 +74,37 @@ export function demoServerInterceptors({
     }),
     rateLimit: selector(rateLimit, applicationMethods),
     concurrencyLimit: selector(concurrencyLimit({ max: config.limits.maxInFlight }), applicationMethods),
-    extra: leaderOnly === undefined ? [faultInjection] : [leaderOnly, faultInjection],
+    // Leader-only refusals first (a follower does no other work), then the adaptive limit, then
+    // the demo's fault injection.
+    extra: [
+      ...(leaderOnly === undefined ? [] : [leaderOnly]),
+      ...(config.limits.adaptiveConcurrency ? [adaptiveLimit()] : []),
+      faultInjection,
+    ],
     recovery: recovery({
       onError: (error, { method }) =>
         logger.error({ err: error, method: method.fullMethod }, 'handler failed'),
     }),
   });
+}
+
+/** Request metadata marking a call as batch work (`x-priority: batch`), shed first under overload. */
+export const PRIORITY_HEADER = 'x-priority';
+
+/**
+ * `ADAPTIVE_CONCURRENCY=1`: one Gradient2 limit over every application call (after auth, so a
+ * refused caller costs no slot), with batch calls guaranteed 10% of it and everything else 90%.
+ * Calls without the header count as live.
+ */
+function adaptiveLimit(): grpc.ServerInterceptor {
+  return selector(
+    adaptiveConcurrency({
+      name: 'user-service',
+      partitions: { live: 0.9, batch: 0.1 },
+      partitionBy: (_context, metadata) => (metadata.get(PRIORITY_HEADER)[0] === 'batch' ? 'batch' : 'live'),
+    }),
+    applicationMethods,
+  );
 }
 
 /** Request metadata that asks the demo to fail a call, so retries and breakers have work to do. */

@@ -54,6 +54,7 @@ export {
   stagedInterceptor,
   WeftServerCall,
 } from './server-stage';
+export type { AdaptiveConcurrencyState, AdaptivePartitionState } from './signals';
 export {
   type AuthFailure,
   type BreakerRejection,

@@ -67,6 +67,31 @@ export interface BreakerRejection {
   readonly method: MethodInfo;
 }
 
+/** One partition of an `adaptiveConcurrency` limiter (`all` when it has none, `unknown` for unlisted calls). */
+export interface AdaptivePartitionState {
+  readonly name: string;
+  /** The partition's guaranteed share of the limit, in calls. */
+  readonly limit: number;
+  readonly inFlight: number;
+  /** Calls of this partition refused since the limiter was created. */
+  readonly rejections: number;
+}
+
+/**
+ * The live state of an `adaptiveConcurrency` limiter. The limiter publishes itself (the same object
+ * every time, read at scrape time) when created and then at most once a second while calls end.
+ */
+export interface AdaptiveConcurrencyState {
+  readonly name: string;
+  readonly limit: number;
+  readonly inFlight: number;
+  /** Gradient2's long-term RTT, the baseline latency (Netflix reports it as `min_rtt`). */
+  readonly minRttSeconds: number;
+  /** The last completed call's RTT. */
+  readonly sampleRttSeconds: number;
+  readonly partitions: readonly AdaptivePartitionState[];
+}
+
 export const signals = {
   authFailure: signal<AuthFailure>('weft:auth.failure'),
   limitRejection: signal<LimitRejection>('weft:limit.rejection'),
@@ -74,4 +99,5 @@ export const signals = {
   retryThrottled: signal<RetryThrottled>('weft:retry.throttled'),
   breakerTransition: signal<BreakerTransition>('weft:breaker.transition'),
   breakerRejection: signal<BreakerRejection>('weft:breaker.rejection'),
+  adaptiveConcurrency: signal<AdaptiveConcurrencyState>('weft:adaptive-concurrency.state'),
 } as const;

@@ -1,5 +1,6 @@
 import { type BreakerState, codeName, type MethodInfo, type Signal, signals } from '@weft/core';
 import { Gauge, Registry, type RegistryContentType } from 'prom-client';
+import { adaptiveConcurrencyMetrics } from './adaptive-metrics';
 import { LabelledCounter } from './computed-family';
 
 export interface SignalMetricsOptions {
@@ -118,9 +119,12 @@ export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics
     breakerRejections.inc(b6.labels({ target: r.target, ...methodLabels(r.method) })),
   );
 
+  const closeAdaptive = adaptiveConcurrencyMetrics(registry, p);
+
   return {
     registry,
     close() {
+      closeAdaptive();
       for (const [signal, listener] of subscriptions) signal.unsubscribe(listener);
       subscriptions.length = 0;
     },

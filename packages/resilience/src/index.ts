@@ -1,3 +1,8 @@
+export {
+  type AdaptiveConcurrencyOptions,
+  adaptiveConcurrency,
+  type PartitionBy,
+} from './adaptive-concurrency';
 export { type CallKey, contextSubject, peerHost, type SubjectLookup } from './call-key';
 export {
   type CircuitBreakerInterceptor,
@@ -18,6 +23,7 @@ export {
   type ServerDeadlineOptions,
   serverDeadline,
 } from './deadline';
+export { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
 export {
   type RateLimitKey,
   type RateLimitOptions,

@@ -1,0 +1,20 @@
+/** Settings shared by the overload benchmark's processes (see overload.ts). */
+
+/** The handler waits this long (a downstream call)... Override with WEFT_OVERLOAD_WAIT_MS. */
+export const WAIT_MS = Number(process.env.WEFT_OVERLOAD_WAIT_MS ?? 100);
+/** ...then burns this much CPU without yielding. Override with WEFT_OVERLOAD_CPU_MS. */
+export const CPU_MS = Number(process.env.WEFT_OVERLOAD_CPU_MS ?? 2);
+
+/** Limits of the static variants: "too high" never binds, "too low" binds far below capacity. */
+export const STATIC_HIGH = 1000;
+export const STATIC_LOW = 4;
+
+export interface OverloadServerStats {
+  type: 'stats';
+  id: number;
+  /** The adaptive limit (adaptive variant only). */
+  limit?: number;
+  minRttMs?: number;
+  /** Handlers started and not finished: work still queued, e.g. for calls whose deadline passed. */
+  busy: number;
+}

@@ -1,0 +1,177 @@
+/**
+ * The load side of the overload benchmark, in its own process: open loop. Calls are scheduled at
+ * a fixed rate whatever happens to earlier ones (a closed loop would slow down with the server and
+ * hide the overload), each with a deadline counted from its scheduled send time, and latency is
+ * measured from that scheduled time too, so a load generator that falls behind shows up as
+ * latency instead of silently lowering the offered load.
+ */
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import { loadEchoProto } from './proto';
+
+export interface OpenLoopRequest {
+  type: 'run';
+  id: number;
+  port: number;
+  /** Calls per second. */
+  rate: number;
+  seconds: number;
+  deadlineMs: number;
+}
+
+export interface OpenLoopResult {
+  type: 'result';
+  id: number;
+  offered: number;
+  seconds: number;
+  ok: number;
+  /** Refused by admission control (UNAVAILABLE or RESOURCE_EXHAUSTED). */
+  rejected: number;
+  deadlineExceeded: number;
+  otherErrors: number;
+  /** Latency (ms from the scheduled send) of admitted calls: all but the refused ones. */
+  admittedP50: number;
+  admittedP99: number;
+  /** How far behind schedule the generator fell at worst, in ms (large = the generator was starved). */
+  maxLagMs: number;
+}
+
+/** Closed loop, only to find the capacity: `concurrency` callers, each sending again on completion. */
+export interface ClosedLoopRequest {
+  type: 'closed';
+  id: number;
+  port: number;
+  concurrency: number;
+  seconds: number;
+}
+
+export interface ClosedLoopResult {
+  type: 'closed';
+  id: number;
+  okPerSecond: number;
+}
+
+const TICK_MS = 2;
+/** Closed loop: callers start spread over this long. */
+const STAGGER_MS = 200;
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
+}
+
+type UnaryService = {
+  Unary(
+    r: { message: string },
+    m: grpc.Metadata,
+    o: grpc.CallOptions,
+    cb: (e: grpc.ServiceError | null) => void,
+  ): void;
+};
+
+const clients = new Map<number, grpc.Client>();
+
+/** One channel per server (one HTTP/2 connection, as a typical client has). */
+function serviceFor(port: number): UnaryService {
+  let client = clients.get(port);
+  if (client === undefined) {
+    const proto = loadEchoProto();
+    client = new proto.weft.test.TestService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    clients.set(port, client);
+  }
+  return client as unknown as UnaryService;
+}
+
+function closedLoop(req: ClosedLoopRequest): Promise<ClosedLoopResult> {
+  const service = serviceFor(req.port);
+  const end = performance.now() + req.seconds * 1000;
+  let ok = 0;
+  let active = req.concurrency;
+  return new Promise((resolve) => {
+    const next = () => {
+      if (performance.now() >= end) {
+        if (--active === 0) resolve({ type: 'closed', id: req.id, okPerSecond: ok / req.seconds });
+        return;
+      }
+      service.Unary({ message: 'x' }, new grpc.Metadata(), {}, (error) => {
+        if (error === null) ok++;
+        next();
+      });
+    };
+    // Staggered starts: callers that all start at once stay in lockstep (all waiting, then all
+    // burning CPU), which measures the lockstep, not the server (a third less, measured).
+    for (let i = 0; i < req.concurrency; i++) setTimeout(next, (i * STAGGER_MS) / req.concurrency);
+  });
+}
+
+function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
+  const service = serviceFor(req.port);
+  const total = Math.round(req.rate * req.seconds);
+  const interval = 1000 / req.rate;
+  const admitted = new Float64Array(total);
+  let nAdmitted = 0;
+  let ok = 0;
+  let rejected = 0;
+  let deadlineExceeded = 0;
+  let otherErrors = 0;
+  let done = 0;
+  let sent = 0;
+  let maxLag = 0;
+  const wallStart = Date.now();
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const finish = () => {
+      const sorted = admitted.subarray(0, nAdmitted).sort();
+      resolve({
+        type: 'result',
+        id: req.id,
+        offered: total,
+        seconds: req.seconds,
+        ok,
+        rejected,
+        deadlineExceeded,
+        otherErrors,
+        admittedP50: percentile(sorted, 0.5),
+        admittedP99: percentile(sorted, 0.99),
+        maxLagMs: maxLag,
+      });
+    };
+    const send = (i: number) => {
+      const scheduled = i * interval;
+      const deadline = new Date(wallStart + scheduled + req.deadlineMs);
+      service.Unary({ message: 'x' }, new grpc.Metadata(), { deadline }, (error) => {
+        const latency = performance.now() - start - scheduled;
+        const code = error === null ? grpc.status.OK : error.code;
+        if (code === grpc.status.UNAVAILABLE || code === grpc.status.RESOURCE_EXHAUSTED) rejected++;
+        else {
+          admitted[nAdmitted++] = latency;
+          if (code === grpc.status.OK) ok++;
+          else if (code === grpc.status.DEADLINE_EXCEEDED) deadlineExceeded++;
+          else otherErrors++;
+        }
+        if (++done === total) finish();
+      });
+    };
+    const tick = () => {
+      const elapsed = performance.now() - start;
+      // Everything due by now goes out now: a late tick catches up rather than lowering the rate.
+      while (sent < total && sent * interval <= elapsed) {
+        maxLag = Math.max(maxLag, elapsed - sent * interval);
+        send(sent++);
+      }
+      if (sent < total) setTimeout(tick, TICK_MS);
+    };
+    tick();
+  });
+}
+
+process.on('message', (m: OpenLoopRequest | ClosedLoopRequest | { type: 'stop' }) => {
+  if (m.type === 'run') void run(m).then((r) => process.send?.(r));
+  else if (m.type === 'closed') void closedLoop(m).then((r) => process.send?.(r));
+  else {
+    for (const client of clients.values()) client.close();
+    process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send?.({ type: 'ready' });

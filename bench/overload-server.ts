@@ -1,0 +1,84 @@
+/**
+ * The server of the overload benchmark (`npm run bench:overload`), in its own process. Its Unary
+ * handler is a typical service call: it waits `waitMs` (a downstream call, a timer here) and then
+ * burns `cpuMs` of CPU (parsing, serialising, business logic) without yielding, whether or not the
+ * caller is still waiting (as most handlers do). `argv[2]` picks the admission control in front.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { type AdaptiveConcurrencyState, signals } from '@weft/core';
+import { adaptiveConcurrency, concurrencyLimit } from '@weft/resilience';
+import { CPU_MS, type OverloadServerStats, STATIC_HIGH, STATIC_LOW, WAIT_MS } from './overload-config';
+import { loadEchoProto } from './proto';
+
+interface OverloadServerReady {
+  type: 'ready';
+  port: number;
+}
+
+function burn(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin: a fixed CPU cost per call
+  }
+}
+
+function interceptorsFor(variant: string): grpc.ServerInterceptor[] {
+  switch (variant) {
+    case 'none':
+      return [];
+    case 'static-high':
+      return [concurrencyLimit({ max: STATIC_HIGH, key: 'global' })];
+    case 'static-low':
+      return [concurrencyLimit({ max: STATIC_LOW, key: 'global' })];
+    case 'adaptive':
+      return [adaptiveConcurrency()];
+    default:
+      throw new Error(`unknown overload variant "${variant}"`);
+  }
+}
+
+async function main() {
+  const variant = process.argv[2] ?? 'none';
+  let state: AdaptiveConcurrencyState | undefined;
+  signals.adaptiveConcurrency.subscribe((s) => {
+    state = s;
+  });
+  let busy = 0;
+  const server = new grpc.Server({ interceptors: interceptorsFor(variant) });
+  const proto = loadEchoProto();
+  server.addService(proto.weft.test.TestService.service, {
+    Unary(call: grpc.ServerUnaryCall<{ message: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      busy++;
+      setTimeout(() => {
+        burn(CPU_MS);
+        callback(null, { message: call.request.message });
+        busy--;
+      }, WAIT_MS);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
+  );
+  process.on('message', (m: { type: string; id: number }) => {
+    if (m.type === 'stats') {
+      const stats: OverloadServerStats = { type: 'stats', id: m.id, busy };
+      if (state !== undefined) {
+        stats.limit = state.limit;
+        stats.minRttMs = state.minRttSeconds * 1000;
+      }
+      process.send?.(stats);
+    } else if (m.type === 'stop') {
+      server.forceShutdown();
+      process.exit(0);
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send?.({ type: 'ready', port } satisfies OverloadServerReady);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,288 @@
+import { performance } from 'node:perf_hooks';
+import { type Metadata, status } from '@grpc/grpc-js';
+import {
+  type AdaptiveConcurrencyState,
+  type AdaptivePartitionState,
+  type CallContext,
+  type PartialStatus,
+  type StagedServerInterceptor,
+  type StageHooks,
+  signals,
+  stagedInterceptor,
+  type WeftServerCall,
+} from '@weft/core';
+import { contextSubject } from './call-key';
+import { Gradient2, type Gradient2Options } from './gradient2';
+import { retryHint } from './rate-limit';
+
+/**
+ * Which partition a call belongs to:
+ * - `{ header: 'x-priority' }`: the value of a request header. The caller chooses it, so only
+ *   trusted callers should be partitioned this way (a batch job can claim `live`);
+ * - `'subject'`: the authenticated subject (`jwtAuth`'s `sub`), so the partition names are subjects;
+ * - a function of the call's context and request metadata, for anything else.
+ * A call whose partition is missing or not listed in `partitions` goes to the `unknown` partition.
+ */
+export type PartitionBy =
+  | { readonly header: string }
+  | 'subject'
+  | ((context: CallContext, metadata: Metadata) => string | undefined);
+
+export interface AdaptiveConcurrencyOptions {
+  /**
+   * Names the limiter in the status message, the `limitRejection` signal (`rule`) and the
+   * `weft_adaptive_concurrency_*` metrics (`limiter`). Give each limiter of a process its own name.
+   * Default `'adaptive'`.
+   */
+  name?: string;
+  /** The Gradient2 algorithm's settings (see `Gradient2Options`). Default: Netflix's defaults. */
+  gradient2?: Gradient2Options;
+  /**
+   * Shares of the limit per partition, `0..1`, summing to at most 1 (e.g. `{ live: 0.9, batch: 0.1 }`).
+   * As in Netflix's partitioned limiter, a share is a guarantee, not a cap: while the whole limiter
+   * is under its limit any call is admitted; once it is full, a call is admitted only while its
+   * partition is under `ceil(limit * share)` (at least 1). So under overload the partition with
+   * the smaller share is shed first. Default: no partitions.
+   */
+  partitions?: Readonly<Record<string, number>>;
+  /** How a call's partition is found (see `PartitionBy`). Default `{ header: 'x-priority' }`. */
+  partitionBy?: PartitionBy;
+  /**
+   * The retry hint (`grpc-retry-pushback-ms`, `retry-after`) sent with a rejection, in ms; `0`
+   * sends none; `'rtt'` sends the long-term RTT (about the time it takes a slot to free), at least
+   * 1 ms. Default `'rtt'`.
+   */
+  retryAfterMs?: number | 'rtt';
+  /** Milliseconds from a monotonic clock. Default `performance.now`. Tests pass a fake one. */
+  now?: () => number;
+}
+
+const UNKNOWN = 'unknown';
+/** How often, at most, the limiter announces its state on `signals.adaptiveConcurrency`. */
+const ANNOUNCE_EVERY_MS = 1000;
+
+class Partition implements AdaptivePartitionState {
+  limit = 1;
+  inFlight = 0;
+  rejections = 0;
+  constructor(
+    readonly name: string,
+    readonly share: number,
+  ) {}
+  /** `AbstractPartitionedLimiter.Partition.updateLimit`: rounded up, at least 1. */
+  update(totalLimit: number): void {
+    this.limit = Math.max(1, Math.ceil(totalLimit * this.share));
+  }
+}
+
+type Resolve = (context: CallContext, metadata: Metadata) => Partition;
+
+/**
+ * The limiter shared by every call through one `adaptiveConcurrency()` interceptor: the Gradient2
+ * estimate, the calls in flight (in total and per partition), and the state the metrics read.
+ */
+class AdaptiveLimiter implements AdaptiveConcurrencyState {
+  inFlight = 0;
+  readonly partitions: readonly Partition[];
+  readonly details: string;
+  private readonly algorithm: Gradient2;
+  private lastAnnounced = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    readonly name: string,
+    gradient2: Gradient2Options,
+    shares: Readonly<Record<string, number>> | undefined,
+    readonly now: () => number,
+  ) {
+    this.algorithm = new Gradient2(gradient2);
+    const partitions = Object.entries(shares ?? {}).map(([n, share]) => new Partition(n, share));
+    if (partitions.length === 0) partitions.push(new Partition('all', 1));
+    else partitions.push(new Partition(UNKNOWN, 0));
+    this.partitions = partitions;
+    this.details = `adaptive concurrency limit "${name}" reached`;
+    this.updatePartitions();
+  }
+
+  get limit(): number {
+    return this.algorithm.limit;
+  }
+
+  get minRttSeconds(): number {
+    return this.algorithm.longRtt / 1000;
+  }
+
+  get sampleRttSeconds(): number {
+    return this.algorithm.lastRtt / 1000;
+  }
+
+  get longRttMs(): number {
+    return this.algorithm.longRtt;
+  }
+
+  /** `AbstractPartitionedLimiter.acquire`: a partition's share binds only once the whole limit is reached. */
+  tryAcquire(partition: Partition): boolean {
+    if (this.inFlight >= this.algorithm.limit) {
+      if (this.partitions.length === 1 || partition.inFlight >= partition.limit) {
+        partition.rejections++;
+        return false;
+      }
+    }
+    partition.inFlight++;
+    this.inFlight++;
+    return true;
+  }
+
+  /** A call admitted at `start` with `inFlightAtStart` calls in flight (itself included) ended. */
+  release(partition: Partition, start: number, inFlightAtStart: number): void {
+    partition.inFlight--;
+    this.inFlight--;
+    const now = this.now();
+    const before = this.algorithm.limit;
+    // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
+    const after = this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart);
+    if (after !== before) this.updatePartitions();
+    if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);
+  }
+
+  /** Hands the metrics (or any subscriber) this limiter's live state: cheap, and at most once a second. */
+  announce(now = this.now()): void {
+    this.lastAnnounced = now;
+    if (signals.adaptiveConcurrency.hasSubscribers) signals.adaptiveConcurrency.publish(this);
+  }
+
+  private updatePartitions(): void {
+    const limit = this.algorithm.limit;
+    for (const p of this.partitions) p.update(limit);
+  }
+}
+
+function partitionResolver(limiter: AdaptiveLimiter, by: PartitionBy): Resolve {
+  const partitions = limiter.partitions;
+  const single = partitions[0] as Partition;
+  if (partitions.length === 1) return () => single;
+  const byName = new Map(partitions.map((p) => [p.name, p]));
+  const unknown = byName.get(UNKNOWN) as Partition;
+  const find = (name: string | undefined): Partition =>
+    name === undefined ? unknown : (byName.get(name) ?? unknown);
+  if (by === 'subject') return (context) => find(contextSubject(context));
+  if (typeof by === 'function') return (context, metadata) => find(by(context, metadata));
+  const header = by.header.toLowerCase();
+  return (_context, metadata) => {
+    const value = metadata.get(header)[0];
+    return find(typeof value === 'string' ? value : undefined);
+  };
+}
+
+type CallState = 'waiting' | 'admitted' | 'done';
+
+/** One call's hooks: a class, so a call costs one small object and no closures. */
+class AdaptiveCall implements StageHooks {
+  private state: CallState = 'waiting';
+  private partition: Partition | undefined = undefined;
+  private start = 0;
+  private inFlightAtStart = 0;
+
+  constructor(
+    private readonly limiter: AdaptiveLimiter,
+    private readonly resolve: Resolve,
+    private readonly retryAfterMs: number | 'rtt',
+    private readonly call: WeftServerCall,
+    private readonly stage: number,
+  ) {}
+
+  onReceiveMetadata(metadata: Metadata): void {
+    const limiter = this.limiter;
+    const context = this.call.context;
+    const partition = this.resolve(context, metadata);
+    if (!limiter.tryAcquire(partition)) {
+      this.state = 'done';
+      this.reject(partition);
+      return;
+    }
+    this.state = 'admitted';
+    this.partition = partition;
+    this.start = limiter.now();
+    this.inFlightAtStart = limiter.inFlight;
+  }
+
+  onCancel(): void {
+    this.release();
+  }
+
+  onSendStatus(partial: PartialStatus): PartialStatus {
+    this.release();
+    return partial;
+  }
+
+  // Idempotent: grpc-js reports every stream close as a cancel, normal ones after the status too.
+  private release(): void {
+    if (this.state !== 'admitted') return;
+    this.state = 'done';
+    this.limiter.release(this.partition as Partition, this.start, this.inFlightAtStart);
+  }
+
+  private reject(partition: Partition): void {
+    const limiter = this.limiter;
+    const context = this.call.context;
+    if (signals.limitRejection.hasSubscribers) {
+      signals.limitRejection.publish({
+        method: context.method,
+        limiter: 'concurrency',
+        rule: limiter.name,
+        keyClass: limiter.partitions.length === 1 ? 'global' : 'partition',
+      });
+    }
+    // Make sure a scrape can find a limiter that sheds before any call completed.
+    if (partition.rejections === 1) limiter.announce();
+    const wait = this.retryAfterMs === 'rtt' ? Math.max(1, limiter.longRttMs) : this.retryAfterMs;
+    this.call.sendStatusFrom(this.stage, {
+      code: status.UNAVAILABLE,
+      details: limiter.details,
+      metadata: wait > 0 ? retryHint(wait) : null,
+    });
+  }
+}
+
+function validate(options: AdaptiveConcurrencyOptions): void {
+  const shares = options.partitions;
+  if (shares === undefined) return;
+  let sum = 0;
+  for (const [name, share] of Object.entries(shares)) {
+    if (!(share >= 0 && share <= 1))
+      throw new RangeError(`adaptiveConcurrency: share of "${name}" must be in [0, 1]`);
+    if (name === UNKNOWN)
+      throw new RangeError(`adaptiveConcurrency: "${UNKNOWN}" is the partition of unlisted calls`);
+    sum += share;
+  }
+  // A little slack for shares like 0.7 + 0.2 + 0.1 that do not add up to 1 in binary.
+  if (sum > 1 + 1e-9) throw new RangeError('adaptiveConcurrency: partition shares must sum to at most 1');
+  const retry = options.retryAfterMs;
+  if (typeof retry === 'number' && !(retry >= 0))
+    throw new RangeError('adaptiveConcurrency: retryAfterMs must be >= 0');
+}
+
+/**
+ * A server interceptor whose concurrency limit follows measured latency (Netflix's Gradient2, see
+ * `gradient2.ts`): while calls complete about as fast as they usually do, the limit grows; when
+ * they slow down (a queue is forming: CPU, event loop, a dependency) it shrinks, and the excess is
+ * refused before the handler runs. A refusal is UNAVAILABLE with a retry hint, as Netflix's and
+ * Envoy's adaptive limiters answer: the call did no work and another replica may have room, so a
+ * retry elsewhere is right (RESOURCE_EXHAUSTED says the caller spent a quota of its own, which a
+ * retry does not fix, and gRFC A6 clients do not retry it by default).
+ *
+ * Every call ending is one sample: its time from admission to status (or cancel) and the calls in
+ * flight when it was admitted. Streaming calls are samples too, so keep long-lived streams out of
+ * the limiter with `selector`.
+ */
+export function adaptiveConcurrency(options: AdaptiveConcurrencyOptions = {}): StagedServerInterceptor {
+  validate(options);
+  const name = options.name ?? 'adaptive';
+  const now = options.now ?? performance.now.bind(performance);
+  const retryAfterMs = options.retryAfterMs ?? 'rtt';
+  const limiter = new AdaptiveLimiter(name, options.gradient2 ?? {}, options.partitions, now);
+  const resolve = partitionResolver(limiter, options.partitionBy ?? { header: 'x-priority' });
+  limiter.announce();
+  return stagedInterceptor({
+    start: (call, stage) => new AdaptiveCall(limiter, resolve, retryAfterMs, call, stage),
+  });
+}

@@ -1,0 +1,289 @@
+import * as grpc from '@grpc/grpc-js';
+import { jwtAuth } from '@weft/auth';
+import {
+  type AdaptiveConcurrencyState,
+  type AdaptivePartitionState,
+  type LimitRejection,
+  serverInterceptors,
+  signals,
+} from '@weft/core';
+import jwt from 'jsonwebtoken';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type CallResult,
+  type Harness,
+  metadata,
+  startHarness,
+  type TestServiceHandlers,
+  unary,
+} from '../../../test/harness';
+import { type AdaptiveConcurrencyOptions, adaptiveConcurrency } from '../src/index';
+
+/**
+ * A server whose Unary handler parks every call until the test releases it, and a fake clock the
+ * limiter reads: a call's RTT is exactly what the test advanced the clock by while it was parked.
+ */
+class Rig {
+  now = 0;
+  readonly parked: (() => void)[] = [];
+  private waiters: (() => void)[] = [];
+  harness!: Harness;
+  state!: AdaptiveConcurrencyState;
+
+  async start(options: AdaptiveConcurrencyOptions, auth?: grpc.ServerInterceptor): Promise<this> {
+    let announced: AdaptiveConcurrencyState | undefined;
+    const capture = (s: AdaptiveConcurrencyState) => {
+      announced = s;
+    };
+    signals.adaptiveConcurrency.subscribe(capture);
+    const interceptor = adaptiveConcurrency({ ...options, now: () => this.now });
+    signals.adaptiveConcurrency.unsubscribe(capture);
+    this.state = announced as AdaptiveConcurrencyState;
+    const handlers: Partial<TestServiceHandlers> = {
+      Unary: (call, callback) => {
+        this.parked.push(() => callback(null, { message: call.request.message, context: {} }));
+        for (const w of this.waiters.splice(0)) w();
+      },
+    };
+    this.harness = await startHarness({
+      serverInterceptors:
+        auth === undefined ? [interceptor] : serverInterceptors({ auth, concurrencyLimit: interceptor }),
+      handlers,
+    });
+    return this;
+  }
+
+  /** Resolves once `n` calls are parked in the handler. */
+  async parkedAtLeast(n: number): Promise<void> {
+    while (this.parked.length < n) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Starts `n` calls (with `header` as their `x-priority`). */
+  calls(n: number, priority?: string): Promise<CallResult>[] {
+    const md = priority === undefined ? undefined : metadata({ 'x-priority': priority });
+    return Array.from({ length: n }, () =>
+      unary(this.harness.client, { message: 'x' }, md === undefined ? {} : { metadata: md }),
+    );
+  }
+
+  /** Lets `ms` pass on the fake clock, then releases every parked call. */
+  releaseAfter(ms: number): void {
+    this.now += ms;
+    for (const release of this.parked.splice(0)) release();
+  }
+
+  /** One round at full load: exactly `limit` calls in flight, each taking `rttMs`. */
+  async round(rttMs: number): Promise<void> {
+    const limit = this.state.limit;
+    const calls = this.calls(limit);
+    await this.parkedAtLeast(limit);
+    this.releaseAfter(rttMs);
+    const codes = (await Promise.all(calls)).map((r) => r.status.code);
+    expect(codes).toEqual(codes.map(() => grpc.status.OK));
+  }
+
+  partition(name: string): AdaptivePartitionState {
+    return this.state.partitions.find((p) => p.name === name) as AdaptivePartitionState;
+  }
+}
+
+describe('adaptiveConcurrency', () => {
+  let rig: Rig | undefined;
+  afterEach(async () => {
+    rig?.releaseAfter(0);
+    await rig?.harness.close();
+    rig = undefined;
+  });
+
+  it('refuses calls over the limit with UNAVAILABLE and a pushback hint, before the handler runs', async () => {
+    rig = await new Rig().start({ gradient2: { initialLimit: 3, minLimit: 3 }, retryAfterMs: 250 });
+    const admitted = rig.calls(3);
+    await rig.parkedAtLeast(3);
+    const refused = await Promise.all(rig.calls(2));
+    for (const r of refused) {
+      expect(r.status.code).toBe(grpc.status.UNAVAILABLE);
+      expect(r.status.details).toBe('adaptive concurrency limit "adaptive" reached');
+      expect(r.status.metadata.get('grpc-retry-pushback-ms')).toEqual(['250']);
+    }
+    expect(rig.parked).toHaveLength(3);
+    expect(rig.state.inFlight).toBe(3);
+    rig.releaseAfter(5);
+    expect((await Promise.all(admitted)).map((r) => r.status.code)).toEqual([0, 0, 0]);
+    expect(rig.state.inFlight).toBe(0);
+    expect(rig.partition('all').rejections).toBe(2);
+  });
+
+  it('sends the long-term RTT as the pushback by default', async () => {
+    rig = await new Rig().start({ gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 } });
+    await rig.round(40);
+    const admitted = rig.calls(2);
+    await rig.parkedAtLeast(2);
+    const [refused] = await Promise.all(rig.calls(1));
+    expect(refused?.status.metadata.get('grpc-retry-pushback-ms')).toEqual(['40']);
+    rig.releaseAfter(40);
+    await Promise.all(admitted);
+  });
+
+  it('raises the limit while latency stays low, lowers it when latency grows, and recovers', async () => {
+    rig = await new Rig().start({ gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 40 } });
+    const limits = [rig.state.limit];
+    for (let i = 0; i < 12; i++) {
+      await rig.round(10);
+      limits.push(rig.state.limit);
+    }
+    // Each round is `limit` samples at 10 ms, the upper half of them saturated: +0.8 per sample.
+    for (let i = 1; i < limits.length; i++) expect(limits[i]).toBeGreaterThanOrEqual(limits[i - 1] as number);
+    const high = rig.state.limit;
+    expect(high).toBeGreaterThanOrEqual(30);
+    expect(rig.state.minRttSeconds).toBeCloseTo(0.01, 6);
+
+    // Calls 100x slower: the gradient bottoms out at 0.5, so the limit falls to where
+    // limit = 0.5 * limit + queueSize, i.e. 2 * queueSize = 8 (Gradient2's floor above minLimit).
+    for (let i = 0; i < 8; i++) await rig.round(1000);
+    expect(rig.state.sampleRttSeconds).toBeCloseTo(1, 6);
+    expect(rig.state.limit).toBeLessThanOrEqual(8);
+
+    for (let i = 0; i < 12; i++) await rig.round(10);
+    expect(rig.state.limit).toBe(40);
+  }, 60_000); // 32 rounds of up to 40 calls: seconds on a busy machine
+
+  it('keeps the limit while less than half of it is in flight, however slow the calls', async () => {
+    rig = await new Rig().start({ gradient2: { initialLimit: 10, minLimit: 2 } });
+    const alone = async (rttMs: number) => {
+      const [call] = rig!.calls(1);
+      await rig!.parkedAtLeast(1);
+      rig!.releaseAfter(rttMs);
+      await call;
+    };
+    for (let i = 0; i < 10; i++) await alone(10);
+    for (let i = 0; i < 20; i++) await alone(1000);
+    expect(rig.state.sampleRttSeconds).toBeCloseTo(1, 6);
+    expect(rig.state.limit).toBe(10);
+    // Proof that slow samples at load would have lowered it.
+    await rig.round(1000);
+    expect(rig.state.limit).toBeLessThan(10);
+  });
+
+  it('gives each slot back exactly once, whether the call succeeds, is cancelled or times out', async () => {
+    rig = await new Rig().start({ gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 } });
+    const { client } = rig.harness;
+    for (let round = 0; round < 2; round++) {
+      // Two calls the client gives up on while parked: a deadline and a cancel. The deadline is
+      // long enough for both to be parked first on a busy machine (else nothing would cancel).
+      const timedOut = unary(client, { message: 'x' }, { deadline: Date.now() + 1500 });
+      const cancelled = new Promise<number>((resolve) => {
+        const call = client.Unary({ message: 'x' }, () => {});
+        call.on('status', (s) => resolve(s.code));
+        void rig!.parkedAtLeast(2).then(() => call.cancel());
+      });
+      expect((await timedOut).status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(await cancelled).toBe(grpc.status.CANCELLED);
+      // The server learns of the cancels on its own schedule: wait for the slots to come back.
+      while (rig.state.inFlight > 0) await new Promise((r) => setImmediate(r));
+      rig.releaseAfter(1); // the parked handlers answer a closed call: no second release
+      await rig.round(1);
+    }
+    expect(rig.state.inFlight).toBe(0);
+    const admitted = rig.calls(2);
+    await rig.parkedAtLeast(2);
+    expect((await Promise.all(rig.calls(1)))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
+    rig.releaseAfter(1);
+    await Promise.all(admitted);
+  });
+
+  it('sheds the batch partition first once the limit is reached (shares guarantee, not cap)', async () => {
+    const seen: LimitRejection[] = [];
+    const listener = (m: LimitRejection) => seen.push(m);
+    signals.limitRejection.subscribe(listener);
+    try {
+      rig = await new Rig().start({
+        gradient2: { initialLimit: 10, minLimit: 10, maxLimit: 10 },
+        partitions: { live: 0.9, batch: 0.1 },
+      });
+      expect(rig.partition('live').limit).toBe(9);
+      expect(rig.partition('batch').limit).toBe(1);
+      expect(rig.partition('unknown').limit).toBe(1);
+      // Batch may use the whole limit while there is room...
+      const batch = rig.calls(10, 'batch');
+      await rig.parkedAtLeast(10);
+      // ...but once it is full, batch is refused and live still gets its 9.
+      expect((await Promise.all(rig.calls(1, 'batch')))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
+      const live = rig.calls(9, 'live');
+      await rig.parkedAtLeast(19);
+      expect((await Promise.all(rig.calls(1, 'live')))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
+      // Calls without a listed partition share the `unknown` one, limit 1.
+      const unknown = rig.calls(1, 'nightly');
+      await rig.parkedAtLeast(20);
+      expect((await Promise.all(rig.calls(1)))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
+      expect(rig.state.inFlight).toBe(20);
+      expect(rig.partition('batch').inFlight).toBe(10);
+      rig.releaseAfter(1);
+      await Promise.all([...batch, ...live, ...unknown]);
+      expect(rig.partition('batch').rejections).toBe(1);
+      expect(rig.partition('live').rejections).toBe(1);
+      expect(rig.partition('unknown').rejections).toBe(1);
+    } finally {
+      signals.limitRejection.unsubscribe(listener);
+    }
+    expect(seen.map((s) => [s.limiter, s.rule, s.keyClass])).toEqual([
+      ['concurrency', 'adaptive', 'partition'],
+      ['concurrency', 'adaptive', 'partition'],
+      ['concurrency', 'adaptive', 'partition'],
+    ]);
+  });
+
+  it('partitions by the authenticated subject or a function', async () => {
+    rig = await new Rig().start({
+      gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 },
+      partitions: { gold: 0.5, silver: 0.5 },
+      partitionBy: (_context, md) => String(md.get('x-tier')[0]),
+    });
+    const tier = (t: string) =>
+      unary(rig!.harness.client, { message: 'x' }, { metadata: metadata({ 'x-tier': t }) });
+    const held = [tier('gold'), tier('silver')];
+    await rig.parkedAtLeast(2);
+    expect((await tier('gold')).status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(rig.partition('gold').rejections).toBe(1);
+    expect(rig.partition('silver').rejections).toBe(0);
+    rig.releaseAfter(1);
+    await Promise.all(held);
+  });
+
+  it("partitions by jwtAuth's subject", async () => {
+    const secret = 'adaptive-subject-test-secret-0123456789';
+    const as = (sub: string) =>
+      unary(
+        rig!.harness.client,
+        { message: 'x' },
+        {
+          metadata: metadata({
+            authorization: `Bearer ${jwt.sign({ sub }, secret, { algorithm: 'HS256', expiresIn: 60 })}`,
+          }),
+        },
+      );
+    rig = await new Rig().start(
+      {
+        gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 4 },
+        partitions: { checkout: 0.75, reports: 0.25 },
+        partitionBy: 'subject',
+      },
+      jwtAuth({ keys: { secret }, algorithms: ['HS256'] }),
+    );
+    const held = [as('reports'), as('reports'), as('reports'), as('reports')];
+    await rig.parkedAtLeast(4);
+    expect((await as('reports')).status.code).toBe(grpc.status.UNAVAILABLE);
+    const checkout = as('checkout');
+    await rig.parkedAtLeast(5);
+    expect(rig.partition('checkout').inFlight).toBe(1);
+    expect(rig.partition('reports').rejections).toBe(1);
+    rig.releaseAfter(1);
+    await Promise.all([...held, checkout]);
+  });
+
+  it('rejects bad partitions at setup', () => {
+    expect(() => adaptiveConcurrency({ partitions: { live: 0.9, batch: 0.2 } })).toThrow(RangeError);
+    expect(() => adaptiveConcurrency({ partitions: { live: -1 } })).toThrow(RangeError);
+    expect(() => adaptiveConcurrency({ partitions: { unknown: 0.5 } })).toThrow(RangeError);
+    expect(() => adaptiveConcurrency({ partitions: { a: 0.7, b: 0.2, c: 0.1 } })).not.toThrow();
+  });
+});
