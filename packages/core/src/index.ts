@@ -13,7 +13,11 @@ export {
   type ClientCall,
   type ClientCallListener,
   ForwardingClientCall,
+  LOCAL_STATUS_KEY,
   LocalClientCall,
+  type LocalReason,
+  localReason,
+  localStatusMetadata,
 } from './client-call';
 export {
   clientCodeToLevel,
