@@ -63,10 +63,12 @@ export {
   type BreakerRejection,
   type BreakerState,
   type BreakerTransition,
+  type LimitEvent,
   type LimitRejection,
   type RetryAttempt,
   type RetryThrottled,
   type Signal,
   signals,
+  type ThrottleRejection,
 } from './signals';
 export { ALL_CODES, CODE_NAMES, codeName, GrpcError, type PartialStatus, statusError } from './status';

@@ -26,6 +26,8 @@ export interface ClientPreset {
   deadline?: Interceptor;
   retry?: Interceptor;
   circuitBreaker?: Interceptor;
+  /** Adaptive client-side throttling (`clientThrottle()`): below the breaker, per attempt. */
+  throttle?: Interceptor;
   /** Your own interceptors, run per attempt, before the credentials are attached. */
   extra?: readonly Interceptor[];
   auth?: Interceptor;
@@ -63,8 +65,9 @@ export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
  * Orders client interceptors, outermost first: tracing, metrics and logging see one logical call
  * (retries show up as weft's own retry signals, as in grpc-go where retries sit under interceptors);
  * deadline sets the one deadline all attempts share; retry starts each attempt below it; the
- * circuit breaker judges each attempt; credentials are attached last so every attempt gets a
- * current token.
+ * circuit breaker judges each attempt; the throttle counts each attempt the breaker let through (so
+ * the breaker sees its local refusals, marked `x-weft-local`, and does not count them); credentials
+ * are attached last so every attempt gets a current token.
  */
 export function clientInterceptors(preset: ClientPreset): Interceptor[] {
   const ordered = [
@@ -74,6 +77,7 @@ export function clientInterceptors(preset: ClientPreset): Interceptor[] {
     preset.deadline,
     preset.retry,
     preset.circuitBreaker,
+    preset.throttle,
     ...(preset.extra ?? []),
     preset.auth,
   ];

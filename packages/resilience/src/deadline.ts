@@ -3,7 +3,6 @@ import {
   InterceptingCall,
   type Interceptor,
   type InterceptorOptions,
-  Metadata,
   type NextCall,
   type StatusObject,
   status,

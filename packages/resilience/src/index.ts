@@ -5,6 +5,13 @@ export {
   circuitBreaker,
   type FallbackCall,
 } from './circuit-breaker';
+export {
+  type ClientThrottleInterceptor,
+  type ClientThrottleOptions,
+  clientThrottle,
+  THROTTLE_REJECT_CODES,
+  ThrottleWindow,
+} from './client-throttle';
 export { type ConcurrencyLimitOptions, concurrencyLimit } from './concurrency-limit';
 export {
   type ClientDeadlineOptions,
