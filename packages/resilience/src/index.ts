@@ -26,6 +26,7 @@ export {
   serverDeadline,
 } from './deadline';
 export {
+  NEAR_LIMIT_SHARE,
   type RateLimitKey,
   type RateLimitOptions,
   type RateLimitRule,
@@ -42,4 +43,10 @@ export {
   retry,
 } from './retry';
 export { RetryThrottle } from './retry-throttle';
-export { MemoryStore, type MemoryStoreOptions, memoryStore, type RateLimitStore } from './token-bucket';
+export {
+  type BucketState,
+  MemoryStore,
+  type MemoryStoreOptions,
+  memoryStore,
+  type RateLimitStore,
+} from './token-bucket';
