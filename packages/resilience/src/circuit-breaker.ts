@@ -71,6 +71,14 @@ export interface CircuitBreakerOptions {
   now?: () => number;
 }
 
+/** The status codes `circuitBreaker()` counts as failures by default (see `failureCodes`). */
+export const BREAKER_FAILURE_CODES: readonly status[] = Object.freeze([
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+  status.INTERNAL,
+  status.UNKNOWN,
+]);
+
 const defaults = {
   failureRatio: 0.5,
   minimumCalls: 20,
@@ -78,12 +86,7 @@ const defaults = {
   buckets: 10,
   cooldownMs: 5_000,
   halfOpenProbes: 1,
-  failureCodes: [
-    status.UNAVAILABLE,
-    status.DEADLINE_EXCEEDED,
-    status.INTERNAL,
-    status.UNKNOWN,
-  ] as readonly status[],
+  failureCodes: BREAKER_FAILURE_CODES,
   target: 'default' as CircuitBreakerOptions['target'],
   fallback: undefined as CircuitBreakerOptions['fallback'],
   now: () => performance.now(),

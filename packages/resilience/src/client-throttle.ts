@@ -62,7 +62,7 @@ const defaults = {
   k: 2,
   windowMs: 120_000,
   buckets: 120,
-  rejectCodes: [status.RESOURCE_EXHAUSTED, status.UNAVAILABLE] as readonly status[],
+  rejectCodes: Object.freeze([status.RESOURCE_EXHAUSTED, status.UNAVAILABLE]) as readonly status[],
   minRequests: 20,
   target: 'default' as ClientThrottleOptions['target'],
   perMethod: false,

@@ -1,5 +1,6 @@
 export { type CallKey, contextSubject, peerHost, type SubjectLookup } from './call-key';
 export {
+  BREAKER_FAILURE_CODES,
   type CircuitBreakerInterceptor,
   type CircuitBreakerOptions,
   circuitBreaker,
@@ -37,6 +38,7 @@ export { type RedisClientLike, type RedisStoreOptions, redisStore } from './redi
 export {
   MAX_ATTEMPTS_CAP,
   parsePushback,
+  RETRYABLE_CODES,
   type RetryOptions,
   type RetryPolicy,
   type RetryThrottling,

@@ -74,12 +74,15 @@ interface ResolvedPolicy {
   readonly perAttemptTimeout: number | undefined;
 }
 
+/** The status codes `retry()` retries by default (see the codes table in the README). */
+export const RETRYABLE_CODES: readonly status[] = Object.freeze([status.UNAVAILABLE]);
+
 const policyDefaults = {
   maxAttempts: 3,
   initialBackoff: 100,
   maxBackoff: 1000,
   multiplier: 2,
-  retryableCodes: [status.UNAVAILABLE] as readonly status[],
+  retryableCodes: RETRYABLE_CODES,
   perAttemptTimeout: undefined as number | undefined,
 };
 
