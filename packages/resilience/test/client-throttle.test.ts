@@ -171,6 +171,26 @@ describe('clientThrottle', () => {
     expect((await ok()).status.metadata.get(LOCAL_STATUS_KEY)).toEqual(['throttle']);
   });
 
+  it('fails its refusals on a macrotask: a tight loop of refused calls still lets timers run', async () => {
+    roll = 0;
+    const { refused } = await withThrottle();
+    await refused(); // p > 0 from here on, and the roll of 0 is under it: every call is refused
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 5);
+    let calls = 0;
+    const started = performance.now();
+    // Bounded by count and wall time, so starving code fails this test rather than hanging it.
+    const loop = async () => {
+      while (ticks < 3 && calls < 20_000 && performance.now() - started < 1500) {
+        await refused();
+        calls++;
+      }
+    };
+    await Promise.all([loop(), loop()]).finally(() => clearInterval(interval));
+    expect(ticks).toBeGreaterThanOrEqual(3);
+    expect(harness!.handled.get('Unary')).toBe(1);
+  });
+
   it('rejects bad options at setup', () => {
     expect(() => clientThrottle({ k: 0.5 })).toThrow(RangeError);
     expect(() => clientThrottle({ buckets: 0 })).toThrow(RangeError);
