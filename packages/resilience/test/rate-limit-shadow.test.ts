@@ -3,7 +3,7 @@ import { type LimitEvent, signals } from '@weft/core';
 import Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness, unary } from '../../../test/harness';
-import { MemoryStore, type RateLimitOptions, rateLimit, redisStore } from '../src/index';
+import { MemoryStore, type RateLimitOptions, type RateLimitStore, rateLimit, redisStore } from '../src/index';
 import { type RedisProcess, redisMode, startRedis } from './redis-server';
 
 /** Collects what a signal publishes while `fn` runs. */
@@ -107,6 +107,24 @@ describe('rateLimit shadow mode, near-limit signal and RateLimit trailers', () =
     expect(rateLimitFields((await unary(client, {})).status.metadata)).toEqual(['3', '0', '1']);
     now = 10_000;
     expect(rateLimitFields((await unary(client, {})).status.metadata)).toEqual(['3', '2', '2']);
+  });
+
+  it('works with a store that only has take (no trailers, no near-limit signal)', async () => {
+    const answers = [0, 0, 1500];
+    const store: RateLimitStore = { take: () => answers.shift() ?? 0 };
+    const client = await start({ headers: true, rules: [{ name: 'custom', rate: 1, burst: 1, store }] });
+    const results: grpc.StatusObject[] = [];
+    const near = await collect(signals.limitNearLimit, async () => {
+      for (let i = 0; i < 3; i++) results.push((await unary(client, {})).status);
+    });
+    expect(results.map((r) => r.code)).toEqual([
+      grpc.status.OK,
+      grpc.status.OK,
+      grpc.status.RESOURCE_EXHAUSTED,
+    ]);
+    expect(results[2]?.metadata.get('grpc-retry-pushback-ms')).toEqual(['1500']);
+    expect(results.map((r) => rateLimitFields(r.metadata))).toEqual([undefined, undefined, undefined]);
+    expect(near).toEqual([]);
   });
 
   it('reports the tightest enforced rule, never a shadow rule, and nothing without headers', async () => {
