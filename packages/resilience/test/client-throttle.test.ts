@@ -158,6 +158,25 @@ describe('clientThrottle', () => {
     expect(throttle.stats().requests).toBe(30);
   });
 
+  it("does not spend retry's throttling tokens on its refusals (they are not the server's failures)", async () => {
+    roll = 0;
+    const { refused } = await withThrottle({}, [
+      retry({ maxAttempts: 3, initialBackoff: 1, throttling: { maxTokens: 10, tokenRatio: 0.1 } }),
+    ]);
+    await refused(); // sent: p was 0
+    for (let i = 0; i < 10; i++) {
+      const { status } = await refused();
+      expect(status.metadata.get(LOCAL_STATUS_KEY)).toEqual(['throttle']);
+    }
+    // The throttle lets calls through again; a server UNAVAILABLE is retried as usual.
+    roll = 0.999_999;
+    const before = harness!.handled.get('Unary') ?? 0;
+    expect((await unary(harness!.client, { failCode: grpc.status.UNAVAILABLE })).status.code).toBe(
+      grpc.status.UNAVAILABLE,
+    );
+    expect((harness!.handled.get('Unary') ?? 0) - before).toBe(3);
+  });
+
   it('keeps one window per target, and per method with perMethod', async () => {
     roll = 0;
     const { throttle, refused, ok } = await withThrottle({ perMethod: true });
