@@ -11,7 +11,6 @@ export {
   type ClientThrottleOptions,
   clientThrottle,
   THROTTLE_REJECT_CODES,
-  ThrottleWindow,
 } from './client-throttle';
 export { type ConcurrencyLimitOptions, concurrencyLimit } from './concurrency-limit';
 export {
