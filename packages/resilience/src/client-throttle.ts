@@ -124,11 +124,18 @@ export class ThrottleWindow {
     return Math.max(p, 0);
   }
 
-  /** Counts a request (sent or refused here), before it is sent. */
-  request(now: number): void {
+  /**
+   * Counts a request (sent or refused here) before it is sent, and answers the probability it is
+   * refused: `probability(now)` from the counts before it, in one pass over the ring.
+   */
+  request(now: number): number {
     const slot = this.advance(now);
+    const requests = this.requestTotal;
     this.requests[slot] = (this.requests[slot] ?? 0) + 1;
-    this.requestTotal++;
+    this.requestTotal = requests + 1;
+    if (requests < this.minRequests) return 0;
+    const p = (requests - this.k * this.acceptTotal) / (requests + 1);
+    return p > 0 ? p : 0;
   }
 
   /** Counts a request the target accepted. */
@@ -216,10 +223,8 @@ export function clientThrottle(options: ClientThrottleOptions = {}): ClientThrot
     const targetName = typeof target === 'function' ? target(callOptions) : (target ?? 'default');
     const path = perMethod ? callOptions.method_definition.path : '';
     const window = windowFor(targetName, path);
-    const at = now();
-    const p = window.probability(at);
     // Counted before it is sent (or refused): refusals are requests the target did not accept.
-    window.request(at);
+    const p = window.request(now());
     // grpc-js only uses the returned call's interface: both calls below stand in for a layer.
     if (p > 0 && random() < p) {
       const method = methodInfo(callOptions.method_definition);
