@@ -135,7 +135,7 @@ export class ThrottleWindow {
     this.requestTotal = requests + 1;
     if (requests < this.minRequests) return 0;
     const p = (requests - this.k * this.acceptTotal) / (requests + 1);
-    return p > 0 ? p : 0;
+    return Math.max(p, 0);
   }
 
   /** Counts a request the target accepted. */
