@@ -154,6 +154,9 @@ describe.runIf(redis === 'run')('rateLimit RateLimit trailers and near-limit wit
     server = await startRedis();
     client = new Redis({ port: server.port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
     client.on('error', () => {});
+    // The store refuses to wait for a connection (it fails open instead): connect first.
+    if (client.status !== 'ready')
+      await new Promise<void>((resolve) => client.once('ready', () => resolve()));
   });
   afterEach(async () => {
     await harness?.close();
