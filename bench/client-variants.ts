@@ -30,6 +30,11 @@ export const clientVariants: Record<string, () => grpcTypes.Interceptor[]> = {
     const { circuitBreaker } = require('@weft/resilience') as typeof import('@weft/resilience');
     return [circuitBreaker()];
   },
+  /** Adaptive throttling against a target that accepts everything: the cost of counting. */
+  'client-throttle': () => {
+    const { clientThrottle } = require('@weft/resilience') as typeof import('@weft/resilience');
+    return [clientThrottle()];
+  },
   /** The client preset: tracing, metrics, deadline, retry, circuit breaker. */
   preset: () => {
     const { registerTracingSdk } = require('./otel-sdk') as typeof import('./otel-sdk');

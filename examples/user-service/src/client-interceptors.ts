@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '@weft/auth';
 import { clientInterceptors } from '@weft/core';
-import { circuitBreaker, clientDeadline, retry } from '@weft/resilience';
+import { circuitBreaker, clientDeadline, clientThrottle, retry } from '@weft/resilience';
 import { clientTracing } from '@weft/tracing';
 import { loadConfig } from './config';
 import { mintToken, READ_SCOPE, WRITE_SCOPE } from './tokens';
@@ -15,8 +15,9 @@ export interface DemoClientSettings {
 
 /**
  * The interceptors the demo client, the load generator and the tests use against the demo: tracing,
- * metrics (when given), a 5 s default deadline, retries of UNAVAILABLE, a circuit breaker and the
- * token: TOKEN when set, else one minted for `demo-client` with both scopes and refreshed by
+ * metrics (when given), a 5 s default deadline, retries of UNAVAILABLE, a circuit breaker, adaptive
+ * client-side throttling (so a client over its per-subject quota backs off instead of sending calls
+ * the server can only refuse) and the token: TOKEN when set, else one minted for `demo-client` with both scopes and refreshed by
  * `bearerToken` before it expires.
  */
 export function demoClientInterceptors({
@@ -36,6 +37,7 @@ export function demoClientInterceptors({
     // Creating a user twice is not harmless: never retried. Everything else is.
     retry: retry({ target: 'user-service', nonIdempotent: ['weft.demo.v1.UserService/CreateUser'] }),
     circuitBreaker: circuitBreaker({ target: 'user-service' }),
+    throttle: clientThrottle({ target: 'user-service' }),
     auth,
   });
 }

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { localReason } from '@weft/core';
 import { type JwtConfig, loadConfig } from './config';
 import { call } from './demo-client';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
@@ -6,8 +7,18 @@ import { FAULT_HEADER } from './interceptors';
 import { mintToken } from './tokens';
 
 export interface LoadOptions {
-  /** Calls in flight at once. */
+  /**
+   * Without `rps`: calls in flight at once, each worker calling back to back (a closed loop). With
+   * `rps`: the most calls in flight; an arrival that finds that many is skipped, not queued.
+   */
   concurrency: number;
+  /**
+   * Calls started per second, paced open-loop: arrivals follow the clock whatever the answers, so
+   * calls failed fast on the client (circuit open, throttled) do not turn into a spin of thousands
+   * of instant "calls", and a slow server sees the same offered load as a fast one. Default: none
+   * (the closed loop above).
+   */
+  rps?: number;
   /** How long to run, in seconds. */
   durationSeconds: number;
   /** Share of calls (0..1) that are meant to fail: unknown ids, invalid input, duplicates. */
@@ -28,10 +39,24 @@ export interface LoadOptions {
 }
 
 export interface LoadReport {
+  /** Calls made: answered (`codes`) plus refused on the client (`local`). */
   calls: number;
   seconds: number;
-  /** Calls per status code name. */
+  /**
+   * Calls per status code name, for calls that were sent: the server's answers (and statuses the
+   * transport made for them, such as a deadline that passed in flight or a lost connection).
+   */
   codes: Record<string, number>;
+  /**
+   * Calls refused on the client before they were sent, by the layer that refused them (the
+   * `x-weft-local` trailer: `circuit-breaker`, `throttle`, `deadline`, `cancelled`). Their status
+   * (UNAVAILABLE, DEADLINE_EXCEEDED) is not counted in `codes`: the server never saw them.
+   */
+  local: Record<string, number>;
+  /** With `rps`: arrivals not started because `concurrency` calls were in flight. */
+  skipped: number;
+  /** The pacing asked for (`rps`), or `undefined` for the closed loop. */
+  rps: number | undefined;
 }
 
 const WRITE_SHARE = 0.2;
@@ -39,13 +64,19 @@ const WRITE_SHARE = 0.2;
 /** Drives a mix of reads, writes and deliberate failures at the demo until the time or the cap runs out. */
 export async function runLoad(client: UserServiceClient, options: LoadOptions): Promise<LoadReport> {
   const codes: Record<string, number> = {};
+  const local: Record<string, number> = {};
   const metadata = options.metadata ?? (() => new grpc.Metadata());
   const maxCalls = options.maxCalls ?? 1_000_000;
   const started = Date.now();
   const until = started + options.durationSeconds * 1000;
   let calls = 0;
   let seq = 0;
-  const record = (code: grpc.status) => {
+  const record = (code: grpc.status, trailers?: grpc.Metadata) => {
+    const reason = localReason(trailers);
+    if (reason !== undefined) {
+      local[reason] = (local[reason] ?? 0) + 1;
+      return;
+    }
     const name = grpc.status[code] ?? String(code);
     codes[name] = (codes[name] ?? 0) + 1;
   };
@@ -93,17 +124,90 @@ export async function runLoad(client: UserServiceClient, options: LoadOptions): 
       } else await listSome(client, metadata());
       record(grpc.status.OK);
     } catch (error) {
-      record((error as grpc.ServiceError).code ?? grpc.status.UNKNOWN);
+      const failed = error as grpc.ServiceError;
+      record(failed.code ?? grpc.status.UNKNOWN, failed.metadata);
     }
   };
-  const worker = async () => {
-    while (Date.now() < until && calls < maxCalls) {
+  const concurrency = Math.max(1, options.concurrency);
+  let skipped = 0;
+  if (options.rps !== undefined && options.rps > 0) {
+    const paced = await pace(one, options.rps, concurrency, until, maxCalls);
+    calls = paced.calls;
+    skipped = paced.skipped;
+  } else {
+    const worker = async () => {
+      while (Date.now() < until && calls < maxCalls) {
+        calls++;
+        await one();
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+  return {
+    calls,
+    seconds: (Date.now() - started) / 1000,
+    codes,
+    local,
+    skipped,
+    rps: options.rps || undefined,
+  };
+}
+
+/**
+ * Starts `one()` at `rps` arrivals per second until `until` (epoch ms) or `maxCalls`, open-loop:
+ * the schedule does not wait for answers. Arrivals that fell due while the process was busy start
+ * at once (the schedule keeps its rate rather than drifting), unless `maxInFlight` calls are in
+ * flight: those are skipped. Resolves once every call started has ended.
+ */
+async function pace(
+  one: () => Promise<void>,
+  rps: number,
+  maxInFlight: number,
+  until: number,
+  maxCalls: number,
+): Promise<{ calls: number; skipped: number }> {
+  const interval = 1000 / rps;
+  let next = Date.now();
+  let calls = 0;
+  let skipped = 0;
+  let inFlight = 0;
+  let drained: () => void = () => {};
+  const ended = () => {
+    inFlight--;
+    if (inFlight === 0) drained();
+  };
+  while (calls < maxCalls) {
+    const now = Date.now();
+    if (now >= until) break;
+    while (next <= now && next < until && calls < maxCalls) {
+      next += interval;
+      if (inFlight >= maxInFlight) {
+        skipped++;
+        continue;
+      }
       calls++;
-      await one();
+      inFlight++;
+      void one().finally(ended);
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
-  return { calls, seconds: (Date.now() - started) / 1000, codes };
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(next, until) - Date.now())));
+  }
+  if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+  return { calls, skipped };
+}
+
+/** The report as the load generator prints it: answered calls apart from client-side refusals. */
+export function formatReport(report: LoadReport): string {
+  const rate = report.calls / report.seconds;
+  const pacing = report.rps === undefined ? 'unpaced' : `paced at ${report.rps}/s`;
+  const answered = Object.values(report.codes).reduce((a, b) => a + b, 0);
+  const refused = Object.values(report.local).reduce((a, b) => a + b, 0);
+  const lines = [
+    `${report.calls} calls in ${report.seconds.toFixed(1)}s (${rate.toFixed(0)}/s, ${pacing})`,
+    `  sent, by status (server or transport): ${answered} ${JSON.stringify(report.codes)}`,
+    `  refused on the client, not sent (x-weft-local): ${refused} ${JSON.stringify(report.local)}`,
+  ];
+  if (report.rps !== undefined) lines.push(`  skipped (concurrency cap reached): ${report.skipped}`);
+  return `${lines.join('\n')}\n`;
 }
 
 function listSome(client: UserServiceClient, metadata: grpc.Metadata): Promise<void> {

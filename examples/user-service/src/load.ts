@@ -1,6 +1,9 @@
 /**
- * `npm run demo:load -- --concurrency 8 --duration 30 --errors 0.1 --auth-errors 0.02 --faults 0.02`: drives traffic at a running
- * demo (ADDRESS, default 127.0.0.1:50051) to light up the dashboards, then prints the status mix.
+ * `npm run demo:load -- --rps 50 --concurrency 8 --duration 30 --errors 0.1 --auth-errors 0.02 --faults 0.02`: drives
+ * traffic at a running demo (ADDRESS, default 127.0.0.1:50051) to light up the dashboards, then
+ * prints the status mix: calls the server answered apart from calls refused on the client.
+ * `--rps` paces arrivals (default 50, under the demo's per-subject limit of 100/s; `--rps 0`
+ * for the old closed loop of `--concurrency` workers calling back to back).
  */
 import { parseArgs } from 'node:util';
 import { clientMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
@@ -8,12 +11,13 @@ import { Registry } from 'prom-client';
 import { demoClientInterceptors } from './client-interceptors';
 import { intFromEnv } from './config';
 import { demoTarget, userClient } from './demo-client';
-import { runLoad } from './load-generator';
+import { formatReport, runLoad } from './load-generator';
 import { startTelemetry } from './telemetry';
 
 const { values } = parseArgs({
   options: {
     concurrency: { type: 'string', default: '4' },
+    rps: { type: 'string', default: '50' },
     duration: { type: 'string', default: '10' },
     errors: { type: 'string', default: '0.1' },
     'auth-errors': { type: 'string', default: '0.02' },
@@ -53,14 +57,13 @@ async function main() {
   const client = userClient({ address, interceptors: demoClientInterceptors({ metrics: served?.metrics }) });
   const report = await runLoad(client, {
     concurrency: number('concurrency', values.concurrency, 1, 1000),
+    rps: number('rps', values.rps, 0, 100_000),
     durationSeconds: number('duration', values.duration, 0.1, 86_400),
     errorRate: number('errors', values.errors, 0, 1),
     authFailureRate: number('auth-errors', values['auth-errors'], 0, 1),
     faultRate: number('faults', values.faults, 0, 1),
   });
-  process.stdout.write(
-    `${report.calls} calls in ${report.seconds.toFixed(1)}s (${(report.calls / report.seconds).toFixed(0)}/s): ${JSON.stringify(report.codes)}\n`,
-  );
+  process.stdout.write(formatReport(report));
   client.close();
   await served?.server.close();
   await telemetry.shutdown();

@@ -130,3 +130,36 @@ export abstract class LocalClientCall implements ClientCall {
 function completeCall(call: LocalClientCall): void {
   call.complete();
 }
+
+/**
+ * The trailing metadata key that marks a status made on the client, without the network: its value
+ * says which layer made it (`LocalReason`). weft's circuit breaker, `clientThrottle` and
+ * `clientDeadline` (a deadline that passed before the call was sent) set it, so a caller, a report or
+ * another interceptor can tell "the server answered UNAVAILABLE" from "we did not ask". A server could
+ * send the same key in its trailers: it is a label for reports, not a security boundary.
+ */
+export const LOCAL_STATUS_KEY = 'x-weft-local';
+
+/** Which client-side layer answered a call locally (the value of `LOCAL_STATUS_KEY`). */
+export type LocalReason = 'circuit-breaker' | 'throttle' | 'deadline' | 'cancelled';
+
+/**
+ * Trailing metadata for a status made locally by `reason`. With `noRetry`, also
+ * `grpc-retry-pushback-ms: -1`, which tells a retry layer above (weft's `retry()`, per gRFC A6) not
+ * to retry: failing fast should stay fast, not turn into attempts that fail fast again.
+ */
+export function localStatusMetadata(reason: LocalReason, noRetry = false): Metadata {
+  const metadata = new Metadata();
+  metadata.set(LOCAL_STATUS_KEY, reason);
+  if (noRetry) metadata.set('grpc-retry-pushback-ms', '-1');
+  return metadata;
+}
+
+/**
+ * The layer that made a status locally (`LOCAL_STATUS_KEY` in its trailing metadata, or in a
+ * `ServiceError`'s `metadata`), or `undefined` for a status that came from the server.
+ */
+export function localReason(metadata: Metadata | null | undefined): string | undefined {
+  const value = metadata?.get(LOCAL_STATUS_KEY)[0];
+  return typeof value === 'string' ? value : undefined;
+}

@@ -13,7 +13,11 @@ export {
   type ClientCall,
   type ClientCallListener,
   ForwardingClientCall,
+  LOCAL_STATUS_KEY,
   LocalClientCall,
+  type LocalReason,
+  localReason,
+  localStatusMetadata,
 } from './client-call';
 export {
   clientCodeToLevel,
@@ -60,10 +64,12 @@ export {
   type BreakerRejection,
   type BreakerState,
   type BreakerTransition,
+  type LimitEvent,
   type LimitRejection,
   type RetryAttempt,
   type RetryThrottled,
   type Signal,
   signals,
+  type ThrottleRejection,
 } from './signals';
 export { ALL_CODES, CODE_NAMES, codeName, GrpcError, type PartialStatus, statusError } from './status';

@@ -33,6 +33,8 @@ export interface ClientPreset {
    */
   attemptMetrics?: Interceptor;
   circuitBreaker?: Interceptor;
+  /** Adaptive client-side throttling (`clientThrottle()`): below the breaker, per attempt. */
+  throttle?: Interceptor;
   /** Your own interceptors, run per attempt, before the credentials are attached. */
   extra?: readonly Interceptor[];
   auth?: Interceptor;
@@ -75,8 +77,9 @@ export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
  * (retries show up as weft's own retry signals, as in grpc-go where retries sit under interceptors);
  * deadline sets the one deadline all attempts share; retry starts each attempt below it;
  * attempt metrics see each attempt (a breaker's fast failure included); the circuit breaker judges
- * each attempt; credentials are attached last so every attempt gets a
- * current token.
+ * each attempt; the throttle counts each attempt the breaker let through (so the breaker sees its
+ * local refusals, marked `x-weft-local`, and does not count them); credentials are attached last
+ * so every attempt gets a current token.
  */
 export function clientInterceptors(preset: ClientPreset): Interceptor[] {
   const ordered = [
@@ -87,6 +90,7 @@ export function clientInterceptors(preset: ClientPreset): Interceptor[] {
     preset.retry,
     preset.attemptMetrics,
     preset.circuitBreaker,
+    preset.throttle,
     ...(preset.extra ?? []),
     preset.auth,
   ];

@@ -38,6 +38,18 @@ export interface LimitRejection {
   readonly keyClass: string;
 }
 
+/**
+ * A call a rate limit rule in shadow mode would have refused and let through (`limitShadowed`), or
+ * one it admitted leaving its bucket under 20% full (`limitNearLimit`, Envoy's NEAR_LIMIT).
+ */
+export type LimitEvent = LimitRejection;
+
+/** A call `clientThrottle` refused on the client (adaptive throttling: the target refuses too many). */
+export interface ThrottleRejection {
+  readonly target: string;
+  readonly method: MethodInfo;
+}
+
 /** A retry attempt starting (`attempt` >= 2), after a failure with `code`. */
 export interface RetryAttempt {
   readonly method: MethodInfo;
@@ -95,6 +107,9 @@ export interface AdaptiveConcurrencyState {
 export const signals = {
   authFailure: signal<AuthFailure>('weft:auth.failure'),
   limitRejection: signal<LimitRejection>('weft:limit.rejection'),
+  limitShadowed: signal<LimitEvent>('weft:limit.shadowed'),
+  limitNearLimit: signal<LimitEvent>('weft:limit.near_limit'),
+  throttleRejection: signal<ThrottleRejection>('weft:throttle.rejection'),
   retryAttempt: signal<RetryAttempt>('weft:retry.attempt'),
   retryThrottled: signal<RetryThrottled>('weft:retry.throttled'),
   breakerTransition: signal<BreakerTransition>('weft:breaker.transition'),

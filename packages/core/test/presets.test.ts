@@ -130,6 +130,7 @@ describe('clientInterceptors', () => {
     const list = clientInterceptors({
       auth: namedClient('auth', order),
       circuitBreaker: namedClient('breaker', order),
+      throttle: namedClient('throttle', order),
       retry: namedClient('retry', order),
       deadline: namedClient('deadline', order),
       logging: namedClient('logging', order),
@@ -138,7 +139,16 @@ describe('clientInterceptors', () => {
     });
     harness = await startHarness({ clientInterceptors: list });
     await unary(harness.client, {});
-    expect(order).toEqual(['tracing', 'metrics', 'logging', 'deadline', 'retry', 'breaker', 'auth']);
+    expect(order).toEqual([
+      'tracing',
+      'metrics',
+      'logging',
+      'deadline',
+      'retry',
+      'breaker',
+      'throttle',
+      'auth',
+    ]);
     expect(clientInterceptors({ metrics: observeClient(), logging: observeClient() })).toHaveLength(1);
   });
 });

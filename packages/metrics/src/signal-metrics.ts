@@ -42,7 +42,8 @@ const methodLabels = (m: MethodInfo) => ({ grpc_service: m.service, grpc_method:
 
 /**
  * Counts what weft's other packages publish on `@weft/core`'s signals: auth failures, limit
- * rejections, retries, retry throttling, and circuit breaker state, transitions and fail-fasts.
+ * rejections (and what shadow rules would have refused, and near-limit admissions), retries, retry
+ * throttling, client throttling, and circuit breaker state, transitions and fail-fasts.
  * Subscribing costs nothing on the publishers' side until this is created.
  */
 export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics {
@@ -88,8 +89,25 @@ export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics
     'Calls failed fast because their circuit breaker was open.',
   );
 
+  const limitShadowed = new LabelledCounter(
+    registry,
+    `${p}weft_limit_shadow_rejections_total`,
+    'Calls a rate limit rule in shadow mode would have refused and let through, by rule and key class.',
+  );
+  const limitNearLimit = new LabelledCounter(
+    registry,
+    `${p}weft_limit_near_limit_total`,
+    'Calls a rate limit admitted leaving its bucket under 20% full (Envoy NEAR_LIMIT), by rule and key class.',
+  );
+  const throttleRejections = new LabelledCounter(
+    registry,
+    `${p}weft_client_throttle_rejections_total`,
+    'Calls refused on the client by clientThrottle (adaptive throttling), by target and method.',
+  );
+
   const bounds = Array.from({ length: 7 }, () => new Bound(max));
   const [b0, b1, b2, b3, b4, b5, b6] = bounds as [Bound, Bound, Bound, Bound, Bound, Bound, Bound];
+  const [b7, b8, b9] = [new Bound(max), new Bound(max), new Bound(max)];
   const subscriptions: [Signal<never>, (message: never) => void][] = [];
   const on = <T>(signal: Signal<T>, listener: (message: T) => void) => {
     signal.subscribe(listener);
@@ -103,6 +121,19 @@ export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics
     limitRejections.inc(
       b1.labels({ ...methodLabels(r.method), limiter: r.limiter, rule: r.rule, key_class: r.keyClass }),
     ),
+  );
+  on(signals.limitShadowed, (r) =>
+    limitShadowed.inc(
+      b7.labels({ ...methodLabels(r.method), limiter: r.limiter, rule: r.rule, key_class: r.keyClass }),
+    ),
+  );
+  on(signals.limitNearLimit, (r) =>
+    limitNearLimit.inc(
+      b8.labels({ ...methodLabels(r.method), limiter: r.limiter, rule: r.rule, key_class: r.keyClass }),
+    ),
+  );
+  on(signals.throttleRejection, (r) =>
+    throttleRejections.inc(b9.labels({ target: r.target, ...methodLabels(r.method) })),
   );
   on(signals.retryAttempt, (r) =>
     retries.inc(b2.labels({ ...methodLabels(r.method), grpc_code: codeName(r.code) })),

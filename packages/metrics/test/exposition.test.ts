@@ -104,6 +104,9 @@ describe('signalMetrics', () => {
         to: 'open',
       });
       signals.breakerRejection.publish({ target: 'dns:///users', method });
+      signals.limitShadowed.publish({ method, limiter: 'rate', rule: 'trial', keyClass: 'subject' });
+      signals.limitNearLimit.publish({ method, limiter: 'rate', rule: 'per-subject', keyClass: 'subject' });
+      signals.throttleRejection.publish({ target: 'dns:///users', method });
       for (let i = 0; i < 5; i++) signals.retryThrottled.publish({ method, target: `t${i}` });
     } finally {
       metrics.close();
@@ -125,6 +128,11 @@ describe('signalMetrics', () => {
     expect(value(s, 'weft_circuit_breaker_state', { state: 'closed' })).toBe(0);
     expect(value(s, 'weft_circuit_breaker_transitions_total', { from: 'closed', to: 'open' })).toBe(1);
     expect(value(s, 'weft_circuit_breaker_rejections_total', { target: 'dns:///users' })).toBe(1);
+    expect(value(s, 'weft_limit_shadow_rejections_total', { rule: 'trial', key_class: 'subject' })).toBe(1);
+    expect(value(s, 'weft_limit_near_limit_total', { rule: 'per-subject', grpc_method: 'M' })).toBe(1);
+    expect(
+      value(s, 'weft_client_throttle_rejections_total', { target: 'dns:///users', grpc_method: 'M' }),
+    ).toBe(1);
     // maxSeries 2: the first two targets keep their names, the rest are `other`.
     const throttled = s.filter((x) => x.name === 'weft_retry_throttled_total');
     expect(throttled.map((x) => x.labels.target)).toEqual(['dns:///users', 't0', 'other']);

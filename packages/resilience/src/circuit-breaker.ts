@@ -13,6 +13,8 @@ import {
   type ClientCallListener,
   ForwardingClientCall,
   LocalClientCall,
+  localReason,
+  localStatusMetadata,
   type MethodInfo,
   methodInfo,
   signals,
@@ -44,9 +46,14 @@ export interface CircuitBreakerOptions {
   halfOpenProbes?: number;
   /**
    * Status codes that count as failures. Default: UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL,
-   * UNKNOWN, RESOURCE_EXHAUSTED: the server or the path to it is in trouble. Caller mistakes
-   * (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED...) count as successes: the server answered.
-   * CANCELLED (the caller gave up) counts as neither.
+   * UNKNOWN: the server or the path to it is in trouble. Caller mistakes (INVALID_ARGUMENT,
+   * NOT_FOUND, PERMISSION_DENIED...) count as successes: the server answered. RESOURCE_EXHAUSTED
+   * counts as a success too: it is how a rate limit refuses a caller over its quota, and a caller
+   * over its quota is not an unhealthy server (Envoy's outlier detection likewise counts only 5xx,
+   * and quota refusals are 429; pair the breaker with `clientThrottle()` to back off from them).
+   * Add it back for servers that answer RESOURCE_EXHAUSTED when they are themselves overloaded.
+   * CANCELLED (the caller gave up) and statuses made locally by a layer below (`x-weft-local`,
+   * e.g. `clientThrottle()`) count as neither.
    */
   failureCodes?: readonly status[];
   /**
@@ -64,6 +71,14 @@ export interface CircuitBreakerOptions {
   now?: () => number;
 }
 
+/** The status codes `circuitBreaker()` counts as failures by default (see `failureCodes`). */
+export const BREAKER_FAILURE_CODES: readonly status[] = Object.freeze([
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+  status.INTERNAL,
+  status.UNKNOWN,
+]);
+
 const defaults = {
   failureRatio: 0.5,
   minimumCalls: 20,
@@ -71,13 +86,7 @@ const defaults = {
   buckets: 10,
   cooldownMs: 5_000,
   halfOpenProbes: 1,
-  failureCodes: [
-    status.UNAVAILABLE,
-    status.DEADLINE_EXCEEDED,
-    status.INTERNAL,
-    status.UNKNOWN,
-    status.RESOURCE_EXHAUSTED,
-  ] as readonly status[],
+  failureCodes: BREAKER_FAILURE_CODES,
   target: 'default' as CircuitBreakerOptions['target'],
   fallback: undefined as CircuitBreakerOptions['fallback'],
   now: () => performance.now(),
@@ -314,11 +323,11 @@ class JudgedCall extends ForwardingClientCall {
     if (!this.recorded) {
       this.recorded = true;
       const code = received.code;
-      this.breaker.record(
-        this.epoch,
-        this.probe,
-        code === status.CANCELLED ? undefined : this.failures.has(code),
-      );
+      const failed = this.failures.has(code);
+      // A failure made on this side by a layer below (a throttle) says nothing about the server.
+      // Only failures are checked: `get` allocates when the key is absent.
+      const counts = code !== status.CANCELLED && !(failed && localReason(received.metadata) !== undefined);
+      this.breaker.record(this.epoch, this.probe, counts ? failed : undefined);
     }
     super.onReceiveStatus(received);
   }
@@ -339,10 +348,8 @@ class RejectedCall extends LocalClientCall {
   }
 
   protected failure(): StatusObject {
-    // A negative pushback tells a retry layer above (weft's `retry()`, per gRFC A6) not to retry:
-    // failing fast should stay fast, not turn into attempts that fail fast again.
-    const metadata = new Metadata();
-    metadata.set('grpc-retry-pushback-ms', '-1');
+    // Marked local, with a negative pushback so a retry layer above does not retry it.
+    const metadata = localStatusMetadata('circuit-breaker', true);
     return { code: status.UNAVAILABLE, details: `circuit open for ${this.method.fullMethod}`, metadata };
   }
 

@@ -3,7 +3,6 @@ import {
   InterceptingCall,
   type Interceptor,
   type InterceptorOptions,
-  Metadata,
   type NextCall,
   type StatusObject,
   status,
@@ -13,6 +12,7 @@ import {
   createContextKey,
   getCallContext,
   LocalClientCall,
+  localStatusMetadata,
   type MethodInfo,
   methodInfo,
   type PartialStatus,
@@ -329,13 +329,17 @@ function abortStatus(signal: AbortSignal): { code: status; details: string } {
     : { code: status.CANCELLED, details: 'Cancelled because the incoming call was cancelled' };
 }
 
-/** A call failed before it started, without the network; on a macrotask (see `LocalClientCall`). */
+/**
+ * A call failed before it started, without the network; on a macrotask (see `LocalClientCall`).
+ * Marked local (`x-weft-local: deadline`, or `cancelled` when the incoming call was cancelled).
+ */
 class FailedCall extends LocalClientCall {
   constructor(private readonly failed: { code: status; details: string }) {
     super();
   }
   protected failure(): StatusObject {
-    return { ...this.failed, metadata: new Metadata() };
+    const reason = this.failed.code === status.DEADLINE_EXCEEDED ? 'deadline' : 'cancelled';
+    return { ...this.failed, metadata: localStatusMetadata(reason) };
   }
 }
 

@@ -5,11 +5,18 @@ export {
 } from './adaptive-concurrency';
 export { type CallKey, contextSubject, peerHost, type SubjectLookup } from './call-key';
 export {
+  BREAKER_FAILURE_CODES,
   type CircuitBreakerInterceptor,
   type CircuitBreakerOptions,
   circuitBreaker,
   type FallbackCall,
 } from './circuit-breaker';
+export {
+  type ClientThrottleInterceptor,
+  type ClientThrottleOptions,
+  clientThrottle,
+  THROTTLE_REJECT_CODES,
+} from './client-throttle';
 export { type ConcurrencyLimitOptions, concurrencyLimit } from './concurrency-limit';
 export {
   type ClientDeadlineOptions,
@@ -25,6 +32,7 @@ export {
 } from './deadline';
 export { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
 export {
+  NEAR_LIMIT_SHARE,
   type RateLimitKey,
   type RateLimitOptions,
   type RateLimitRule,
@@ -35,10 +43,17 @@ export { type RedisClientLike, type RedisStoreOptions, redisStore } from './redi
 export {
   MAX_ATTEMPTS_CAP,
   parsePushback,
+  RETRYABLE_CODES,
   type RetryOptions,
   type RetryPolicy,
   type RetryThrottling,
   retry,
 } from './retry';
 export { RetryThrottle } from './retry-throttle';
-export { MemoryStore, type MemoryStoreOptions, memoryStore, type RateLimitStore } from './token-bucket';
+export {
+  type BucketState,
+  MemoryStore,
+  type MemoryStoreOptions,
+  memoryStore,
+  type RateLimitStore,
+} from './token-bucket';

@@ -1,13 +1,16 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import {
   type CallContext,
+  type LimitEvent,
+  type PartialStatus,
   type StagedServerInterceptor,
+  type StageHooks,
   signals,
   stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
 import { type CallKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
-import { MemoryStore, type RateLimitStore } from './token-bucket';
+import { type BucketState, MemoryStore, type RateLimitStore } from './token-bucket';
 
 /** What a rule's buckets are keyed on; see `CallKey`. */
 export type RateLimitKey = CallKey;
@@ -26,6 +29,14 @@ export interface RateLimitRule {
    * `redisStore(...)` to share one limit between server instances.
    */
   store?: RateLimitStore;
+  /**
+   * Shadow mode: the rule counts the calls it would refuse (`signals.limitShadowed`,
+   * `weft_limit_shadow_rejections_total`) and refuses none: the safe way to roll out a limit (watch
+   * what it would do, then turn it on). Like Envoy's local rate limit with `filter_enforced` at
+   * 0%. Its tokens are taken as if it were enforced, so the count is what the enforced rule would
+   * refuse. Never in the RateLimit trailers. Default `false`.
+   */
+  shadow?: boolean;
 }
 
 export interface RateLimitOptions {
@@ -42,7 +53,22 @@ export interface RateLimitOptions {
    * on `@weft/auth`.)
    */
   subject?: SubjectLookup;
+  /**
+   * Send the IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers, the three-field form) as
+   * trailers on every call the limit checked: `ratelimit-limit` (the bucket size, `burst`),
+   * `ratelimit-remaining` (whole tokens left) and `ratelimit-reset` (seconds, rounded up, until the
+   * bucket is full again; on a refused call, until the next token, like `retry-after`). With
+   * several enforced rules, the one with the fewest tokens left speaks. Needs a store with
+   * `takeState` (both weft stores have it). Default `false`: they tell callers about your limits.
+   */
+  headers?: boolean;
 }
+
+/**
+ * A call admitted with fewer than this share of its bucket's tokens left publishes
+ * `signals.limitNearLimit`: Envoy's NEAR_LIMIT_RATIO 0.8, counted from the other end.
+ */
+export const NEAR_LIMIT_SHARE = 0.2;
 
 interface ResolvedRule {
   readonly name: string;
@@ -51,6 +77,9 @@ interface ResolvedRule {
   readonly keyClass: string;
   readonly keyOf: (context: CallContext) => string;
   readonly store: RateLimitStore;
+  readonly shadow: boolean;
+  /** Below this many whole tokens left, an admitted call is near the limit. */
+  readonly nearLimit: number;
 }
 
 function resolveRule(rule: RateLimitRule, subject: SubjectLookup): ResolvedRule {
@@ -69,10 +98,12 @@ function resolveRule(rule: RateLimitRule, subject: SubjectLookup): ResolvedRule 
     keyClass,
     keyOf,
     store: rule.store ?? new MemoryStore(),
+    shadow: rule.shadow === true,
+    nearLimit: burst * NEAR_LIMIT_SHARE,
   };
 }
 
-function resolveOptions(options: RateLimitOptions): ResolvedRule[] {
+function resolveRules(options: RateLimitOptions): ResolvedRule[] {
   if (!Array.isArray(options?.rules) || options.rules.length === 0) {
     throw new TypeError('rateLimit: at least one rule is required');
   }
@@ -94,20 +125,16 @@ export function retryHint(waitMs: number): Metadata {
  * RESOURCE_EXHAUSTED before the handler runs, with the wait in `retry-after` and
  * `grpc-retry-pushback-ms` trailers. RESOURCE_EXHAUSTED, not UNAVAILABLE: clients do not retry it
  * by default. A store that fails (a shared store down and configured to fail closed) answers
- * UNAVAILABLE. Every rejection publishes `signals.limitRejection`.
+ * UNAVAILABLE. Every rejection publishes `signals.limitRejection`; a shadow rule's would-be
+ * rejection `signals.limitShadowed`; an admission that leaves a bucket under 20% full
+ * `signals.limitNearLimit`. With `headers`, the RateLimit trailers go out on every checked call.
  */
 export function rateLimit(options: RateLimitOptions): StagedServerInterceptor {
-  const rules = resolveOptions(options);
+  const rules = resolveRules(options);
+  const headers = options.headers === true;
 
   const reject = (call: WeftServerCall, stage: number, rule: ResolvedRule, waitMs: number): void => {
-    if (signals.limitRejection.hasSubscribers) {
-      signals.limitRejection.publish({
-        method: call.context.method,
-        limiter: 'rate',
-        rule: rule.name,
-        keyClass: rule.keyClass,
-      });
-    }
+    if (signals.limitRejection.hasSubscribers) signals.limitRejection.publish(limitEvent(call, rule));
     const ms = Math.max(1, Math.ceil(waitMs));
     call.sendStatusFrom(stage, {
       code: status.RESOURCE_EXHAUSTED,
@@ -122,36 +149,107 @@ export function rateLimit(options: RateLimitOptions): StagedServerInterceptor {
       metadata: null,
     });
   };
+  /** Acts on a store's answer; `true` when the call was refused (no more rules to check). */
+  const judge = (limited: LimitedCall, rule: ResolvedRule, answer: number | BucketState): boolean => {
+    const { call, stage } = limited;
+    const waitMs = typeof answer === 'number' ? answer : answer.waitMs;
+    if (waitMs > 0 && rule.shadow) {
+      if (signals.limitShadowed.hasSubscribers) signals.limitShadowed.publish(limitEvent(call, rule));
+      return false;
+    }
+    if (typeof answer !== 'number') {
+      if (waitMs === 0 && answer.remaining < rule.nearLimit && signals.limitNearLimit.hasSubscribers)
+        signals.limitNearLimit.publish(limitEvent(call, rule));
+      if (headers && !rule.shadow) limited.note(rule, answer);
+    }
+    if (waitMs === 0) return false;
+    reject(call, stage, rule, waitMs);
+    return true;
+  };
   // Checks rules from `index` on; synchronous stores stay synchronous (no promise per call).
-  const check = (call: WeftServerCall, stage: number, index: number): void | Promise<void> => {
+  const check = (limited: LimitedCall, index: number): void | Promise<void> => {
+    const { call, stage } = limited;
     const context = call.context;
     for (let i = index; i < rules.length; i++) {
       const rule = rules[i] as ResolvedRule;
-      let wait: number | Promise<number>;
+      const store = rule.store;
+      let answer: number | BucketState | Promise<number | BucketState>;
       try {
-        wait = rule.store.take(rule.keyOf(context), rule.rate, rule.burst);
+        const key = rule.keyOf(context);
+        answer =
+          store.takeState !== undefined
+            ? store.takeState(key, rule.rate, rule.burst)
+            : store.take(key, rule.rate, rule.burst);
       } catch {
         storeFailed(call, stage, rule);
         return;
       }
-      if (typeof wait !== 'number') {
-        return wait.then(
-          (ms) => {
+      if (typeof answer === 'object' && 'then' in answer) {
+        return answer.then(
+          (settled) => {
             // A call cancelled meanwhile takes no tokens from the remaining rules.
             if (context.cancelled) return;
-            return ms > 0 ? reject(call, stage, rule, ms) : check(call, stage, i + 1);
+            if (!judge(limited, rule, settled)) return check(limited, i + 1);
           },
           () => storeFailed(call, stage, rule),
         );
       }
-      if (wait > 0) {
-        reject(call, stage, rule, wait);
-        return;
-      }
+      if (judge(limited, rule, answer)) return;
     }
   };
 
   return stagedInterceptor({
-    start: (call, stage) => ({ onReceiveMetadata: () => check(call, stage, 0) }),
+    start: headers
+      ? (call, stage) => new TrailingLimitedCall(call, stage, check)
+      : (call, stage) => new LimitedCall(call, stage, check),
   });
+}
+
+function limitEvent(call: WeftServerCall, rule: ResolvedRule): LimitEvent {
+  return { method: call.context.method, limiter: 'rate', rule: rule.name, keyClass: rule.keyClass };
+}
+
+/** One call under `rateLimit` (a class: one object per call instead of hooks and closures). */
+class LimitedCall implements StageHooks {
+  constructor(
+    readonly call: WeftServerCall,
+    readonly stage: number,
+    private readonly check: (limited: LimitedCall, index: number) => void | Promise<void>,
+  ) {}
+
+  onReceiveMetadata(): void | Promise<void> {
+    return this.check(this, 0);
+  }
+
+  /** Told what an enforced rule's bucket holds (only with `headers`). */
+  note(_rule: ResolvedRule, _state: BucketState): void {}
+}
+
+/** A call under `rateLimit({ headers: true })`: sends the RateLimit fields of its tightest rule. */
+class TrailingLimitedCall extends LimitedCall {
+  private limit = -1;
+  private remaining = 0;
+  private resetSeconds = 0;
+
+  override note(rule: ResolvedRule, state: BucketState): void {
+    // The store's answer may be reused: copy what the trailers need.
+    if (this.limit >= 0 && state.waitMs === 0 && state.remaining >= this.remaining) return;
+    this.limit = rule.burst;
+    this.remaining = state.remaining;
+    const resetMs = state.waitMs > 0 ? state.waitMs : state.fullInMs;
+    this.resetSeconds = Math.max(0, Math.ceil(resetMs / 1000));
+  }
+
+  onSendStatus(sent: PartialStatus): PartialStatus {
+    if (this.limit < 0) return sent;
+    let trailers = sent.metadata;
+    if (trailers === null || trailers === undefined) {
+      trailers = new Metadata();
+      sent = { ...sent, metadata: trailers };
+    }
+    trailers.set('ratelimit-limit', String(this.limit));
+    trailers.set('ratelimit-remaining', String(this.remaining));
+    trailers.set('ratelimit-reset', String(this.resetSeconds));
+    return sent;
+  }
 }

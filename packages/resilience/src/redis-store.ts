@@ -1,5 +1,5 @@
 import type * as RateLimiterFlexible from 'rate-limiter-flexible';
-import type { RateLimitStore } from './token-bucket';
+import type { BucketState, RateLimitStore } from './token-bucket';
 
 /**
  * A token bucket in Redis, as a rate-limiter-flexible custom script. rate-limiter-flexible's own
@@ -120,27 +120,39 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
     throw error;
   };
 
-  return {
-    take(key, rate, burst) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, rejectTimeout) => {
-        timer = setTimeout(() => rejectTimeout(new TimeoutError(timeoutMs)), timeoutMs);
-      });
-      // customDuration >= 1 s keeps rate-limiter-flexible on its script path; the script sets its own TTL.
-      const consumed = limiterFor(rate, burst).consume(key, 1, {
-        customDuration: Math.max(1, Math.ceil(burst / rate)),
-      });
-      return Promise.race([consumed, timeout]).then(
-        () => {
-          clearTimeout(timer);
-          return 0;
-        },
-        (reason: unknown) => {
-          clearTimeout(timer);
-          if (reason instanceof RateLimiterRes) return Math.max(1, reason.msBeforeNext);
-          return failed(reason);
-        },
-      );
-    },
+  const takeState = (key: string, rate: number, burst: number): Promise<BucketState> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, rejectTimeout) => {
+      timer = setTimeout(() => rejectTimeout(new TimeoutError(timeoutMs)), timeoutMs);
+    });
+    // customDuration >= 1 s keeps rate-limiter-flexible on its script path; the script sets its own TTL.
+    const consumed = limiterFor(rate, burst).consume(key, 1, {
+      customDuration: Math.max(1, Math.ceil(burst / rate)),
+    });
+    return Promise.race([consumed, timeout]).then(
+      // Admitted: the script answered {tokens used, ms until the bucket is full}.
+      (res) => {
+        clearTimeout(timer);
+        return { waitMs: 0, remaining: Math.max(0, burst - res.consumedPoints), fullInMs: res.msBeforeNext };
+      },
+      (reason: unknown) => {
+        clearTimeout(timer);
+        if (reason instanceof RateLimiterRes) {
+          // Refused: {burst + 1, ms until a token}; the bucket is then full in another burst's time.
+          const waitMs = Math.max(1, reason.msBeforeNext);
+          return { waitMs, remaining: 0, fullInMs: waitMs + ((burst - 1) * 1000) / rate };
+        }
+        return { waitMs: failed(reason), remaining: burst, fullInMs: 0 };
+      },
+    );
   };
+
+  return {
+    take: (key, rate, burst) => takeState(key, rate, burst).then(waitOf),
+    takeState,
+  };
+}
+
+function waitOf(state: BucketState): number {
+  return state.waitMs;
 }

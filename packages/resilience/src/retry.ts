@@ -8,7 +8,7 @@ import {
   type StatusObject,
   status,
 } from '@grpc/grpc-js';
-import { type MethodInfo, methodInfo, type RetryAttempt, signals } from '@weft/core';
+import { localReason, type MethodInfo, methodInfo, type RetryAttempt, signals } from '@weft/core';
 import { deadlineMs, MAX_TIMER_MS } from './deadline';
 import { RetryThrottle } from './retry-throttle';
 
@@ -74,12 +74,15 @@ interface ResolvedPolicy {
   readonly perAttemptTimeout: number | undefined;
 }
 
+/** The status codes `retry()` retries by default (see the codes table in the README). */
+export const RETRYABLE_CODES: readonly status[] = Object.freeze([status.UNAVAILABLE]);
+
 const policyDefaults = {
   maxAttempts: 3,
   initialBackoff: 100,
   maxBackoff: 1000,
   multiplier: 2,
-  retryableCodes: [status.UNAVAILABLE] as readonly status[],
+  retryableCodes: RETRYABLE_CODES,
   perAttemptTimeout: undefined as number | undefined,
 };
 
@@ -382,6 +385,9 @@ class RetryingCall implements Attempt {
       this.policy.perAttemptTimeout !== undefined &&
       now < this.deadline;
     if (!attemptTimedOut && !this.policy.retryable.has(received.code)) return undefined;
+    // A status made on this side (an open breaker, a throttle: `x-weft-local`) is not the target
+    // failing: it spends no throttling token, and it says not to retry (negative pushback) anyway.
+    if (localReason(received.metadata) !== undefined) return undefined;
     this.throttle?.failure();
     if (this.committed) return undefined;
     const pushback = parsePushback(received.metadata);

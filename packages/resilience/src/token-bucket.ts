@@ -8,6 +8,22 @@
  */
 export interface RateLimitStore {
   take(key: string, rate: number, burst: number): number | Promise<number>;
+  /**
+   * Optional: `take`, answering also what is left in the bucket. `rateLimit` uses it when present
+   * (for the near-limit signal and the RateLimit trailers; a store without it gives neither). The
+   * answer may be reused by the store once the caller returns: read it at once, don't keep it.
+   */
+  takeState?(key: string, rate: number, burst: number): BucketState | Promise<BucketState>;
+}
+
+/** What `RateLimitStore.takeState` answers. */
+export interface BucketState {
+  /** `0` when the call may go ahead, else ms until a token is available (as `take`). */
+  waitMs: number;
+  /** Whole tokens left in the bucket after this call. */
+  remaining: number;
+  /** Milliseconds until the bucket is full again (nothing taken meanwhile). */
+  fullInMs: number;
 }
 
 export interface MemoryStoreOptions {
@@ -60,23 +76,39 @@ export class MemoryStore implements RateLimitStore {
   }
 
   take(key: string, rate: number, burst: number): number {
+    return this.takeState(key, rate, burst).waitMs;
+  }
+
+  /** `take` and what is left; the answer is one object per store, overwritten by the next call. */
+  takeState(key: string, rate: number, burst: number): BucketState {
     const now = this.now();
     if (now - this.lastSweep >= this.sweepIntervalMs) this.sweep(now);
     const bucket = this.buckets.get(key);
+    let tokens: number;
+    let waitMs = 0;
     if (bucket === undefined) {
       if (this.buckets.size >= this.maxKeys) this.makeRoom(now);
-      if (burst < 1) return Math.ceil(1000 / rate);
-      this.buckets.set(key, { tokens: burst - 1, at: now, rate, burst });
-      return 0;
+      if (burst < 1) return this.answer(Math.ceil(1000 / rate), 0, rate, burst);
+      tokens = burst - 1;
+      this.buckets.set(key, { tokens, at: now, rate, burst });
+    } else {
+      tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * rate) / 1000);
+      bucket.at = now;
+      if (tokens >= 1) tokens -= 1;
+      else waitMs = Math.max(1, Math.ceil(((1 - tokens) * 1000) / rate));
+      bucket.tokens = tokens;
     }
-    const tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * rate) / 1000);
-    bucket.at = now;
-    if (tokens >= 1) {
-      bucket.tokens = tokens - 1;
-      return 0;
-    }
-    bucket.tokens = tokens;
-    return Math.max(1, Math.ceil(((1 - tokens) * 1000) / rate));
+    return this.answer(waitMs, tokens, rate, burst);
+  }
+
+  // One answer object per store, reused: the in-memory path allocates nothing per call.
+  private readonly state: BucketState = { waitMs: 0, remaining: 0, fullInMs: 0 };
+  private answer(waitMs: number, tokens: number, rate: number, burst: number): BucketState {
+    const state = this.state;
+    state.waitMs = waitMs;
+    state.remaining = Math.floor(tokens);
+    state.fullInMs = ((burst - tokens) * 1000) / rate;
+    return state;
   }
 
   /** Drops every bucket that has refilled completely. */

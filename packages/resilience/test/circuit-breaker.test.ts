@@ -1,8 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
-import { type BreakerRejection, type BreakerTransition, type RetryAttempt, signals } from '@weft/core';
+import {
+  type BreakerRejection,
+  type BreakerTransition,
+  LOCAL_STATUS_KEY,
+  localReason,
+  type RetryAttempt,
+  signals,
+} from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, serverStream, startHarness, unary } from '../../../test/harness';
-import { type CircuitBreakerOptions, circuitBreaker, retry } from '../src/index';
+import { type CircuitBreakerOptions, circuitBreaker, rateLimit, retry } from '../src/index';
 
 const UNARY = 'weft.test.TestService/Unary';
 const FAIL = 'weft.test.TestService/Fail';
@@ -68,11 +75,35 @@ describe('circuitBreaker', () => {
     grpc.status.DEADLINE_EXCEEDED,
     grpc.status.INTERNAL,
     grpc.status.UNKNOWN,
-    grpc.status.RESOURCE_EXHAUSTED,
   ])('counts code %i as a failure by default', async (code) => {
     const { breaker, fail } = await withBreaker();
     for (let i = 0; i < 4; i++) await fail(code);
     expect(breaker.state(UNARY)).toBe('open');
+  });
+
+  it('is not opened by a flood of RESOURCE_EXHAUSTED from a rate limit (a caller over its quota)', async () => {
+    const breaker = circuitBreaker({ minimumCalls: 4, now: () => now });
+    harness = await startHarness({
+      serverInterceptors: [rateLimit({ rules: [{ name: 'quota', rate: 0.001, burst: 1 }] })],
+      clientInterceptors: [breaker],
+    });
+    const codes: grpc.status[] = [];
+    for (let i = 0; i < 30; i++) codes.push((await unary(harness.client, {})).status.code);
+    expect(codes[0]).toBe(grpc.status.OK);
+    // Every refusal came from the server's limit, none from an open circuit.
+    expect(codes.slice(1)).toEqual(new Array(29).fill(grpc.status.RESOURCE_EXHAUSTED));
+    expect(breaker.state(UNARY)).toBe('closed');
+  });
+
+  it('marks its fast failures as local (x-weft-local: circuit-breaker)', async () => {
+    const { breaker, fail } = await withBreaker();
+    for (let i = 0; i < 4; i++) {
+      const failed = await fail();
+      expect(localReason(failed.status.metadata)).toBeUndefined();
+    }
+    expect(breaker.state(UNARY)).toBe('open');
+    const rejected = await unary(harness!.client, {});
+    expect(rejected.status.metadata.get(LOCAL_STATUS_KEY)).toEqual(['circuit-breaker']);
   });
 
   it('takes failure codes from the options', async () => {

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { getCallContext } from '@weft/core';
+import { getCallContext, LOCAL_STATUS_KEY, localReason } from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Harness,
@@ -329,6 +329,17 @@ describe('deadlines', () => {
       expect(ticks).toBeGreaterThanOrEqual(3);
       expect(codes).toEqual([`${grpc.status.DEADLINE_EXCEEDED} Deadline exceeded before the call started`]);
       expect(h.handled.get('Unary')).toBeUndefined();
+    });
+
+    it('mark the status local (x-weft-local: deadline); one that reached the server is not', async () => {
+      const h = await start({});
+      const client = h.newClient({ interceptors: [clientDeadline()] });
+      const before = await unary(client, {}, { deadline: Date.now() - 1 });
+      expect(before.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(before.status.metadata.get(LOCAL_STATUS_KEY)).toEqual(['deadline']);
+      const sent = await unary(client, { sleepMs: 2000 }, { deadline: Date.now() + 50 }, 'Sleep');
+      expect(sent.status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(localReason(sent.status.metadata)).toBeUndefined();
     });
 
     it.each([
