@@ -135,7 +135,7 @@ function completeCall(call: LocalClientCall): void {
  * The trailing metadata key that marks a status made on the client, without the network: its value
  * says which layer made it (`LocalReason`). weft's circuit breaker, `clientThrottle` and
  * `clientDeadline` (a deadline that passed before the call was sent) set it, so a caller, a report or
- * another interceptor can tell "the server answered UNAVAILABLE" from "we did not ask". A server could
+ * another interceptor can tell a server's UNAVAILABLE apart from a call that was never sent. A server could
  * send the same key in its trailers: it is a label for reports, not a security boundary.
  */
 export const LOCAL_STATUS_KEY = 'x-weft-local';
