@@ -52,6 +52,7 @@ export {
   serverCallContext,
 } from './server-call';
 export {
+  MAX_STATUS_DETAILS,
   type ServerStage,
   type StagedServerInterceptor,
   type StageHooks,

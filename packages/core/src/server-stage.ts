@@ -80,6 +80,22 @@ const deliverMessage: Deliver<unknown> = (listener, message) => listener.onRecei
 const deliverHalfClose: Deliver<undefined> = (listener) => listener.onReceiveHalfClose();
 
 /**
+ * The longest status message weft's layer sends, in characters. grpc-js percent-encodes it into
+ * the `grpc-message` trailer, and a trailer of ~64 KiB or more never reaches a grpc-js client (the
+ * call hangs until its deadline): a handler quoting user input must not do that. 4096 characters
+ * stay under the limit even when each encodes to 9 bytes.
+ */
+export const MAX_STATUS_DETAILS = 4096;
+
+/** The first MAX_STATUS_DETAILS - 1 characters and `…`, never splitting a surrogate pair. */
+function capDetails(details: string): string {
+  let end = MAX_STATUS_DETAILS - 1;
+  const last = details.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--; // a lone high surrogate makes grpc-js's encoding throw
+  return `${details.slice(0, end)}…`;
+}
+
+/**
  * The grpc-js layer weft's server interceptors return: one per group of neighbouring weft
  * interceptors, running their stages in order. It also listens to the layer below it (it is the
  * listener it starts that layer with: no listener object per call). The call's `CallContext` is
@@ -185,7 +201,12 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
     }
     this.ended = true;
     this.context.markStatusSent();
-    this.next.sendStatus(out);
+    const details = out.details;
+    this.next.sendStatus(
+      details !== undefined && details.length > MAX_STATUS_DETAILS
+        ? { ...out, details: capDetails(details) }
+        : out,
+    );
   }
 
   startRead(): void {

@@ -13,6 +13,7 @@ import {
 import {
   createContextKey,
   getCallContext,
+  MAX_STATUS_DETAILS,
   type PartialStatus,
   recovery,
   type ServerStage,
@@ -336,5 +337,31 @@ describe('WeftServerCall: stages folded into one layer', () => {
     expect(log).toEqual([]);
     await unary(harness.client, { message: 'a' });
     expect(log).toContain('only-unary:metadata');
+  });
+  it('caps a huge status message so the client still gets the status, then keeps serving', async () => {
+    // ~100 KB of grpc-message never reached a grpc-js client: the call hung until its deadline.
+    const huge = `no user ${'x'.repeat(100_000)}`;
+    harness = await startHarness({
+      serverInterceptors: [recovery()],
+      handlers: {
+        Unary(call, callback) {
+          if (call.request.message === 'huge') callback({ code: grpc.status.NOT_FOUND, details: huge });
+          else if (call.request.message === 'emoji')
+            callback({ code: grpc.status.NOT_FOUND, details: '😀'.repeat(3000) });
+          else callback(null, { message: 'ok' });
+        },
+      },
+    });
+    const deadline = () => Date.now() + 5000;
+    const capped = await unary(harness.client, { message: 'huge' }, { deadline: deadline() });
+    expect(capped.status.code).toBe(grpc.status.NOT_FOUND);
+    expect(capped.status.details).toBe(`${huge.slice(0, MAX_STATUS_DETAILS - 1)}…`);
+    // A cut never splits a surrogate pair (grpc-js percent-encodes the message and would throw).
+    const emoji = await unary(harness.client, { message: 'emoji' }, { deadline: deadline() });
+    expect(emoji.status.code).toBe(grpc.status.NOT_FOUND);
+    expect(emoji.status.details.endsWith('😀…')).toBe(true);
+    expect((await unary(harness.client, { message: 'small' }, { deadline: deadline() })).status.code).toBe(
+      grpc.status.OK,
+    );
   });
 });
