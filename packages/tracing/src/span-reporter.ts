@@ -9,9 +9,11 @@ import {
   ATTR_RPC_GRPC_STATUS_CODE,
   ATTR_RPC_MESSAGE_ID,
   ATTR_RPC_MESSAGE_TYPE,
+  ATTR_RPC_STATUS_CODE,
   RPC_MESSAGE_TYPE_VALUE_RECEIVED,
   RPC_MESSAGE_TYPE_VALUE_SENT,
 } from './semconv';
+import { EMIT_NEW, EMIT_OLD, type Emit } from './semconv-mode';
 
 /**
  * One call's span, as an observer reporter: `enter` runs the rest of the call with the span active,
@@ -24,6 +26,8 @@ export class SpanReporter implements CallReporter {
     readonly span: Span,
     /** The context the call runs in: the parent's, with this span set. */
     readonly ctx: Context,
+    /** Which conventions to emit (`EMIT_OLD`, `EMIT_NEW` bits). */
+    private readonly emit: Emit,
   ) {}
 
   enter<A>(fn: (arg: A) => void, arg: A): void {
@@ -36,9 +40,11 @@ export class SpanReporter implements CallReporter {
     this.ended = true;
     const span = this.span;
     if (span.isRecording()) {
-      span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
+      const name = statusName(code);
+      if (this.emit & EMIT_OLD) span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
+      if (this.emit & EMIT_NEW) span.setAttribute(ATTR_RPC_STATUS_CODE, name);
       if (error) {
-        const type = status[code] ?? String(code);
+        const type = name;
         span.setAttribute(ATTR_ERROR_TYPE, type);
         span.setStatus({ code: SpanStatusCode.ERROR, message: details });
         span.addEvent('exception', { [ATTR_EXCEPTION_TYPE]: type, [ATTR_EXCEPTION_MESSAGE]: details });
@@ -46,6 +52,11 @@ export class SpanReporter implements CallReporter {
     }
     span.end();
   }
+}
+
+/** `OK`, `NOT_FOUND`...: the code's name in the gRPC status-code table, or its number if it has none. */
+export function statusName(code: number): string {
+  return status[code] ?? String(code);
 }
 
 /** Records the allow-listed metadata keys (string values only) as span attributes. */
