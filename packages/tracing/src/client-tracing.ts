@@ -2,11 +2,15 @@ import { status } from '@grpc/grpc-js';
 import { type Attributes, type Context, context, type Span, SpanKind, trace } from '@opentelemetry/api';
 import {
   type CallReporter,
+  EMIT_NEW,
+  EMIT_OLD,
+  type Emit,
   type FinishedStatus,
   type ObservedClientCall,
   type ObservingClientInterceptor,
   observeClient,
   type RetryAttempt,
+  rpcStatusCode,
   signals,
 } from '@weft/core';
 import { rememberParent } from './current-trace';
@@ -14,8 +18,7 @@ import { metadataSetter } from './metadata-carrier';
 import { MethodSpanCache } from './method-spans';
 import { type ClientTracingOptions, type ResolvedOptions, resolveOptions } from './options';
 import { ATTR_RPC_GRPC_STATUS_CODE, ATTR_RPC_STATUS_CODE } from './semconv';
-import { EMIT_NEW, EMIT_OLD, type Emit } from './semconv-mode';
-import { addMessageEvent, recordMetadata, SpanReporter, statusName } from './span-reporter';
+import { addMessageEvent, recordMetadata, SpanReporter } from './span-reporter';
 
 /**
  * Marks recording client spans weft started (a retry signal only annotates one of these), with
@@ -57,7 +60,7 @@ function onRetryAttempt(attempt: RetryAttempt): void {
   if (span === undefined || emit === undefined) return;
   const attributes: Attributes = { 'rpc.retry.attempt': attempt.attempt };
   if (emit & EMIT_OLD) attributes[ATTR_RPC_GRPC_STATUS_CODE] = attempt.code;
-  if (emit & EMIT_NEW) attributes[ATTR_RPC_STATUS_CODE] = statusName(attempt.code);
+  if (emit & EMIT_NEW) attributes[ATTR_RPC_STATUS_CODE] = rpcStatusCode(attempt.code);
   span.addEvent('retry', attributes);
 }
 

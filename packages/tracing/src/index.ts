@@ -10,6 +10,5 @@ export {
   TRACER_VERSION,
   type TracingOptions,
 } from './options';
-export { SEMCONV_OPT_IN_ENV, type SemconvMode, semconvModeFromEnv } from './semconv-mode';
 export { type ServerAddress, serverAddressOf } from './server-address';
 export { isServerError, serverTracing } from './server-tracing';

@@ -1,5 +1,6 @@
 import type { Attributes, SpanKind, SpanOptions } from '@opentelemetry/api';
 import type { MethodInfo } from '@weft/core';
+import { EMIT_NEW, EMIT_OLD, type Emit } from '@weft/core';
 import {
   ATTR_RPC_METHOD,
   ATTR_RPC_SERVICE,
@@ -10,7 +11,6 @@ import {
   RPC_SYSTEM_NAME_VALUE_GRPC,
   RPC_SYSTEM_VALUE_GRPC,
 } from './semconv';
-import { EMIT_NEW, EMIT_OLD, type Emit } from './semconv-mode';
 import type { ServerAddress } from './server-address';
 
 /** What every span of one method starts with: built once per method, shared by all its calls. */

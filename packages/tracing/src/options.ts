@@ -8,8 +8,8 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
+import { EMIT_NEW, EMIT_OLD, type Emit, resolveSemconv, type SemconvMode } from '@weft/core';
 import { ATTR_RPC_GRPC_REQUEST_METADATA, ATTR_RPC_REQUEST_METADATA } from './semconv';
-import { EMIT_NEW, EMIT_OLD, type Emit, resolveSemconv, type SemconvMode } from './semconv-mode';
 import { type ServerAddress, serverAddressOf } from './server-address';
 
 /** The instrumentation scope spans are recorded under. */

@@ -7,6 +7,7 @@ import {
   SpanKind,
   trace,
 } from '@opentelemetry/api';
+import type { Emit } from '@weft/core';
 import {
   type CallReporter,
   type FinishedStatus,
@@ -26,7 +27,6 @@ import {
 } from './options';
 import { parsePeer } from './peer-address';
 import { ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } from './semconv';
-import type { Emit } from './semconv-mode';
 import { addMessageEvent, recordMetadata, SpanReporter } from './span-reporter';
 
 /**

@@ -1,6 +1,6 @@
-import { type Metadata, status } from '@grpc/grpc-js';
+import type { Metadata, status } from '@grpc/grpc-js';
 import { type Context, context, type Span, SpanStatusCode } from '@opentelemetry/api';
-import type { CallReporter } from '@weft/core';
+import { type CallReporter, EMIT_NEW, EMIT_OLD, type Emit, rpcStatusCode } from '@weft/core';
 import type { ResolvedOptions } from './options';
 import {
   ATTR_ERROR_TYPE,
@@ -13,7 +13,6 @@ import {
   RPC_MESSAGE_TYPE_VALUE_RECEIVED,
   RPC_MESSAGE_TYPE_VALUE_SENT,
 } from './semconv';
-import { EMIT_NEW, EMIT_OLD, type Emit } from './semconv-mode';
 
 /**
  * One call's span, as an observer reporter: `enter` runs the rest of the call with the span active,
@@ -40,7 +39,7 @@ export class SpanReporter implements CallReporter {
     this.ended = true;
     const span = this.span;
     if (span.isRecording()) {
-      const name = statusName(code);
+      const name = rpcStatusCode(code);
       if (this.emit & EMIT_OLD) span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
       if (this.emit & EMIT_NEW) span.setAttribute(ATTR_RPC_STATUS_CODE, name);
       if (error) {
@@ -52,11 +51,6 @@ export class SpanReporter implements CallReporter {
     }
     span.end();
   }
-}
-
-/** `OK`, `NOT_FOUND`...: the code's name in the gRPC status-code table, or its number if it has none. */
-export function statusName(code: number): string {
-  return status[code] ?? String(code);
 }
 
 /** Records the allow-listed metadata keys (string values only) as span attributes. */

@@ -1,5 +1,8 @@
+import { status } from '@grpc/grpc-js';
+
 /**
- * Which RPC semantic conventions the spans follow, during OpenTelemetry's RPC migration
+ * Which RPC semantic conventions weft's OpenTelemetry layers (`@weft/tracing`'s spans,
+ * `@weft/metrics`' `otelServerMetrics`) follow, during OpenTelemetry's RPC migration
  * (https://opentelemetry.io/docs/specs/semconv/non-normative/rpc-migration/):
  * - `old`: the conventions of semconv v1.37 and before, what weft always emitted (`rpc.system`,
  *   `rpc.service`, `rpc.method` = `Method`, numeric `rpc.grpc.status_code`). The default.
@@ -33,7 +36,7 @@ export function semconvModeFromEnv(value: string | undefined = process.env[SEMCO
   return mode;
 }
 
-/** The option, or the environment when the option is not given, as emit flags. */
+/** The option, or the environment when the option is not given, as emit flags: resolved once, at setup. */
 export function resolveSemconv(option: SemconvMode | undefined): Emit {
   const mode = option ?? semconvModeFromEnv();
   switch (mode) {
@@ -44,6 +47,14 @@ export function resolveSemconv(option: SemconvMode | undefined): Emit {
     case 'old':
       return EMIT_OLD;
     default:
-      throw new Error(`@weft/tracing: semconv must be 'old', 'new' or 'dup', got ${JSON.stringify(mode)}`);
+      throw new Error(`weft: semconv must be 'old', 'new' or 'dup', got ${JSON.stringify(mode)}`);
   }
+}
+
+/**
+ * The value of `rpc.status_code` in the new conventions: the code's name in gRPC's status-code
+ * table (`OK`, `NOT_FOUND`...), or its number for a code outside it.
+ */
+export function rpcStatusCode(code: number): string {
+  return status[code] ?? String(code);
 }
