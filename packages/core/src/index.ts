@@ -45,6 +45,16 @@ export { type ClientPreset, clientInterceptors, type ServerPreset, serverInterce
 export { HandlerError, type RecoveryOptions, recovery } from './recovery';
 export { type MethodMatch, type MethodMatcher, not, selector, toPredicate } from './selector';
 export {
+  EMIT_NEW,
+  EMIT_OLD,
+  type Emit,
+  resolveSemconv,
+  rpcStatusCode,
+  SEMCONV_OPT_IN_ENV,
+  type SemconvMode,
+  semconvModeFromEnv,
+} from './semconv-mode';
+export {
   CallCancelledError,
   contextListener,
   interceptServerCall,

@@ -1,12 +1,18 @@
 import { type Attributes, type Histogram, type MeterProvider, metrics } from '@opentelemetry/api';
 import {
   type CallReporter,
+  EMIT_NEW,
+  EMIT_OLD,
+  type Emit,
   type FinishedStatus,
   type MethodInfo,
   type ObservingClientInterceptor,
   type ObservingServerInterceptor,
   observeClient,
   observeServer,
+  resolveSemconv,
+  rpcStatusCode,
+  type SemconvMode,
 } from '@weft/core';
 
 export interface OtelMetricsOptions {
@@ -14,7 +20,29 @@ export interface OtelMetricsOptions {
   meterProvider?: MeterProvider;
   /** Explicit bucket boundaries advice, in seconds. Default the semantic conventions' RPC buckets. */
   buckets?: readonly number[];
+  /**
+   * Which RPC semantic conventions the attributes follow: `'old'` (`rpc.system`, `rpc.service`,
+   * `rpc.method` = `Method`, numeric `rpc.grpc.status_code`), `'new'` (`rpc.system.name`,
+   * `rpc.method` = `package.Service/Method`, string `rpc.status_code`, `error.type` on failures)
+   * or `'dup'` (both on the one histogram). Default: what `OTEL_SEMCONV_STABILITY_OPT_IN` says
+   * (`rpc` → `'new'`, `rpc/dup` → `'dup'`), read once when the interceptor is made; else `'old'`.
+   */
+  semconv?: SemconvMode;
 }
+
+// Attribute names of the OpenTelemetry RPC conventions, typed here: this package does not depend
+// on @opentelemetry/semantic-conventions (whose stable entry has the new names, the incubating one
+// the old). Old: semconv v1.37. New: the release candidates (docs/rpc/rpc-metrics.md).
+const RPC_SYSTEM = 'rpc.system';
+const RPC_SERVICE = 'rpc.service';
+const RPC_GRPC_STATUS_CODE = 'rpc.grpc.status_code';
+const RPC_SYSTEM_NAME = 'rpc.system.name';
+const RPC_METHOD = 'rpc.method';
+const RPC_STATUS_CODE = 'rpc.status_code';
+const ERROR_TYPE = 'error.type';
+
+/** Codes that are the server's own faults (the gRPC conventions' server error list); for the client every non-OK code is an error. */
+const SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15]);
 
 /** Bucket advice from the OpenTelemetry RPC semantic conventions (seconds). */
 const RPC_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -28,24 +56,50 @@ class DurationReporter implements CallReporter {
   constructor(
     private readonly histogram: Histogram,
     private readonly method: MethodInfo,
+    private readonly side: 'server' | 'client',
+    private readonly emit: Emit,
   ) {}
   onFinish(status: FinishedStatus, seconds: number): void {
     const code = status.code >= 0 && status.code <= 16 ? status.code : 2;
     let attributes = this.byCode[code];
     if (attributes === undefined) {
-      attributes = Object.freeze({
-        'rpc.system': 'grpc',
-        'rpc.service': this.method.service,
-        'rpc.method': this.method.method,
-        'rpc.grpc.status_code': code,
-      });
+      attributes = durationAttributes(this.method, this.side, this.emit, code);
       this.byCode[code] = attributes;
     }
     this.histogram.record(seconds, attributes);
   }
 }
 
+/**
+ * One method's and code's attributes, built once. In `dup` both sets go on the one histogram
+ * (the name is the same in both conventions); `rpc.method`, in both, keeps the old value `Method`,
+ * as on `@weft/tracing`'s spans.
+ */
+function durationAttributes(
+  method: MethodInfo,
+  side: 'server' | 'client',
+  emit: Emit,
+  code: number,
+): Attributes {
+  const attributes: Attributes = {};
+  if (emit & EMIT_NEW) {
+    attributes[RPC_SYSTEM_NAME] = 'grpc';
+    attributes[RPC_METHOD] = method.fullMethod;
+    attributes[RPC_STATUS_CODE] = rpcStatusCode(code);
+    if (side === 'client' ? code !== 0 : SERVER_ERRORS.has(code))
+      attributes[ERROR_TYPE] = rpcStatusCode(code);
+  }
+  if (emit & EMIT_OLD) {
+    attributes[RPC_SYSTEM] = 'grpc';
+    attributes[RPC_SERVICE] = method.service;
+    attributes[RPC_METHOD] = method.method;
+    attributes[RPC_GRPC_STATUS_CODE] = code;
+  }
+  return Object.freeze(attributes);
+}
+
 function observer(side: 'server' | 'client', options: OtelMetricsOptions) {
+  const emit = resolveSemconv(options.semconv);
   const provider = options.meterProvider ?? metrics.getMeterProvider();
   const histogram = provider.getMeter('@weft/metrics').createHistogram(`rpc.${side}.call.duration`, {
     description: `Measures the duration of ${side === 'server' ? 'inbound' : 'outbound'} RPC.`,
@@ -57,7 +111,7 @@ function observer(side: 'server' | 'client', options: OtelMetricsOptions) {
     start(call: { method: MethodInfo }): CallReporter {
       let reporter = reporters.get(call.method.path);
       if (reporter === undefined) {
-        reporter = new DurationReporter(histogram, call.method);
+        reporter = new DurationReporter(histogram, call.method, side, emit);
         if (reporters.size < 1000) reporters.set(call.method.path, reporter);
       }
       return reporter;

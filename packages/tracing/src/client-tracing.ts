@@ -1,24 +1,31 @@
 import { status } from '@grpc/grpc-js';
-import { type Context, context, type Span, trace } from '@opentelemetry/api';
+import { type Attributes, type Context, context, type Span, SpanKind, trace } from '@opentelemetry/api';
 import {
   type CallReporter,
+  EMIT_NEW,
+  EMIT_OLD,
+  type Emit,
   type FinishedStatus,
   type ObservedClientCall,
   type ObservingClientInterceptor,
   observeClient,
   type RetryAttempt,
+  rpcStatusCode,
   signals,
 } from '@weft/core';
 import { rememberParent } from './current-trace';
 import { metadataSetter } from './metadata-carrier';
-import { methodSpans } from './method-spans';
+import { MethodSpanCache } from './method-spans';
 import { type ClientTracingOptions, type ResolvedOptions, resolveOptions } from './options';
-import { ATTR_RPC_GRPC_STATUS_CODE } from './semconv';
+import { ATTR_RPC_GRPC_STATUS_CODE, ATTR_RPC_STATUS_CODE } from './semconv';
 import { addMessageEvent, recordMetadata, SpanReporter } from './span-reporter';
 
-/** Marks recording client spans weft started (a retry signal only annotates one of these). */
+/**
+ * Marks recording client spans weft started (a retry signal only annotates one of these), with
+ * the conventions their interceptor emits.
+ */
 const WEFT_CLIENT_SPAN = Symbol('weft.clientSpan');
-type Marked = Span & { [WEFT_CLIENT_SPAN]?: true };
+type Marked = Span & { [WEFT_CLIENT_SPAN]?: Emit };
 
 class ClientSpan extends SpanReporter {
   onFinish(finished: FinishedStatus): void {
@@ -49,8 +56,12 @@ class ClientSpanWithMessages extends ClientSpan {
  */
 function onRetryAttempt(attempt: RetryAttempt): void {
   const span = trace.getActiveSpan();
-  if (span === undefined || (span as Marked)[WEFT_CLIENT_SPAN] !== true) return;
-  span.addEvent('retry', { 'rpc.retry.attempt': attempt.attempt, [ATTR_RPC_GRPC_STATUS_CODE]: attempt.code });
+  const emit = span === undefined ? undefined : (span as Marked)[WEFT_CLIENT_SPAN];
+  if (span === undefined || emit === undefined) return;
+  const attributes: Attributes = { 'rpc.retry.attempt': attempt.attempt };
+  if (emit & EMIT_OLD) attributes[ATTR_RPC_GRPC_STATUS_CODE] = attempt.code;
+  if (emit & EMIT_NEW) attributes[ATTR_RPC_STATUS_CODE] = rpcStatusCode(attempt.code);
+  span.addEvent('retry', attributes);
 }
 
 let listeningForRetries = false;
@@ -60,13 +71,17 @@ function listenForRetries(): void {
   signals.retryAttempt.subscribe(onRetryAttempt);
 }
 
-function startClientSpan(options: ResolvedOptions, call: ObservedClientCall): CallReporter {
-  const spans = methodSpans(call.method);
+function startClientSpan(
+  options: ResolvedOptions,
+  methods: MethodSpanCache,
+  call: ObservedClientCall,
+): CallReporter {
+  const spans = methods.get(call.method);
   const parent: Context = context.active();
-  const span = options.tracer.startSpan(spans.name, spans.client, parent);
+  const span = options.tracer.startSpan(spans.name, spans.options, parent);
   rememberParent(span, trace.getSpanContext(parent));
   if (span.isRecording()) {
-    (span as Marked)[WEFT_CLIENT_SPAN] = true;
+    (span as Marked)[WEFT_CLIENT_SPAN] = options.emit;
     if (options.metadataAttributes.length > 0)
       recordMetadata(span, call.metadata, options.metadataAttributes);
   }
@@ -76,7 +91,9 @@ function startClientSpan(options: ResolvedOptions, call: ObservedClientCall): Ca
   } catch {
     // A broken propagator must not fail the call: it goes out without trace context.
   }
-  return options.messageEvents ? new ClientSpanWithMessages(span, ctx) : new ClientSpan(span, ctx);
+  return options.messageEvents
+    ? new ClientSpanWithMessages(span, ctx, options.emit)
+    : new ClientSpan(span, ctx, options.emit);
 }
 
 /**
@@ -87,10 +104,11 @@ function startClientSpan(options: ResolvedOptions, call: ObservedClientCall): Ca
  */
 export function clientTracing(options: ClientTracingOptions = {}): ObservingClientInterceptor {
   const resolved = resolveOptions(options);
+  const methods = new MethodSpanCache(SpanKind.CLIENT, resolved.emit, resolved.server);
   listenForRetries();
   return observeClient({
     start(call: ObservedClientCall) {
-      return startClientSpan(resolved, call);
+      return startClientSpan(resolved, methods, call);
     },
   });
 }

@@ -10,4 +10,5 @@ export {
   TRACER_VERSION,
   type TracingOptions,
 } from './options';
+export { type ServerAddress, serverAddressOf } from './server-address';
 export { isServerError, serverTracing } from './server-tracing';

@@ -1,32 +1,74 @@
-import { type Attributes, SpanKind, type SpanOptions } from '@opentelemetry/api';
+import type { Attributes, SpanKind, SpanOptions } from '@opentelemetry/api';
 import type { MethodInfo } from '@weft/core';
-import { ATTR_RPC_METHOD, ATTR_RPC_SERVICE, ATTR_RPC_SYSTEM, RPC_SYSTEM_VALUE_GRPC } from './semconv';
+import { EMIT_NEW, EMIT_OLD, type Emit } from '@weft/core';
+import {
+  ATTR_RPC_METHOD,
+  ATTR_RPC_SERVICE,
+  ATTR_RPC_SYSTEM,
+  ATTR_RPC_SYSTEM_NAME,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  RPC_SYSTEM_NAME_VALUE_GRPC,
+  RPC_SYSTEM_VALUE_GRPC,
+} from './semconv';
+import type { ServerAddress } from './server-address';
 
 /** What every span of one method starts with: built once per method, shared by all its calls. */
 export interface MethodSpans {
-  /** `package.Service/Method`. */
+  /** `package.Service/Method` (the span name in both conventions: `{rpc.method}` in the new ones). */
   readonly name: string;
-  readonly server: SpanOptions;
-  readonly client: SpanOptions;
+  readonly options: SpanOptions;
 }
 
-// Bounded like core's method cache: by the methods a server registers or a client calls. The SDK
-// copies start attributes into each span, so sharing one frozen object is safe.
-const cache = new Map<string, MethodSpans>();
+/**
+ * The start attributes of one method's spans in the chosen conventions. In `dup` mode both name
+ * `rpc.method`: the old value (`Method`) is kept, as OpenTelemetry's Python gRPC instrumentation
+ * does, so dashboards on the old names keep working until the switch to `new`.
+ */
+function startAttributes(method: MethodInfo, emit: Emit, server: ServerAddress | undefined): Attributes {
+  const attributes: Attributes = {};
+  if (emit & EMIT_NEW) {
+    attributes[ATTR_RPC_SYSTEM_NAME] = RPC_SYSTEM_NAME_VALUE_GRPC;
+    attributes[ATTR_RPC_METHOD] = method.fullMethod;
+  }
+  if (emit & EMIT_OLD) {
+    attributes[ATTR_RPC_SYSTEM] = RPC_SYSTEM_VALUE_GRPC;
+    attributes[ATTR_RPC_SERVICE] = method.service;
+    attributes[ATTR_RPC_METHOD] = method.method;
+  }
+  // At start, where the conventions want them: samplers may decide on them.
+  if (server !== undefined) {
+    attributes[ATTR_SERVER_ADDRESS] = server.address;
+    if (server.port !== undefined) attributes[ATTR_SERVER_PORT] = server.port;
+  }
+  return Object.freeze(attributes);
+}
 
-export function methodSpans(method: MethodInfo): MethodSpans {
-  const cached = cache.get(method.path);
-  if (cached !== undefined) return cached;
-  const attributes: Attributes = Object.freeze({
-    [ATTR_RPC_SYSTEM]: RPC_SYSTEM_VALUE_GRPC,
-    [ATTR_RPC_SERVICE]: method.service,
-    [ATTR_RPC_METHOD]: method.method,
-  });
-  const spans: MethodSpans = Object.freeze({
-    name: method.fullMethod,
-    server: Object.freeze({ kind: SpanKind.SERVER, attributes }),
-    client: Object.freeze({ kind: SpanKind.CLIENT, attributes }),
-  });
-  if (cache.size < 10_000) cache.set(method.path, spans); // bounded: clients may call any path
-  return spans;
+/**
+ * One interceptor's span options per method, so a call costs one map lookup. Bounded like core's
+ * method cache: by the methods a server registers or a client calls. The SDK copies start
+ * attributes into each span, so sharing one frozen object is safe.
+ */
+export class MethodSpanCache {
+  private readonly cache = new Map<string, MethodSpans>();
+
+  constructor(
+    private readonly kind: SpanKind.SERVER | SpanKind.CLIENT,
+    private readonly emit: Emit,
+    private readonly server: ServerAddress | undefined,
+  ) {}
+
+  get(method: MethodInfo): MethodSpans {
+    const cached = this.cache.get(method.path);
+    if (cached !== undefined) return cached;
+    const spans: MethodSpans = Object.freeze({
+      name: method.fullMethod,
+      options: Object.freeze({
+        kind: this.kind,
+        attributes: startAttributes(method, this.emit, this.server),
+      }),
+    });
+    if (this.cache.size < 10_000) this.cache.set(method.path, spans); // bounded: clients may call any path
+    return spans;
+  }
 }

@@ -8,7 +8,9 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import { ATTR_RPC_GRPC_REQUEST_METADATA } from './semconv';
+import { EMIT_NEW, EMIT_OLD, type Emit, resolveSemconv, type SemconvMode } from '@weft/core';
+import { ATTR_RPC_GRPC_REQUEST_METADATA, ATTR_RPC_REQUEST_METADATA } from './semconv';
+import { type ServerAddress, serverAddressOf } from './server-address';
 
 /** The instrumentation scope spans are recorded under. */
 export const TRACER_NAME = '@weft/tracing';
@@ -48,6 +50,15 @@ export interface TracingOptions {
    * with an error at setup: spans are not a place for secrets.
    */
   metadataAttributes?: readonly string[];
+  /**
+   * Which RPC semantic conventions the spans follow (see "Semantic conventions" in the README):
+   * `'old'` (semconv v1.37: `rpc.system`, `rpc.service`, `rpc.method` = `Method`, numeric
+   * `rpc.grpc.status_code`), `'new'` (`rpc.system.name`, `rpc.method` = `package.Service/Method`,
+   * string `rpc.status_code`) or `'dup'` (both). Default: what `OTEL_SEMCONV_STABILITY_OPT_IN`
+   * says (`rpc` → `'new'`, `rpc/dup` → `'dup'`), read once when the interceptor is made; `'old'`
+   * when it says neither.
+   */
+  semconv?: SemconvMode;
 }
 
 export interface ServerTracingOptions extends TracingOptions {
@@ -63,7 +74,16 @@ export interface ServerTracingOptions extends TracingOptions {
   logFields?: boolean;
 }
 
-export type ClientTracingOptions = TracingOptions;
+export interface ClientTracingOptions extends TracingOptions {
+  /**
+   * The channel's target, as given to the client constructor (`users:50051`, `dns:///users:50051`,
+   * `unix:///run/users.sock`), for the `server.address` and `server.port` of every client span:
+   * grpc-js does not show interceptors the channel, so one interceptor is made per client with its
+   * target (as `grpcOtelClientMetrics`' `target`). Parsed once, here. Default: none, and the spans
+   * carry no `server.*` attributes.
+   */
+  target?: string;
+}
 
 /** The header `echoTraceId` writes. */
 export const TRACE_ID_HEADER = 'x-trace-id';
@@ -73,10 +93,14 @@ export interface ResolvedOptions {
   readonly tracer: Tracer;
   readonly propagator: Propagator;
   readonly messageEvents: boolean;
-  /** Lower-cased, validated keys and their attribute names, built once. */
+  /** Lower-cased, validated keys and their attribute names (two per key in `dup` mode), built once. */
   readonly metadataAttributes: readonly (readonly [key: string, attribute: string])[];
   readonly echoTraceId: boolean;
   readonly logFields: boolean;
+  /** Which conventions to emit (`EMIT_OLD`, `EMIT_NEW` bits), from `semconv` or the environment. */
+  readonly emit: Emit;
+  /** `server.address` / `server.port` of client spans, from `target`. */
+  readonly server: ServerAddress | undefined;
 }
 
 const defaults = {
@@ -93,7 +117,10 @@ const defaults = {
 const SECRET_PARTS = ['authorization', 'token', 'cookie', 'secret', 'password', 'api-key', 'apikey'];
 
 /** Lower-cases and checks the metadata allow-list; throws on keys that may hold credentials. */
-export function metadataAttributeKeys(keys: readonly string[]): ResolvedOptions['metadataAttributes'] {
+export function metadataAttributeKeys(
+  keys: readonly string[],
+  emit: Emit = EMIT_OLD,
+): ResolvedOptions['metadataAttributes'] {
   const out: [string, string][] = [];
   for (const raw of keys) {
     const key = raw.trim().toLowerCase();
@@ -108,13 +135,15 @@ export function metadataAttributeKeys(keys: readonly string[]): ResolvedOptions[
       throw new Error(`@weft/tracing: cannot record binary metadata key "${raw}" as a span attribute`);
     }
     if (out.some(([seen]) => seen === key)) continue;
-    out.push([key, ATTR_RPC_GRPC_REQUEST_METADATA(key)]);
+    if (emit & EMIT_OLD) out.push([key, ATTR_RPC_GRPC_REQUEST_METADATA(key)]);
+    if (emit & EMIT_NEW) out.push([key, ATTR_RPC_REQUEST_METADATA(key)]);
   }
   return out;
 }
 
-export function resolveOptions(options: ServerTracingOptions = {}): ResolvedOptions {
+export function resolveOptions(options: ServerTracingOptions & ClientTracingOptions = {}): ResolvedOptions {
   const provider = options.tracerProvider;
+  const emit = resolveSemconv(options.semconv);
   return {
     tracer:
       provider === undefined
@@ -122,8 +151,13 @@ export function resolveOptions(options: ServerTracingOptions = {}): ResolvedOpti
         : provider.getTracer(TRACER_NAME, TRACER_VERSION),
     propagator: options.propagator ?? propagation,
     messageEvents: options.messageEvents ?? defaults.messageEvents,
-    metadataAttributes: metadataAttributeKeys(options.metadataAttributes ?? defaults.metadataAttributes),
+    metadataAttributes: metadataAttributeKeys(
+      options.metadataAttributes ?? defaults.metadataAttributes,
+      emit,
+    ),
     echoTraceId: options.echoTraceId ?? defaults.echoTraceId,
     logFields: options.logFields ?? defaults.logFields,
+    emit,
+    server: options.target === undefined ? undefined : serverAddressOf(options.target),
   };
 }

@@ -1,5 +1,13 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { type Context, isSpanContextValid, ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  trace,
+} from '@opentelemetry/api';
+import type { Emit } from '@weft/core';
 import {
   type CallReporter,
   type FinishedStatus,
@@ -9,7 +17,7 @@ import {
 } from '@weft/core';
 import { rememberParent } from './current-trace';
 import { metadataGetter } from './metadata-carrier';
-import { methodSpans } from './method-spans';
+import { MethodSpanCache } from './method-spans';
 import {
   type Propagator,
   type ResolvedOptions,
@@ -64,8 +72,9 @@ class ServerSpan extends SpanReporter {
     ctx: Context,
     /** The trace id to echo as `x-trace-id`, or `undefined` when not echoing. */
     private readonly echo: string | undefined,
+    emit: Emit,
   ) {
-    super(span, ctx);
+    super(span, ctx, emit);
   }
 
   onHeaders(metadata: Metadata): void {
@@ -110,10 +119,14 @@ function echoInTrailers(finished: FinishedStatus, traceId: string): void {
   }
 }
 
-function startServerSpan(options: ResolvedOptions, call: ObservedServerCall): CallReporter {
-  const spans = methodSpans(call.method);
+function startServerSpan(
+  options: ResolvedOptions,
+  methods: MethodSpanCache,
+  call: ObservedServerCall,
+): CallReporter {
+  const spans = methods.get(call.method);
   const parent = extractParent(options.propagator, call.metadata);
-  const span = options.tracer.startSpan(spans.name, spans.server, parent);
+  const span = options.tracer.startSpan(spans.name, spans.options, parent);
   rememberParent(span, trace.getSpanContext(parent));
 
   if (span.isRecording()) {
@@ -137,8 +150,8 @@ function startServerSpan(options: ResolvedOptions, call: ObservedServerCall): Ca
   const echo = valid && options.echoTraceId ? spanContext.traceId : undefined;
   const ctx = trace.setSpan(parent, span);
   return options.messageEvents
-    ? new ServerSpanWithMessages(span, ctx, echo)
-    : new ServerSpan(span, ctx, echo);
+    ? new ServerSpanWithMessages(span, ctx, echo, options.emit)
+    : new ServerSpan(span, ctx, echo, options.emit);
 }
 
 /**
@@ -150,9 +163,10 @@ function startServerSpan(options: ResolvedOptions, call: ObservedServerCall): Ca
  */
 export function serverTracing(options: ServerTracingOptions = {}): ObservingServerInterceptor {
   const resolved = resolveOptions(options);
+  const methods = new MethodSpanCache(SpanKind.SERVER, resolved.emit, undefined);
   return observeServer({
     start(call: ObservedServerCall) {
-      return startServerSpan(resolved, call);
+      return startServerSpan(resolved, methods, call);
     },
   });
 }

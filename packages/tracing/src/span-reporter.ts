@@ -1,6 +1,6 @@
-import { type Metadata, status } from '@grpc/grpc-js';
+import type { Metadata, status } from '@grpc/grpc-js';
 import { type Context, context, type Span, SpanStatusCode } from '@opentelemetry/api';
-import type { CallReporter } from '@weft/core';
+import { type CallReporter, EMIT_NEW, EMIT_OLD, type Emit, rpcStatusCode } from '@weft/core';
 import type { ResolvedOptions } from './options';
 import {
   ATTR_ERROR_TYPE,
@@ -9,6 +9,7 @@ import {
   ATTR_RPC_GRPC_STATUS_CODE,
   ATTR_RPC_MESSAGE_ID,
   ATTR_RPC_MESSAGE_TYPE,
+  ATTR_RPC_STATUS_CODE,
   RPC_MESSAGE_TYPE_VALUE_RECEIVED,
   RPC_MESSAGE_TYPE_VALUE_SENT,
 } from './semconv';
@@ -24,6 +25,8 @@ export class SpanReporter implements CallReporter {
     readonly span: Span,
     /** The context the call runs in: the parent's, with this span set. */
     readonly ctx: Context,
+    /** Which conventions to emit (`EMIT_OLD`, `EMIT_NEW` bits). */
+    private readonly emit: Emit,
   ) {}
 
   enter<A>(fn: (arg: A) => void, arg: A): void {
@@ -36,9 +39,11 @@ export class SpanReporter implements CallReporter {
     this.ended = true;
     const span = this.span;
     if (span.isRecording()) {
-      span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
+      const name = rpcStatusCode(code);
+      if (this.emit & EMIT_OLD) span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
+      if (this.emit & EMIT_NEW) span.setAttribute(ATTR_RPC_STATUS_CODE, name);
       if (error) {
-        const type = status[code] ?? String(code);
+        const type = name;
         span.setAttribute(ATTR_ERROR_TYPE, type);
         span.setStatus({ code: SpanStatusCode.ERROR, message: details });
         span.addEvent('exception', { [ATTR_EXCEPTION_TYPE]: type, [ATTR_EXCEPTION_MESSAGE]: details });
