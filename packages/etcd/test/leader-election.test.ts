@@ -184,10 +184,11 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
       expect(fromFollower.status.metadata.get(LEADER_TRAILER)).toEqual([leader.address]);
       // ...and the follower takes over once the leader resigns (SIGTERM: no TTL to wait for).
       const seen = follower.lines.length;
-      const resigned = Date.now();
       leader.child.kill('SIGTERM');
       await follower.says(/^leader$/, 10_000, seen);
-      expect(Date.now() - resigned).toBeLessThan(TTL * 1000);
+      // That it resigned rather than let its 2 s lease expire is not told apart by time here on a
+      // busy machine (2.65 s seen in CI): examples/user-service/test/leader.test.ts pins it with a
+      // 10 s lease.
       const next = follower.address;
       await waitUntil('the leader channel to follow', async () => (await servedBy(toLeader)) === next, 5000);
     });

@@ -164,9 +164,9 @@ describe('deadlines', () => {
       expect(Date.now() - started).toBeLessThan(1000);
       expect(seen.abortReason).toBeInstanceOf(DeadlineExceededError);
       expect((seen.abortedAt ?? 0) - started).toBeGreaterThanOrEqual(140);
-      // Imposed from the call's arrival, a moment after `started`.
+      // Imposed from the call's arrival, a moment after `started` (61 ms once on a busy CI machine).
       expect(deadlineMs(handlerDeadline) - started).toBeGreaterThanOrEqual(150);
-      expect(deadlineMs(handlerDeadline) - started).toBeLessThan(200);
+      expect(deadlineMs(handlerDeadline) - started).toBeLessThan(400);
       expect(seen.callDeadline).toBe(deadlineMs(handlerDeadline));
     });
 
