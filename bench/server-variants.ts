@@ -117,6 +117,25 @@ export const serverVariants: Record<string, () => Promise<BenchServer>> = {
     return grpcJsServer([serverMetrics()]);
   },
 
+  /**
+   * gRFC A66's instruments (`grpcOtelServerMetrics`) on an SDK MeterProvider whose reader is a
+   * PrometheusExporter without its server, as the demo sets it up: the cost of recording; nobody
+   * scrapes during the run.
+   */
+  'metrics:a66': async () => {
+    const { grpcOtelServerMetrics } = require('@weft/metrics') as typeof import('@weft/metrics');
+    const { MeterProvider } =
+      require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+    const { PrometheusExporter } =
+      require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus');
+    const meterProvider = new MeterProvider({
+      readers: [new PrometheusExporter({ preventServerStart: true })],
+    });
+    // `services`, as the demo: the request serializer measures received sizes.
+    const services = [loadEchoProto().weft.test.TestService.service];
+    return grpcJsServer([grpcOtelServerMetrics({ meterProvider, services })]);
+  },
+
   /** A limit high enough never to refuse: the cost of checking it. */
   'rate-limit': async () => {
     const { rateLimit } = require('@weft/resilience') as typeof import('@weft/resilience');

@@ -60,6 +60,7 @@ describe.runIf(prometheusBin.run)('dashboards and rules against a real Prometheu
       loadConfig({
         GRPC_PORT: '0',
         METRICS_PORT: '0',
+        OTEL_METRICS_PORT: '0',
         RATE_LIMIT_RPS: '10',
         RATE_LIMIT_BURST: '30',
         MAX_IN_FLIGHT: '1',

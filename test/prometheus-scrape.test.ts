@@ -18,7 +18,10 @@ describe.runIf(prometheusBin.run)('Prometheus scraping the demo', () => {
   let prometheus: Prometheus;
 
   beforeAll(async () => {
-    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0' }), pino({ level: 'silent' }));
+    demo = await startDemo(
+      loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', OTEL_METRICS_PORT: '0' }),
+      pino({ level: 'silent' }),
+    );
     const target = new URL(demo.metricsUrl).host;
     prometheus = await startPrometheus(
       prometheusBin,

@@ -3,6 +3,8 @@ export interface DemoConfig {
   host: string;
   grpcPort: number;
   metricsPort: number;
+  /** gRFC A66's OpenTelemetry instruments, through the OTel Prometheus exporter (OTEL_METRICS_PORT). */
+  otelMetricsPort: number;
   logLevel: string;
   /** Seconds to wait for in-flight calls on SIGTERM/SIGINT before cancelling them. */
   shutdownGraceSeconds: number;
@@ -108,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     host: env.HOST || '127.0.0.1',
     grpcPort: intFromEnv(env, 'GRPC_PORT', 50051),
     metricsPort: intFromEnv(env, 'METRICS_PORT', 9464),
+    otelMetricsPort: intFromEnv(env, 'OTEL_METRICS_PORT', 9466),
     logLevel: env.LOG_LEVEL || 'info',
     shutdownGraceSeconds: intFromEnv(env, 'SHUTDOWN_GRACE_SECONDS', 10),
     jwt: {

@@ -21,6 +21,7 @@ import {
 } from 'grpc-health-check';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { startA66Metrics } from './a66-metrics';
 import type { DemoConfig } from './config';
 import type { ProtoGrpcType } from './generated/user';
 import { demoServerInterceptors } from './interceptors';
@@ -55,6 +56,8 @@ export interface RunningDemo {
   readonly address: string;
   /** Where Prometheus scrapes the demo (`http://host:port/metrics`). */
   readonly metricsUrl: string;
+  /** Where Prometheus scrapes gRFC A66's instruments (OTel Prometheus exporter, OTEL_METRICS_PORT). */
+  readonly otelMetricsUrl: string;
   readonly registry: Registry;
   readonly health: HealthImplementation;
   /** Stops taking calls, waits up to the grace period for in-flight ones, then cancels the rest. */
@@ -78,6 +81,11 @@ export async function startDemo(
   // InitializeMetrics(server): the health service's too.
   metrics.initialize(userService);
   metrics.initialize(healthService);
+  const a66 = await startA66Metrics({
+    host: config.host,
+    port: config.otelMetricsPort,
+    services: [userService, healthService],
+  });
   const limits = new LiveRateLimit(config.limits);
   // LEADER_ONLY_METHODS: served by the replica elected in etcd only. The election starts once the
   // address is bound; until then (and without a leader) those methods answer UNAVAILABLE.
@@ -108,6 +116,7 @@ export async function startDemo(
       config,
       logger,
       metrics,
+      a66Metrics: a66.interceptor,
       rateLimit: limits.interceptor,
       leaderOnly: leaderGate,
       trust: tls?.files,
@@ -131,7 +140,10 @@ export async function startDemo(
       tls?.credentials ?? grpc.ServerCredentials.createInsecure(),
       (error, port) => (error ? reject(error) : resolve(port)),
     ),
-  );
+  ).catch(async (error: unknown) => {
+    await a66.close();
+    throw error;
+  });
   const address = `${config.host}:${grpcPort}`;
   let metricsServer: MetricsServer;
   try {
@@ -143,10 +155,14 @@ export async function startDemo(
     });
   } catch (error) {
     server.forceShutdown();
+    await a66.close();
     throw error;
   }
   const transport = config.tls === undefined ? 'plaintext' : config.tls.caFile === undefined ? 'tls' : 'mtls';
-  logger.info({ address, metrics: metricsServer.url, transport }, `user service listening on ${address}`);
+  logger.info(
+    { address, metrics: metricsServer.url, otelMetrics: a66.url, transport },
+    `user service listening on ${address}`,
+  );
   if (config.jwt.insecureDevSecret) {
     logger.warn(
       'JWT_SECRET is unset: tokens are checked with the public development secret (npm run token mints them)',
@@ -190,12 +206,21 @@ export async function startDemo(
       await drain();
       signals.close();
       await metricsServer.close();
+      await a66.close();
       await discovery?.close();
       tls?.files.close();
     })();
     return stopping;
   };
-  return { grpcPort, address, metricsUrl: metricsServer.url, registry, health, shutdown };
+  return {
+    grpcPort,
+    address,
+    metricsUrl: metricsServer.url,
+    otelMetricsUrl: a66.url,
+    registry,
+    health,
+    shutdown,
+  };
 }
 
 export const DISCOVERY_NAME = 'user-service';

@@ -3,6 +3,8 @@ import { type CertificateFiles, jwtAuth, type MethodPolicy, peerIdentity } from 
 import {
   type Logger,
   not,
+  type ObservingServerInterceptor,
+  observeServer,
   recovery,
   selector,
   serverInterceptors,
@@ -41,6 +43,8 @@ export interface DemoServerDeps {
   logger: Logger;
   /** Server metrics, created by the caller because the metrics server needs their registry. */
   metrics: MetricsInterceptor;
+  /** gRFC A66's instruments (`grpcOtelServerMetrics`), recorded next to `metrics`, in the same stage. */
+  a66Metrics?: ObservingServerInterceptor | undefined;
   /** The per-subject rate limit (replaced live when etcd config changes). */
   rateLimit: grpc.ServerInterceptor;
   /** Refuses LEADER_ONLY_METHODS on replicas that do not lead (`@weft/etcd`'s `leaderOnly`). */
@@ -54,13 +58,17 @@ export function demoServerInterceptors({
   config,
   logger,
   metrics,
+  a66Metrics,
   rateLimit,
   leaderOnly,
   trust,
 }: DemoServerDeps): grpc.ServerInterceptor[] {
   return serverInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
-    metrics,
+    // Both metric sets in the preset's metrics slot: their observers merge into one, so each sees
+    // every call (rejections included) with its final code.
+    metrics:
+      a66Metrics === undefined ? metrics : observeServer(...metrics.observers, ...a66Metrics.observers),
     logging: serverLogging({ logger }),
     deadline: serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
     // mTLS: the calling workload (peer.identity in logs) and, below, the end user's token: both required.

@@ -65,7 +65,10 @@ async function scrape(url: string): Promise<string> {
 describe('demo user service, before any call', () => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0' }), pino({ level: 'silent' }));
+    demo = await startDemo(
+      loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', OTEL_METRICS_PORT: '0' }),
+      pino({ level: 'silent' }),
+    );
   });
   afterAll(async () => demo.shutdown());
 

@@ -35,6 +35,7 @@ describe('npm run certs + TLS_* npm run demo', () => {
     env = {
       GRPC_PORT: '0',
       METRICS_PORT: '0',
+      OTEL_METRICS_PORT: '0',
       TLS_CERT: join(dir, 'server.crt'),
       TLS_KEY: join(dir, 'server.key'),
       TLS_CA: join(dir, 'ca.crt'),

@@ -17,7 +17,7 @@ const quiet = pino({ level: 'silent' });
 describe('demo user service (in process)', () => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0' }), quiet);
+    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', OTEL_METRICS_PORT: '0' }), quiet);
   });
   afterAll(async () => demo.shutdown());
 
@@ -80,7 +80,13 @@ describe('demo user service (in process)', () => {
 
   it('limits each subject to its token bucket with a retry hint', async () => {
     const limited = await startDemo(
-      loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', RATE_LIMIT_RPS: '1', RATE_LIMIT_BURST: '3' }),
+      loadConfig({
+        GRPC_PORT: '0',
+        METRICS_PORT: '0',
+        OTEL_METRICS_PORT: '0',
+        RATE_LIMIT_RPS: '1',
+        RATE_LIMIT_BURST: '3',
+      }),
       quiet,
     );
     const jwt = loadConfig({}).jwt;
@@ -164,7 +170,7 @@ describe('npm run demo (as a process)', () => {
     // SIGKILLs its child when the child has not acknowledged a relayed signal within 30 ms.
     child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: join(__dirname, '..'),
-      env: { ...process.env, GRPC_PORT: '0', METRICS_PORT: '0' },
+      env: { ...process.env, GRPC_PORT: '0', METRICS_PORT: '0', OTEL_METRICS_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     address = await new Promise<string>((resolve, reject) => {

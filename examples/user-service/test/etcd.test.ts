@@ -29,6 +29,7 @@ describe.runIf(etcdBin.run)('demo with etcd', () => {
     env = {
       GRPC_PORT: '0',
       METRICS_PORT: '0',
+      OTEL_METRICS_PORT: '0',
       ETCD_ENDPOINTS: etcd.endpoint,
       ETCD_CONFIG_KEY: '/config/demo-test',
     };

@@ -44,6 +44,7 @@ describe.runIf(etcdBin.run)('demo with LEADER_ONLY_METHODS', () => {
     env = {
       GRPC_PORT: '0',
       METRICS_PORT: '0',
+      OTEL_METRICS_PORT: '0',
       ETCD_ENDPOINTS: etcd.endpoint,
       ETCD_CONFIG_KEY: '/config/leader-test',
       LEADER_ONLY_METHODS: 'DeleteUser',

@@ -31,7 +31,7 @@ describe('load generator', () => {
   });
 
   it('paces arrivals at --rps, open-loop, whatever the answers', async () => {
-    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0' }), quiet);
+    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', OTEL_METRICS_PORT: '0' }), quiet);
     const users = userClient({ address: demo.address, interceptors: demoClientInterceptors() });
     client = users;
     const starts: number[] = [];
@@ -57,7 +57,13 @@ describe('load generator', () => {
 
   it('reports the server statuses apart from calls refused on the client', async () => {
     demo = await startDemo(
-      loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', RATE_LIMIT_RPS: '1', RATE_LIMIT_BURST: '3' }),
+      loadConfig({
+        GRPC_PORT: '0',
+        METRICS_PORT: '0',
+        OTEL_METRICS_PORT: '0',
+        RATE_LIMIT_RPS: '1',
+        RATE_LIMIT_BURST: '3',
+      }),
       quiet,
     );
     const users = userClient({ address: demo.address, interceptors: demoClientInterceptors() });

@@ -167,7 +167,13 @@ describe('demo request bounds (over a socket)', () => {
   beforeAll(async () => {
     // A generous rate limit: this file makes a few hundred calls as one subject.
     demo = await startDemo(
-      loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', RATE_LIMIT_RPS: '100000', RATE_LIMIT_BURST: '100000' }),
+      loadConfig({
+        GRPC_PORT: '0',
+        METRICS_PORT: '0',
+        OTEL_METRICS_PORT: '0',
+        RATE_LIMIT_RPS: '100000',
+        RATE_LIMIT_BURST: '100000',
+      }),
       quiet,
     );
     const token = mintToken(loadConfig({}).jwt, {

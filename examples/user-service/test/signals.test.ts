@@ -38,7 +38,7 @@ async function startNpmDemo(env: Record<string, string> = {}): Promise<Demo> {
   const child = spawn('npm', ['run', 'demo'], {
     cwd: root,
     detached: true,
-    env: { ...process.env, GRPC_PORT: '0', METRICS_PORT: '0', ...env },
+    env: { ...process.env, GRPC_PORT: '0', METRICS_PORT: '0', OTEL_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const chunks: string[] = [];
