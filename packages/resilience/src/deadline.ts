@@ -310,8 +310,7 @@ export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor
       return new FailedCall({ code: status.DEADLINE_EXCEEDED, details }) as unknown as InterceptingCall;
     }
     // The incoming call ended early (its caller went away, or a deadline it was given passed).
-    if (parent?.signal.aborted)
-      return new FailedCall(abortStatus(parent.signal)) as unknown as InterceptingCall;
+    if (parent?.signal.aborted) return new FailedCall(abortStatus(parent)) as unknown as InterceptingCall;
     if (deadline !== own) options = { ...options, deadline };
     const call = nextCall(options);
     // Nothing to do past the start: no layer of its own (grpc-js only uses the call's interface).
@@ -322,9 +321,17 @@ export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor
 
 const PROPAGATED_DEADLINE = 'Deadline exceeded (propagated)';
 
-/** The status an outgoing call ends with when the incoming call it serves ended early. */
-function abortStatus(signal: AbortSignal): { code: status; details: string } {
-  return signal.reason instanceof DeadlineExceededError
+/** A cancel of the incoming call this close to its deadline (ms) is the deadline's. */
+const DEADLINE_SLACK_MS = 20;
+
+/**
+ * The status an outgoing call ends with when the incoming call it serves ended early. grpc-js ends
+ * a call at its deadline by cancelling it, and its timer may fire a few ms before `Date.now()`
+ * reaches the deadline: such a cancel is the deadline passing, not the caller going away.
+ */
+function abortStatus(parent: CallContext): { code: status; details: string } {
+  return parent.signal.reason instanceof DeadlineExceededError ||
+    Date.now() + DEADLINE_SLACK_MS >= deadlineMs(parent.deadline)
     ? { code: status.DEADLINE_EXCEEDED, details: PROPAGATED_DEADLINE }
     : { code: status.CANCELLED, details: 'Cancelled because the incoming call was cancelled' };
 }
@@ -347,7 +354,7 @@ class FailedCall extends LocalClientCall {
 function cancelWithParent(call: ReturnType<NextCall>, parent: CallContext): InterceptingCall {
   const signal = parent.signal;
   const onAbort = () => {
-    const { code, details } = abortStatus(signal);
+    const { code, details } = abortStatus(parent);
     call.cancelWithStatus(code, details);
   };
   return new InterceptingCall(call, {
