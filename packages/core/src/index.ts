@@ -28,7 +28,17 @@ export {
   serverCodeToLevel,
   serverLogging,
 } from './logging';
+export { DEFAULT_METHOD_CACHE_SIZE, MethodCache } from './method-cache';
 export { type CallType, callType, type MethodInfo, type MethodShape, methodInfo } from './method-info';
+export {
+  keyMatches,
+  lookupByMethod,
+  type MethodKey,
+  type MethodMatch,
+  type MethodMatcher,
+  not,
+  toPredicate,
+} from './method-matcher';
 export {
   type CallReporter,
   type ClientObserver,
@@ -41,9 +51,10 @@ export {
   observeServer,
   type ServerObserver,
 } from './observer';
+export { check, type OptionCheck, type OptionChecks, OptionError, resolveOptions } from './options';
 export { type ClientPreset, clientInterceptors, type ServerPreset, serverInterceptors } from './presets';
 export { HandlerError, type RecoveryOptions, recovery } from './recovery';
-export { type MethodMatch, type MethodMatcher, not, selector, toPredicate } from './selector';
+export { selector } from './selector';
 export {
   EMIT_NEW,
   EMIT_OLD,

@@ -8,55 +8,15 @@ import type {
   ServerInterceptor,
   ServerMethodDefinition,
 } from '@grpc/grpc-js';
-import { type CallType, type MethodInfo, type MethodShape, methodInfo } from './method-info';
+import { MethodCache } from './method-cache';
+import type { MethodInfo, MethodShape } from './method-info';
+import { type MethodMatcher, toPredicate } from './method-matcher';
 import type { ServerStage, StagedServerInterceptor } from './server-stage';
 
-/** Matches methods by name or shape. Each given field must match; a list matches any of its entries. */
-export interface MethodMatch {
-  /** `package.Service/Method` or the path `/package.Service/Method`. */
-  fullMethod?: string | readonly string[];
-  /** `package.Service`. */
-  service?: string | readonly string[];
-  type?: CallType | readonly CallType[];
-}
-
-export type MethodMatcher = MethodMatch | ((method: MethodInfo) => boolean);
-
-function asList<T>(value: T | readonly T[] | undefined): readonly T[] | undefined {
-  if (value === undefined) return undefined;
-  return Array.isArray(value) ? (value as readonly T[]) : [value as T];
-}
-
-/** Turns a matcher into a predicate. */
-export function toPredicate(matcher: MethodMatcher): (method: MethodInfo) => boolean {
-  if (typeof matcher === 'function') return matcher;
-  const full = asList(matcher.fullMethod)?.map((m) => (m.startsWith('/') ? m.slice(1) : m));
-  const services = asList(matcher.service);
-  const types = asList(matcher.type);
-  return (m) =>
-    (full === undefined || full.includes(m.fullMethod)) &&
-    (services === undefined || services.includes(m.service)) &&
-    (types === undefined || types.includes(m.type));
-}
-
-/** The complement of a matcher: `selector(rateLimit(...), not({ service: 'grpc.health.v1.Health' }))`. */
-export function not(matcher: MethodMatcher): (method: MethodInfo) => boolean {
-  const predicate = toPredicate(matcher);
-  return (m) => !predicate(m);
-}
-
-/** Caches the decision per method path: the predicate runs once per method, not once per call. */
+/** The decision per method, computed once per method, not once per call. */
 function cachedDecision(matcher: MethodMatcher) {
-  const predicate = toPredicate(matcher);
-  const decisions = new Map<string, boolean>();
-  return (shape: MethodShape | MethodInfo): boolean => {
-    let decision = decisions.get(shape.path);
-    if (decision === undefined) {
-      decision = predicate('type' in shape ? shape : methodInfo(shape));
-      decisions.set(shape.path, decision);
-    }
-    return decision;
-  };
+  const decisions = new MethodCache(toPredicate(matcher));
+  return (shape: MethodShape | MethodInfo): boolean => decisions.get(shape);
 }
 
 /**
