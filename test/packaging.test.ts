@@ -132,6 +132,20 @@ describe('published tarballs', () => {
       expect(readFileSync(join(packed.get(name)?.dir ?? '', 'LICENSE'), 'utf8')).toBe(license);
     });
 
+    it('ships source maps that carry their sources (the TypeScript sources are not in the tarball)', () => {
+      const { files = [], dir = '' } = packed.get(name) ?? {};
+      const maps = files.filter((f) => f.endsWith('.js.map'));
+      expect(maps.length).toBeGreaterThan(0);
+      for (const map of maps) {
+        const { sources, sourcesContent } = JSON.parse(readFileSync(join(dir, map), 'utf8')) as {
+          sources: string[];
+          sourcesContent?: (string | null)[];
+        };
+        expect(sourcesContent?.length, map).toBe(sources.length);
+        expect(sourcesContent?.every((text) => typeof text === 'string' && text.length > 0), map).toBe(true);
+      }
+    });
+
     it('declares license, type, engines and repository', () => {
       const json = pkg();
       expect(json.license).toBe('Apache-2.0');
