@@ -405,7 +405,7 @@ scrape_configs:
     // The SLO groups (slo.yml) have their own test below.
     const rules = (await ruleGroups()).filter((g) => !g.name.startsWith('weft-slo')).flatMap((g) => g.rules);
     expect(rules.filter((r) => r.type === 'recording').length).toBe(6);
-    expect(rules.filter((r) => r.type === 'alerting').length).toBe(5);
+    expect(rules.filter((r) => r.type === 'alerting').length).toBe(4);
     expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);
     const empty: string[] = [];
     for (const rule of rules.filter((r) => r.type === 'recording')) {
