@@ -20,8 +20,8 @@ const ANY_DURATION = `__name__=~"${A66.serverDuration}_count|${A66.callDuration}
 
 /**
  * 5. gRPC's own OpenTelemetry instruments (gRFC A66, plus A96's retries) as
- * `@opentelemetry/exporter-prometheus` renders them: the same queries work for Go, Java, C++ and
- * Python services with gRPC's OpenTelemetry plugin, so a mixed mesh shares this dashboard.
+ * `@opentelemetry/exporter-prometheus` renders them (no unit suffixes): the names are A66's, the
+ * same in every gRPC language, so only the exporter's rendering ties the queries to one setup.
  */
 export function a66() {
   return base(
