@@ -318,19 +318,14 @@ scrape_configs:
       expect(serverRows.filter((r) => r.grpc_method === PROBE_METHOD).map((r) => r.grpc_status)).toEqual([
         'OK',
       ]);
-      // The load's failures, as A66 names the codes, by the methods that made them.
-      for (const [method, status] of [
-        ['GetUser', 'NOT_FOUND'],
-        ['CreateUser', 'INVALID_ARGUMENT'],
-        ['GetUser', 'UNAUTHENTICATED'],
-        ['DeleteUser', 'PERMISSION_DENIED'],
-        ['GetUser', 'UNAVAILABLE'],
-      ]) {
-        const row = serverRows.find(
-          (r) => r.grpc_method === `weft.demo.v1.UserService/${method}` && r.grpc_status === status,
-        );
-        expect(row?.value, `${method} ${status}`).toBeGreaterThan(0);
-      }
+      // Every status the server answered a load call with, as A66 names it (the load reports the
+      // same names; a series even at rate 0 when all its calls came before its first scrape).
+      // Deadlines and cancellations can be the transport's, unseen by the server: not counted.
+      const serverStatuses = new Set(serverRows.map((r) => r.grpc_status));
+      const answered = new Set(reports.flatMap((report) => Object.keys(report.codes)));
+      for (const code of ['DEADLINE_EXCEEDED', 'CANCELLED']) answered.delete(code);
+      expect(answered.size).toBeGreaterThanOrEqual(4);
+      for (const code of answered) expect(serverStatuses, code).toContain(code);
 
       const [client] = a66Panel('Client call rate by method and status');
       const clientRows = await series(client as string);
