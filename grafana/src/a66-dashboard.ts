@@ -51,7 +51,7 @@ export function a66() {
         'job=~"$job", instance=~"$instance"',
       ),
     )
-    .withRow(new RowBuilder('Server: grpc.server.call.*'))
+    .withRow(new RowBuilder('Overview'))
     .withPanel(
       stat(
         'Server calls / s',
@@ -84,6 +84,7 @@ export function a66() {
         'Attempts started per call finished: 1 without retries.',
       ),
     )
+    .withRow(new RowBuilder('Server: grpc.server.call.*'))
     .withPanel(
       timeseries(
         'Server call rate by method and status',
