@@ -1,5 +1,6 @@
-import { DashboardBuilder, DashboardCursorSync, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
-import { datasourceVariable, heatmap, labelVariable, stat, timeseries } from './panels';
+import { RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { a66 } from './a66-dashboard';
+import { base, datasourceVariable, heatmap, labelVariable, stat, timeseries } from './panels';
 import {
   CLIENT_FILTER,
   JOB_FILTER,
@@ -9,18 +10,6 @@ import {
   SERVER_FILTER,
 } from './queries';
 import { slos } from './slo-dashboard';
-
-function base(uid: string, title: string, description: string) {
-  return new DashboardBuilder(title)
-    .uid(uid)
-    .description(description)
-    .tags(['weft', 'grpc'])
-    .refresh('10s')
-    .time({ from: 'now-30m', to: 'now' })
-    .timezone('browser')
-    .tooltip(DashboardCursorSync.Crosshair)
-    .editable();
-}
 
 /** 1. What the server is doing: traffic, errors, latency, in-flight calls, stream messages. */
 export function serverOverview() {
@@ -346,6 +335,7 @@ export const DASHBOARDS = {
   'grpc-client.json': clientView,
   'security-and-limits.json': securityAndLimits,
   'slos.json': slos,
+  'grpc-a66.json': a66,
 } as const;
 
 /** The JSON a file in grafana/dashboards/ must hold. */

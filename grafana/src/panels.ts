@@ -1,5 +1,7 @@
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import {
+  DashboardBuilder,
+  DashboardCursorSync,
   DatasourceVariableBuilder,
   type Panel,
   QueryVariableBuilder,
@@ -16,6 +18,19 @@ import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-s
 export const PROMETHEUS = { type: 'prometheus', uid: '${datasource}' };
 
 export type Query = [legend: string, expr: string];
+
+/** The settings the operational dashboards share: tags, 10 s refresh, last 30 minutes, shared crosshair. */
+export function base(uid: string, title: string, description: string) {
+  return new DashboardBuilder(title)
+    .uid(uid)
+    .description(description)
+    .tags(['weft', 'grpc'])
+    .refresh('10s')
+    .time({ from: 'now-30m', to: 'now' })
+    .timezone('browser')
+    .tooltip(DashboardCursorSync.Crosshair)
+    .editable();
+}
 
 function target(legend: string, expr: string, exemplar = false) {
   return new DataqueryBuilder().expr(expr).legendFormat(legend).exemplar(exemplar).datasource(PROMETHEUS);

@@ -32,3 +32,29 @@ export function latencyQuantiles(buckets: string, filter: string): [string, stri
     ['p99 {{grpc_method}}', quantile(0.99, buckets, filter)],
   ];
 }
+
+/**
+ * gRFC A66's instruments as `@opentelemetry/exporter-prometheus` renders them: dots become
+ * underscores, no unit suffix, `_total` on counters (test/a66-prometheus.test.ts asserts the names).
+ */
+export const A66 = {
+  serverStarted: 'grpc_server_call_started_total',
+  serverDuration: 'grpc_server_call_duration',
+  serverSent: 'grpc_server_call_sent_total_compressed_message_size',
+  serverRcvd: 'grpc_server_call_rcvd_total_compressed_message_size',
+  attemptStarted: 'grpc_client_attempt_started_total',
+  attemptDuration: 'grpc_client_attempt_duration',
+  attemptSent: 'grpc_client_attempt_sent_total_compressed_message_size',
+  attemptRcvd: 'grpc_client_attempt_rcvd_total_compressed_message_size',
+  callDuration: 'grpc_client_call_duration',
+  /** gRFC A96, recorded only with `retryMetrics: true`. */
+  callRetries: 'grpc_client_call_retries',
+} as const;
+
+/** The A66 dashboard's variables; the client side also filters on the channel target. */
+export const A66_SERVER_FILTER = 'job=~"$job", instance=~"$instance", grpc_method=~"$method"';
+export const A66_CLIENT_FILTER = `${A66_SERVER_FILTER}, grpc_target=~"$target"`;
+
+/** SERVER_ERROR_CODES as A66 spells them (`grpc.status` is the code's canonical name). */
+export const A66_SERVER_ERROR_CODES =
+  'UNKNOWN|DEADLINE_EXCEEDED|UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS';

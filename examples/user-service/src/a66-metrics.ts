@@ -4,14 +4,14 @@ import type { ServiceDefinition } from '@grpc/grpc-js';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { ObservingServerInterceptor } from '@weft/core';
-import { grpcOtelServerMetrics } from '@weft/metrics';
+import { type GrpcOtelClientInterceptor, grpcOtelClientMetrics, grpcOtelServerMetrics } from '@weft/metrics';
 
 export interface A66MetricsOptions {
   /** Address to bind, as the prom-client metrics server. */
   host: string;
-  /** `OTEL_METRICS_PORT`, default 9466; 0 picks a free one. */
+  /** Server: `OTEL_METRICS_PORT`, default 9466; load generator: `LOAD_OTEL_METRICS_PORT`. 0 picks a free one. */
   port: number;
-  /** Served services: their serializers measure the received message sizes. */
+  /** Served (or called) services: their serializers measure the received message sizes. */
   services: readonly ServiceDefinition[];
 }
 
@@ -23,17 +23,37 @@ export interface A66Metrics {
   close(): Promise<void>;
 }
 
+export interface A66ClientMetricsOptions extends A66MetricsOptions {
+  /** The channel target the client dials (`grpc.target`, recorded canonical). */
+  target: string;
+}
+
+export interface A66ClientMetrics {
+  /**
+   * `grpcOtelClientMetrics` with A96's retry instruments on: the call-level interceptor (goes in the
+   * preset's `metrics` slot) and `.attempt` (its `attemptMetrics` slot, inside retry).
+   */
+  readonly interceptor: GrpcOtelClientInterceptor;
+  /** Where Prometheus scrapes the client's A66 set (`http://host:port/metrics`). */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+interface ExporterEndpoint {
+  readonly meterProvider: MeterProvider;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
 /**
- * gRFC A66's server instruments through `@opentelemetry/exporter-prometheus`, next to the
- * go-grpc-prometheus families prom-client serves on METRICS_PORT. A MeterProvider of its own (not
- * the global one: A66 says a stats plugin must be given its provider). The exporter does not start
- * its own server (`preventServerStart`): its handler is served here so port 0 works and the bound
- * port is known.
+ * An SDK MeterProvider of its own (not the global one: A66 says a stats plugin must be given its
+ * provider) read by `@opentelemetry/exporter-prometheus`. The exporter does not start its own
+ * server (`preventServerStart`): its handler is served here so port 0 works and the bound port is
+ * known.
  */
-export async function startA66Metrics(options: A66MetricsOptions): Promise<A66Metrics> {
+async function serveExporter(host: string, port: number): Promise<ExporterEndpoint> {
   const exporter = new PrometheusExporter({ preventServerStart: true });
   const meterProvider = new MeterProvider({ readers: [exporter] });
-  const interceptor = grpcOtelServerMetrics({ meterProvider, services: options.services });
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -42,16 +62,16 @@ export async function startA66Metrics(options: A66MetricsOptions): Promise<A66Me
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const bound = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
-    interceptor,
-    url: `http://${host}:${port}/metrics`,
+    meterProvider,
+    url: `http://${urlHost}:${bound}/metrics`,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -60,4 +80,33 @@ export async function startA66Metrics(options: A66MetricsOptions): Promise<A66Me
       await meterProvider.shutdown();
     },
   };
+}
+
+/**
+ * gRFC A66's server instruments through `@opentelemetry/exporter-prometheus`, next to the
+ * go-grpc-prometheus families prom-client serves on METRICS_PORT.
+ */
+export async function startA66Metrics(options: A66MetricsOptions): Promise<A66Metrics> {
+  const endpoint = await serveExporter(options.host, options.port);
+  const interceptor = grpcOtelServerMetrics({
+    meterProvider: endpoint.meterProvider,
+    services: options.services,
+  });
+  return { interceptor, url: endpoint.url, close: endpoint.close };
+}
+
+/**
+ * gRFC A66's client instruments (per call and per attempt) and A96's retry instruments, served the
+ * same way: the load generator's side of the "weft / gRPC A66" dashboard.
+ */
+export async function startA66ClientMetrics(options: A66ClientMetricsOptions): Promise<A66ClientMetrics> {
+  const endpoint = await serveExporter(options.host, options.port);
+  const interceptor = grpcOtelClientMetrics({
+    meterProvider: endpoint.meterProvider,
+    target: options.target,
+    services: options.services,
+    // The dashboard's retries panel reads grpc.client.call.retries (off by default in gRPC and weft).
+    retryMetrics: true,
+  });
+  return { interceptor, url: endpoint.url, close: endpoint.close };
 }

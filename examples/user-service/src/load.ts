@@ -8,9 +8,11 @@
 import { parseArgs } from 'node:util';
 import { clientMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
 import { Registry } from 'prom-client';
+import { startA66ClientMetrics } from './a66-metrics';
 import { demoClientInterceptors } from './client-interceptors';
 import { intFromEnv } from './config';
 import { demoTarget, userClient } from './demo-client';
+import { loadUserProto } from './demo-server';
 import { formatReport, runLoad } from './load-generator';
 import { startTelemetry } from './telemetry';
 
@@ -50,11 +52,31 @@ async function clientMetricsServer() {
   return { server, metrics: clientMetrics({ registry }) };
 }
 
+/**
+ * With LOAD_OTEL_METRICS_PORT set, it also serves gRFC A66's client instruments (and A96's retry
+ * ones) through the OpenTelemetry Prometheus exporter (the "weft / gRPC A66" dashboard's client rows).
+ */
+async function a66ClientMetrics(target: string) {
+  if (!process.env.LOAD_OTEL_METRICS_PORT) return undefined;
+  const a66 = await startA66ClientMetrics({
+    host: process.env.LOAD_METRICS_HOST || '127.0.0.1',
+    port: intFromEnv(process.env, 'LOAD_OTEL_METRICS_PORT', 9467),
+    target,
+    services: [loadUserProto().proto.weft.demo.v1.UserService.service],
+  });
+  process.stdout.write(`gRFC A66 client metrics on ${a66.url}\n`);
+  return a66;
+}
+
 async function main() {
   const address = demoTarget();
   const telemetry = startTelemetry();
   const served = await clientMetricsServer();
-  const client = userClient({ address, interceptors: demoClientInterceptors({ metrics: served?.metrics }) });
+  const a66 = await a66ClientMetrics(address);
+  const client = userClient({
+    address,
+    interceptors: demoClientInterceptors({ metrics: served?.metrics, a66: a66?.interceptor }),
+  });
   const report = await runLoad(client, {
     concurrency: number('concurrency', values.concurrency, 1, 1000),
     rps: number('rps', values.rps, 0, 100_000),
@@ -66,6 +88,7 @@ async function main() {
   process.stdout.write(formatReport(report));
   client.close();
   await served?.server.close();
+  await a66?.close();
   await telemetry.shutdown();
 }
 

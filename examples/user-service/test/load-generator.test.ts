@@ -1,6 +1,10 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../../test/harness/servers';
 import { demoClientInterceptors } from '../src/client-interceptors';
 import { loadConfig } from '../src/config';
 import { userClient } from '../src/demo-client';
@@ -85,4 +89,52 @@ describe('load generator', () => {
     expect(text).toContain(`refused on the client, not sent (x-weft-local): ${sum(report.local)}`);
     expect(text).toContain('paced at 200/s');
   });
+});
+
+describe('npm run demo:load with LOAD_OTEL_METRICS_PORT', () => {
+  let demo: RunningDemo | undefined;
+  let child: ChildProcess | undefined;
+  afterEach(async () => {
+    if (child?.exitCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await demo?.shutdown();
+  });
+
+  it("serves gRFC A66's client instruments, with the channel target, while it runs", async () => {
+    demo = await startDemo(loadConfig({ GRPC_PORT: '0', METRICS_PORT: '0', OTEL_METRICS_PORT: '0' }), quiet);
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/load.ts', '--duration', '30', '--rps', '20', '--faults', '0'],
+      {
+        cwd: join(__dirname, '..'),
+        env: { ...process.env, ADDRESS: demo.address, LOAD_OTEL_METRICS_PORT: '0' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    child = proc;
+    // It prints the bound URL (port 0 picks a free one).
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      proc.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const m = /gRFC A66 client metrics on (\S+)/.exec(out);
+        if (m) resolve(m[1] as string);
+      });
+      proc.once('exit', (code) => reject(new Error(`load exited ${code} before serving: ${out}`)));
+    });
+    const target = `dns:///${demo.address}`;
+    let text = '';
+    await waitUntil('the first finished call in the exposition', async () => {
+      text = await (await fetch(url)).text();
+      return text.includes('grpc_client_call_duration_count{');
+    });
+    for (const family of ['grpc_client_attempt_started_total', 'grpc_client_call_duration_count']) {
+      expect(text).toMatch(
+        new RegExp(`${family}\\{grpc_method="weft\\.demo\\.v1\\.UserService/\\w+",grpc_target="${target}"`),
+      );
+    }
+  }, 60_000);
 });
