@@ -81,7 +81,8 @@ export const check = Object.freeze({
   boolean: (value: unknown) =>
     value === undefined || typeof value === 'boolean' ? undefined : 'must be true or false',
   /** A string (possibly empty). */
-  string: (value: unknown) => (value === undefined || typeof value === 'string' ? undefined : 'must be a string'),
+  string: (value: unknown) =>
+    value === undefined || typeof value === 'string' ? undefined : 'must be a string',
   /** A non-empty string. */
   nonEmptyString: (value: unknown) =>
     value === undefined || (typeof value === 'string' && value.length > 0)

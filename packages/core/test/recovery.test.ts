@@ -133,7 +133,9 @@ describe('recovery', () => {
 
   it('uses the default message and mask for options given as undefined', async () => {
     harness = await startHarness({
-      serverInterceptors: [recovery({ message: undefined, maskUnknown: undefined, onError: () => undefined })],
+      serverInterceptors: [
+        recovery({ message: undefined, maskUnknown: undefined, onError: () => undefined }),
+      ],
       handlers: {
         Unary(_call, callback) {
           callback(new Error(secret));
@@ -146,6 +148,8 @@ describe('recovery', () => {
 
   it('refuses options of the wrong type at setup with an OptionError', () => {
     expect(() => recovery({ message: 42 as unknown as string })).toThrow(OptionError);
-    expect(() => recovery({ onError: 'log' as never })).toThrow(/recovery: option "onError" must be a function/);
+    expect(() => recovery({ onError: 'log' as never })).toThrow(
+      /recovery: option "onError" must be a function/,
+    );
   });
 });
