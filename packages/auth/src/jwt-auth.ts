@@ -1,18 +1,11 @@
 import { Metadata } from '@grpc/grpc-js';
-import {
-  type CallContext,
-  MethodCache,
-  type MethodInfo,
-  type StagedServerInterceptor,
-  stagedInterceptor,
-  subjectKey,
-} from '@weft/core';
+import { type CallContext, type StagedServerInterceptor, stagedInterceptor, subjectKey } from '@weft/core';
 import { type AuthIdentity, identityKey, peerIdentityKey } from './identity';
 import { keyRing } from './keys';
 import {
   type CredentialsRequirement,
-  findPolicy,
   type JwtAuthOptions,
+  policyCache,
   type ResolvedAuthOptions,
   resolveAuthOptions,
 } from './options';
@@ -69,15 +62,15 @@ export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
           message: `missing credentials: a bearer token in "${o.header}" or a client certificate is required`,
         });
 
-  const policies = new MethodCache((method: MethodInfo): ResolvedPolicy => {
-    const given = findPolicy(o.policy, method);
-    return {
-      public: given.public === true || o.isPublic(method),
+  const policies = policyCache(
+    o,
+    (given, isPublic): ResolvedPolicy => ({
+      public: isPublic,
       credentials: given.credentials,
       scopes: given.scopes ?? [],
       roles: given.roles ?? [],
-    };
-  });
+    }),
+  );
 
   const challenge = (rejection: AuthRejection): string => {
     // Keyed by content: scope and claim refusals are built per call.

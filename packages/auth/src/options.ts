@@ -2,6 +2,7 @@ import {
   type CallContext,
   check,
   lookupByMethod,
+  MethodCache,
   type MethodInfo,
   type MethodKey,
   type MethodMatcher,
@@ -63,6 +64,21 @@ const NO_POLICY: MethodPolicy = Object.freeze({});
 /** The policy for `method` (see `MethodPolicies`); `{}` if none. Call once per method and cache. */
 export function findPolicy(policy: MethodPolicies, method: MethodInfo): MethodPolicy {
   return lookupByMethod(policy, method) ?? NO_POLICY;
+}
+
+/**
+ * One interceptor's resolved policy per method (jwtAuth's and peerIdentity's), in core's bounded
+ * `MethodCache`: `resolve` gets the method's `MethodPolicy` and whether it is public (its policy
+ * says so, or `publicMethods` matches it).
+ */
+export function policyCache<P>(
+  o: { readonly policy: MethodPolicies; readonly isPublic: (method: MethodInfo) => boolean },
+  resolve: (given: MethodPolicy, isPublic: boolean) => P,
+): MethodCache<P> {
+  return new MethodCache((method) => {
+    const given = findPolicy(o.policy, method);
+    return resolve(given, given.public === true || o.isPublic(method));
+  });
 }
 
 export interface JwtAuthOptions {

@@ -1,18 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { Metadata, ServerInterceptingCall } from '@grpc/grpc-js';
-import {
-  type CallContext,
-  MethodCache,
-  type MethodInfo,
-  type StagedServerInterceptor,
-  stagedInterceptor,
-  subjectKey,
-} from '@weft/core';
+import { type CallContext, type StagedServerInterceptor, stagedInterceptor, subjectKey } from '@weft/core';
 import type { CertificateFiles } from './certificate-files';
 import { type PeerIdentity, peerIdentityKey } from './identity';
 import {
-  findPolicy,
   type PeerIdentityOptions,
+  policyCache,
   type ResolvedPeerOptions,
   resolvePeerOptions,
 } from './options';
@@ -66,9 +59,7 @@ export function peerIdentity(options?: PeerIdentityOptions): StagedServerInterce
   }
   const o = resolvePeerOptions(options);
   const cache = new PeerIdentityCache(o.identityFrom, o.cacheSize);
-  const policies = new MethodCache((method: MethodInfo): ResolvedPeerPolicy => {
-    const given = findPolicy(o.policy, method);
-    const isPublic = given.public === true || o.isPublic(method);
+  const policies = policyCache(o, (given, isPublic): ResolvedPeerPolicy => {
     const credentials = given.credentials;
     return {
       public: isPublic,
