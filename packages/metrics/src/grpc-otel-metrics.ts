@@ -46,7 +46,7 @@ export interface GrpcOtelClientOptions extends GrpcOtelServerOptions {
    * The channel's target, as given to the client constructor (`localhost:50051`,
    * `dns:///users:50051`, `etcd:///users`): grpc-js does not show interceptors the channel, so
    * one interceptor is made per client with its target. Recorded canonical
-   * (`canonicalTarget`). Default `'unknown:///'`.
+   * (`canonicalTarget`). Default: none, recorded as `'unknown:///'`.
    */
   target?: string;
   /**
