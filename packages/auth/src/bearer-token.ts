@@ -1,5 +1,7 @@
 import { InterceptingCall, type Interceptor, Metadata, type Requester, status } from '@grpc/grpc-js';
+import { check, resolveOptions } from '@weft/core';
 import jwt from 'jsonwebtoken';
+import { systemClock } from './options';
 
 /** What an async token provider may return: the token, and when it expires if it knows. */
 export interface IssuedToken {
@@ -23,14 +25,22 @@ export interface BearerTokenOptions {
    * can carry client ids or URLs into logs and spans). Default: nothing.
    */
   onError?: (error: unknown) => void;
+  /** The clock (ms since epoch) that decides when a token is due for refresh or expired. Default: `Date.now()`, read at each use. */
+  now?: () => number;
 }
 
-const defaults: Required<BearerTokenOptions> = {
+type ResolvedBearer = Readonly<Required<BearerTokenOptions>>;
+
+/** `bearerToken()`'s defaults. */
+export const BEARER_TOKEN_DEFAULTS: ResolvedBearer = Object.freeze({
   header: 'authorization',
+  /** Refresh a minute early, in the background. */
   refreshBeforeSeconds: 60,
   defaultTtlSeconds: 300,
+  /** Nothing: the call fails with a fixed message either way. */
   onError: () => undefined,
-};
+  now: systemClock,
+});
 
 interface Held {
   readonly value: string;
@@ -49,12 +59,12 @@ class TokenHolder {
 
   constructor(
     private readonly provide: () => string | IssuedToken | Promise<string | IssuedToken>,
-    private readonly o: Required<BearerTokenOptions>,
+    private readonly o: ResolvedBearer,
   ) {}
 
   current(): string | Promise<string> {
     const held = this.held;
-    const now = Date.now();
+    const now = this.o.now();
     if (held !== undefined && now < held.expiresAt) {
       if (now >= held.refreshAt) this.refresh().catch(() => undefined); // the old token still works
       return held.value;
@@ -78,14 +88,15 @@ class TokenHolder {
   private store(issued: string | IssuedToken): string {
     const token = typeof issued === 'string' ? issued : issued?.token;
     if (typeof token !== 'string' || token.length === 0) throw new Error('token provider returned no token');
+    const now = this.o.now();
     let expiresAt = typeof issued === 'string' ? undefined : issued.expiresAt;
     if (expiresAt === undefined) {
       const decoded = jwt.decode(token, { json: true });
       expiresAt =
-        typeof decoded?.exp === 'number' ? decoded.exp * 1000 : Date.now() + this.o.defaultTtlSeconds * 1000;
+        typeof decoded?.exp === 'number' ? decoded.exp * 1000 : now + this.o.defaultTtlSeconds * 1000;
     }
     const value = `Bearer ${token}`;
-    const refreshAt = Math.max(Date.now(), expiresAt - this.o.refreshBeforeSeconds * 1000);
+    const refreshAt = Math.max(now, expiresAt - this.o.refreshBeforeSeconds * 1000);
     this.held = { value, refreshAt, expiresAt };
     return value;
   }
@@ -104,8 +115,15 @@ function failWithoutToken(listener: Parameters<NonNullable<Requester['start']>>[
  * already. With a provider, a call that cannot get a token fails with UNAUTHENTICATED and never
  * reaches the server.
  */
-export function bearerToken(source: TokenSource, options: BearerTokenOptions = {}): Interceptor {
-  const o = { ...defaults, ...options, header: (options.header ?? defaults.header).toLowerCase() };
+export function bearerToken(source: TokenSource, options?: BearerTokenOptions): Interceptor {
+  const given = resolveOptions('bearerToken', BEARER_TOKEN_DEFAULTS, options, {
+    header: check.nonEmptyString,
+    refreshBeforeSeconds: check.nonNegative,
+    defaultTtlSeconds: check.positive,
+    onError: check.function,
+    now: check.function,
+  });
+  const o: ResolvedBearer = Object.freeze({ ...given, header: given.header.toLowerCase() });
   if (typeof source === 'string') {
     if (source.length === 0) throw new Error('weft/auth: bearerToken needs a non-empty token');
     const value = `Bearer ${source}`;

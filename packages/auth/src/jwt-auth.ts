@@ -1,28 +1,24 @@
 import { Metadata } from '@grpc/grpc-js';
-import {
-  type CallContext,
-  type MethodInfo,
-  type StagedServerInterceptor,
-  stagedInterceptor,
-  subjectKey,
-  type WeftServerCall,
-} from '@weft/core';
+import { type CallContext, type StagedServerInterceptor, stagedInterceptor, subjectKey } from '@weft/core';
 import { type AuthIdentity, identityKey, peerIdentityKey } from './identity';
 import { keyRing } from './keys';
 import {
   type CredentialsRequirement,
-  findPolicy,
   type JwtAuthOptions,
+  policyCache,
   type ResolvedAuthOptions,
-  resolveOptions,
+  resolveAuthOptions,
 } from './options';
 import {
   type AuthRejection,
   authorizeWith,
+  type Decision,
   insufficientScope,
   missingRole,
   publishRejection,
+  type Refuse,
   rejections,
+  settleDecision,
 } from './rejection';
 import { isRejection, TokenVerifier, type Verification } from './token-verifier';
 
@@ -50,9 +46,9 @@ const emptyToken: AuthRejection = Object.freeze({
  * (no or bad token) or PERMISSION_DENIED (valid token, not allowed) and a `www-authenticate` trailer.
  */
 export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
-  const o = resolveOptions(options);
-  const verifier = new TokenVerifier(o, keyRing(options.keys, o.algorithms));
-  const policies = new Map<string, ResolvedPolicy>();
+  const o = resolveAuthOptions(options);
+  const verifier = new TokenVerifier(o, keyRing(options.keys, o.algorithms, o.now));
+  // Content-keyed, not per method: scope and claim refusals are built per call, so it is bounded by count.
   const challenges = new Map<string, string>();
   const missing: AuthRejection =
     o.header === 'authorization'
@@ -66,20 +62,15 @@ export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
           message: `missing credentials: a bearer token in "${o.header}" or a client certificate is required`,
         });
 
-  const policyFor = (method: MethodInfo): ResolvedPolicy => {
-    let policy = policies.get(method.fullMethod);
-    if (policy === undefined) {
-      const given = findPolicy(o.policy, method);
-      policy = {
-        public: given.public === true || o.isPublic(method),
-        credentials: given.credentials,
-        scopes: given.scopes ?? [],
-        roles: given.roles ?? [],
-      };
-      policies.set(method.fullMethod, policy);
-    }
-    return policy;
-  };
+  const policies = policyCache(
+    o,
+    (given, isPublic): ResolvedPolicy => ({
+      public: isPublic,
+      credentials: given.credentials,
+      scopes: given.scopes ?? [],
+      roles: given.roles ?? [],
+    }),
+  );
 
   const challenge = (rejection: AuthRejection): string => {
     // Keyed by content: scope and claim refusals are built per call.
@@ -95,7 +86,7 @@ export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
     return value;
   };
 
-  const refuse = (call: WeftServerCall, stage: number, rejection: AuthRejection): void => {
+  const refuse: Refuse = (call, stage, rejection) => {
     publishRejection(call.context.method, rejection);
     const trailers = new Metadata();
     if (rejection.code !== rejections.keysUnavailable.code)
@@ -106,19 +97,16 @@ export function jwtAuth(options: JwtAuthOptions): StagedServerInterceptor {
   return stagedInterceptor({
     start(call, stage) {
       const context = call.context;
-      const policy = policyFor(context.method);
+      const policy = policies.get(context.method);
       // Applies the verification's outcome: admits (returns), refuses, or waits for `authorize`.
-      const decide = (result: Verification): void | Promise<void> => {
-        const decision = isRejection(result) ? result : allow(result, policy, context, o);
-        if (decision === undefined) return;
-        if (decision instanceof Promise) {
-          return decision.then(
-            (d) => (d === undefined ? undefined : refuse(call, stage, d)),
-            () => refuse(call, stage, rejections.denied),
-          );
-        }
-        refuse(call, stage, decision);
-      };
+      const decide = (result: Verification): void | Promise<void> =>
+        settleDecision(
+          isRejection(result) ? result : allow(result, policy, context, o),
+          call,
+          stage,
+          refuse,
+          rejections.denied,
+        );
       return {
         onReceiveMetadata(metadata) {
           for (const key of o.stripMetadata) metadata.remove(key);
@@ -179,7 +167,7 @@ function allow(
   policy: ResolvedPolicy,
   context: CallContext,
   o: ResolvedAuthOptions,
-): AuthRejection | undefined | Promise<AuthRejection | undefined> {
+): Decision {
   for (const scope of policy.scopes) if (!identity.scopes.has(scope)) return insufficientScope(scope);
   if (policy.roles.length > 0 && !policy.roles.some((role) => identity.roles.has(role))) {
     return missingRole(policy.roles);

@@ -1,4 +1,5 @@
 import { createPublicKey, createSecretKey, type JsonWebKey, KeyObject } from 'node:crypto';
+import { check, resolveOptions } from '@weft/core';
 import type { Algorithm } from 'jsonwebtoken';
 import type * as JwksRsa from 'jwks-rsa';
 
@@ -27,7 +28,7 @@ export interface StaticKey {
 /** Keys fetched from a JWKS endpoint with `jwks-rsa`. */
 export interface JwksSource {
   jwksUri: string;
-  /** How long a fetched key is trusted before it is fetched again. Default 10 minutes. */
+  /** How long a fetched key is trusted before it is fetched again, by `jwtAuth`'s `now` clock. Default 10 minutes. */
   cacheMaxAgeMs?: number;
   /** At most this many fetches per minute, however many unknown `kid`s arrive. Default 10. */
   requestsPerMinute?: number;
@@ -150,51 +151,85 @@ class StaticKeyRing implements KeyRing {
   }
 }
 
+/** A JWKS source's defaults; `jwksUri` is required. */
+export const JWKS_DEFAULTS: Readonly<JwksSource> = Object.freeze({
+  jwksUri: undefined as unknown as string,
+  /** Ten minutes. */
+  cacheMaxAgeMs: 600_000,
+  requestsPerMinute: 10,
+  timeoutMs: 5000,
+  /** Not tied to an issuer (the `issuer` option of `jwtAuth` still applies). */
+  issuer: undefined,
+});
+
+interface KnownKey {
+  readonly key: PreparedKey;
+  readonly until: number;
+}
+
 /**
- * Keys from a JWKS endpoint. `jwks-rsa` fetches, caches and rate-limits refetches on unknown `kid`;
- * this ring keeps the parsed keys so a known `kid` is found without a promise, and forgets them
- * after `cacheMaxAgeMs` so a key removed by rotation stops verifying.
+ * Keys from a JWKS endpoint. `jwks-rsa` fetches and rate-limits refetches on unknown `kid`; this
+ * ring keeps the parsed keys, so a known `kid` is found without a promise, and forgets them after
+ * `cacheMaxAgeMs` by its clock (`jwtAuth`'s `now`), so a key removed by rotation stops verifying.
+ * jwks-rsa's own cache is off: it keeps time by the system clock, and it would hand a key this ring
+ * has stopped trusting straight back. Concurrent fetches of one `kid` share one request instead.
  */
 class JwksKeyRing implements KeyRing {
   private readonly jwks = loadJwksRsa();
   private readonly client: JwksRsa.JwksClient;
-  private readonly known = new Map<string, { key: PreparedKey; until: number }>();
-  private readonly maxAge: number;
+  private readonly known = new Map<string, KnownKey>();
+  private readonly inFlight = new Map<string, Promise<PreparedKey | undefined>>();
+  private readonly source: Readonly<JwksSource>;
   constructor(
-    private readonly source: JwksSource,
+    source: JwksSource,
     private readonly allowed: readonly Algorithm[],
+    private readonly now: () => number,
   ) {
-    this.maxAge = source.cacheMaxAgeMs ?? 600_000;
+    this.source = resolveOptions('jwtAuth keys (JWKS)', JWKS_DEFAULTS, source, {
+      jwksUri: (uri) => (typeof uri === 'string' && uri.length > 0 ? undefined : 'is required: the JWKS URL'),
+      cacheMaxAgeMs: check.positive,
+      requestsPerMinute: check.positive,
+      timeoutMs: check.positive,
+      issuer: check.string,
+    });
     this.client = new this.jwks.JwksClient({
-      jwksUri: source.jwksUri,
-      cache: true,
-      cacheMaxAge: this.maxAge,
+      jwksUri: this.source.jwksUri,
+      cache: false,
       rateLimit: true,
-      jwksRequestsPerMinute: source.requestsPerMinute ?? 10,
-      timeout: source.timeoutMs ?? 5000,
+      jwksRequestsPerMinute: this.source.requestsPerMinute,
+      timeout: this.source.timeoutMs,
     });
   }
   find(kid: string | undefined): PreparedKey | undefined | null {
     const entry = this.known.get(kid ?? '');
-    if (entry === undefined || entry.until < Date.now()) return null;
+    if (entry === undefined || entry.until < this.now()) return null;
     return entry.key;
   }
-  async fetch(kid: string | undefined): Promise<PreparedKey | undefined> {
+  fetch(kid: string | undefined): Promise<PreparedKey | undefined> {
+    const id = kid ?? '';
+    let pending = this.inFlight.get(id);
+    if (pending === undefined) {
+      pending = this.load(kid).finally(() => this.inFlight.delete(id));
+      this.inFlight.set(id, pending);
+    }
+    return pending;
+  }
+  private async load(kid: string | undefined): Promise<PreparedKey | undefined> {
+    const id = kid ?? '';
     let publicKey: string;
     try {
       publicKey = (await this.client.getSigningKey(kid)).getPublicKey();
     } catch (error) {
       // An unknown kid (or one we may not refetch for yet) is the token's problem; anything else is ours.
-      if (
-        error instanceof this.jwks.SigningKeyNotFoundError ||
-        error instanceof this.jwks.JwksRateLimitError
-      ) {
+      if (error instanceof this.jwks.SigningKeyNotFoundError) {
+        this.known.delete(id); // rotated out: stop trusting it now
         return undefined;
       }
+      if (error instanceof this.jwks.JwksRateLimitError) return undefined;
       throw new KeysUnavailableError(error);
     }
     let key: PreparedKey;
-    const until = Date.now() + this.maxAge;
+    const until = this.now() + (this.source.cacheMaxAgeMs as number);
     try {
       key = Object.freeze({
         ...prepareKey(createPublicKey(publicKey), this.allowed, kid, this.source.issuer),
@@ -204,12 +239,12 @@ class JwksKeyRing implements KeyRing {
       return undefined; // a key of a family we do not accept verifies nothing
     }
     if (this.known.size >= 1000) this.known.clear();
-    this.known.set(kid ?? '', { key, until });
+    this.known.set(id, { key, until });
     return key;
   }
 }
 
-export function keyRing(source: KeySource, allowed: readonly Algorithm[]): KeyRing {
-  if ('jwksUri' in source) return new JwksKeyRing(source, allowed);
+export function keyRing(source: KeySource, allowed: readonly Algorithm[], now: () => number): KeyRing {
+  if ('jwksUri' in source) return new JwksKeyRing(source, allowed, now);
   return new StaticKeyRing(Array.isArray(source) ? source : [source as StaticKey], allowed);
 }

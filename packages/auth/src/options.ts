@@ -1,4 +1,16 @@
-import { type CallContext, type MethodInfo, type MethodMatcher, toPredicate } from '@weft/core';
+import {
+  type CallContext,
+  check,
+  lookupByMethod,
+  MethodCache,
+  type MethodInfo,
+  type MethodKey,
+  type MethodMatcher,
+  type OptionCheck,
+  OptionError,
+  resolveOptions,
+  toPredicate,
+} from '@weft/core';
 import type { Algorithm } from 'jsonwebtoken';
 import type { CertificateFiles } from './certificate-files';
 import type { AuthIdentity, PeerIdentity, PeerIdentitySource } from './identity';
@@ -41,11 +53,32 @@ export interface MethodPolicy {
 }
 
 /**
- * The policy for `method`: by path (`/pkg.Service/Method`), full method (`pkg.Service/Method`),
- * service (`pkg.Service`), then `*`; `{}` if none. Call once per method and cache.
+ * A per-method policy table, keyed by `MethodKey`: `pkg.Service/Method` or its path
+ * `/pkg.Service/Method` (one method), `pkg.Service` (every method of the service) or `*` (every
+ * method). The most specific key wins: method, then service, then `*`.
  */
-export function findPolicy(policy: Readonly<Record<string, MethodPolicy>>, method: MethodInfo): MethodPolicy {
-  return policy[method.path] ?? policy[method.fullMethod] ?? policy[method.service] ?? policy['*'] ?? {};
+export type MethodPolicies = Readonly<Record<MethodKey, MethodPolicy>>;
+
+const NO_POLICY: MethodPolicy = Object.freeze({});
+
+/** The policy for `method` (see `MethodPolicies`); `{}` if none. Call once per method and cache. */
+export function findPolicy(policy: MethodPolicies, method: MethodInfo): MethodPolicy {
+  return lookupByMethod(policy, method) ?? NO_POLICY;
+}
+
+/**
+ * One interceptor's resolved policy per method (jwtAuth's and peerIdentity's), in core's bounded
+ * `MethodCache`: `resolve` gets the method's `MethodPolicy` and whether it is public (its policy
+ * says so, or `publicMethods` matches it).
+ */
+export function policyCache<P>(
+  o: { readonly policy: MethodPolicies; readonly isPublic: (method: MethodInfo) => boolean },
+  resolve: (given: MethodPolicy, isPublic: boolean) => P,
+): MethodCache<P> {
+  return new MethodCache((method) => {
+    const given = findPolicy(o.policy, method);
+    return resolve(given, given.public === true || o.isPublic(method));
+  });
 }
 
 export interface JwtAuthOptions {
@@ -67,13 +100,18 @@ export interface JwtAuthOptions {
   requiredClaims?: readonly string[];
   /** Metadata key carrying `Bearer <token>`. Default `authorization`. */
   header?: string;
-  /** Methods that need no token. Default: gRPC health checking and server reflection. */
+  /**
+   * Methods that need no token: a `MethodMatcher` (a method key such as `pkg.Service/Method` or
+   * `pkg.Service`, a list of them, a `{ fullMethod, service, type }` match or a predicate).
+   * Default `DEFAULT_PUBLIC_SERVICES`: gRPC health checking and server reflection.
+   */
   publicMethods?: MethodMatcher;
   /**
-   * Per-method policy, looked up by full method (`/pkg.Service/Method`), then service
-   * (`pkg.Service`), then `*`. Default `{}`: any valid token may call any method.
+   * Per-method policy keyed by `MethodKey`: `pkg.Service/Method` or `/pkg.Service/Method` (one
+   * method), `pkg.Service` (all its methods) or `*` (every method); the most specific key wins.
+   * Default `{}`: any valid token may call any method.
    */
-  policy?: Readonly<Record<string, MethodPolicy>>;
+  policy?: MethodPolicies;
   /** Claim holding scopes. Default `scope` (space-separated string); `scp` (array or string) is read too. */
   scopeClaim?: string;
   /** Claim holding roles (array or space-separated string). Default `roles`. */
@@ -92,6 +130,11 @@ export interface JwtAuthOptions {
   stripMetadata?: readonly string[];
   /** `realm` in the `www-authenticate` trailer. Default `weft`. */
   realm?: string;
+  /**
+   * The clock (ms since epoch) that decides whether a token has expired, how long a verified token
+   * stays cached and how long a fetched JWKS key is trusted. Default: `Date.now()`, read at each use.
+   */
+  now?: () => number;
 }
 
 export interface ResolvedAuthOptions {
@@ -104,7 +147,7 @@ export interface ResolvedAuthOptions {
   readonly requiredClaims: readonly string[];
   readonly header: string;
   readonly isPublic: (method: MethodInfo) => boolean;
-  readonly policy: Readonly<Record<string, MethodPolicy>>;
+  readonly policy: MethodPolicies;
   readonly scopeClaim: string;
   readonly rolesClaim: string;
   readonly authorize: JwtAuthOptions['authorize'];
@@ -112,16 +155,17 @@ export interface ResolvedAuthOptions {
   readonly maxTokenBytes: number;
   readonly stripMetadata: readonly string[];
   readonly realm: string;
+  readonly now: () => number;
 }
 
 /** Services that must answer without a token: load balancers and grpcurl need them. */
-export const DEFAULT_PUBLIC_SERVICES: readonly string[] = [
+export const DEFAULT_PUBLIC_SERVICES: readonly MethodKey[] = Object.freeze([
   'grpc.health.v1.Health',
   'grpc.reflection.v1.ServerReflection',
   'grpc.reflection.v1alpha.ServerReflection',
-];
+]);
 
-export const DEFAULT_STRIPPED_METADATA: readonly string[] = [
+export const DEFAULT_STRIPPED_METADATA: readonly string[] = Object.freeze([
   'x-user-id',
   'x-user',
   'x-subject',
@@ -129,7 +173,7 @@ export const DEFAULT_STRIPPED_METADATA: readonly string[] = [
   'x-authenticated-user',
   'x-forwarded-user',
   'x-jwt-payload',
-];
+]);
 
 function list(value: string | readonly string[] | undefined): string | [string, ...string[]] | undefined {
   if (value === undefined || typeof value === 'string') return value;
@@ -137,34 +181,107 @@ function list(value: string | readonly string[] | undefined): string | [string, 
   return [...value] as [string, ...string[]];
 }
 
-export function resolveOptions(options: JwtAuthOptions): ResolvedAuthOptions {
-  const algorithms = [...(options.algorithms ?? [])];
-  if (algorithms.length === 0) throw new Error('weft/auth: `algorithms` must list the accepted algorithms');
-  if (algorithms.some((alg) => (alg as string).toLowerCase() === 'none')) {
-    throw new Error('weft/auth: the `none` algorithm is never accepted');
+/** `Date.now()` looked up at each use, so fake timers that replace `Date` apply too. */
+export const systemClock = (): number => Date.now();
+
+/** `jwtAuth()`'s defaults; `keys` and `algorithms` are required (no default). */
+export const JWT_AUTH_DEFAULTS: Readonly<JwtAuthOptions> = Object.freeze({
+  keys: undefined as unknown as KeySource,
+  algorithms: undefined as unknown as readonly Algorithm[],
+  /** Not checked: set them in production. */
+  issuer: undefined,
+  audience: undefined,
+  /** As Envoy. */
+  clockToleranceSeconds: 60,
+  /** No limit. */
+  maxTokenAgeSeconds: undefined,
+  requireExpiry: true,
+  requiredClaims: [],
+  header: 'authorization',
+  /** Load balancers and grpcurl need health and reflection without a token. */
+  publicMethods: DEFAULT_PUBLIC_SERVICES,
+  /** Any valid token may call any method. */
+  policy: {},
+  scopeClaim: 'scope',
+  rolesClaim: 'roles',
+  /** No last word. */
+  authorize: undefined,
+  cacheSize: 10_000,
+  maxTokenBytes: 8192,
+  stripMetadata: DEFAULT_STRIPPED_METADATA,
+  realm: 'weft',
+  now: systemClock,
+});
+
+const stringOrList: OptionCheck<string | readonly string[] | undefined> = (value) =>
+  value === undefined || typeof value === 'string' || Array.isArray(value)
+    ? undefined
+    : 'must be a string or a list of strings';
+const matcher: OptionCheck<MethodMatcher | undefined> = (value) => {
+  if (value === undefined) return undefined;
+  try {
+    toPredicate(value);
+    return undefined;
+  } catch (error) {
+    return `must be a method matcher: ${(error as Error).message}`;
   }
-  const publicMethods = options.publicMethods;
+};
+
+/** Checks shared by `jwtAuth` and `peerIdentity`. */
+const sharedChecks = {
+  publicMethods: matcher,
+  policy: check.object,
+  authorize: check.function,
+  cacheSize: check.nonNegative,
+  now: check.function,
+};
+
+export function resolveAuthOptions(options: JwtAuthOptions): ResolvedAuthOptions {
+  const o = resolveOptions('jwtAuth', JWT_AUTH_DEFAULTS, options, {
+    ...sharedChecks,
+    keys: (value) =>
+      typeof value === 'object' && value !== null
+        ? undefined
+        : 'is required: a key, a list of keys or a JWKS source',
+    algorithms: (value) => (Array.isArray(value) ? undefined : 'is required: a list of algorithms'),
+    issuer: stringOrList,
+    audience: stringOrList,
+    clockToleranceSeconds: check.nonNegative,
+    maxTokenAgeSeconds: check.positive,
+    requireExpiry: check.boolean,
+    requiredClaims: check.list,
+    header: check.nonEmptyString,
+    scopeClaim: check.nonEmptyString,
+    rolesClaim: check.nonEmptyString,
+    maxTokenBytes: check.positiveInteger,
+    stripMetadata: check.list,
+    realm: check.string,
+  });
+  const algorithms = [...o.algorithms];
+  if (algorithms.length === 0)
+    throw new OptionError('jwtAuth', 'algorithms', 'must list the accepted algorithms', algorithms);
+  if (algorithms.some((alg) => (alg as string).toLowerCase() === 'none')) {
+    throw new OptionError('jwtAuth', 'algorithms', 'must not hold `none` (never accepted)', 'none');
+  }
   return {
     algorithms,
-    issuer: list(options.issuer),
-    audience: list(options.audience),
-    clockToleranceSeconds: options.clockToleranceSeconds ?? 60,
-    maxTokenAgeSeconds: options.maxTokenAgeSeconds,
-    requireExpiry: options.requireExpiry ?? true,
-    requiredClaims: options.requiredClaims ?? [],
-    header: (options.header ?? 'authorization').toLowerCase(),
-    isPublic:
-      publicMethods === undefined
-        ? (method) => DEFAULT_PUBLIC_SERVICES.includes(method.service)
-        : toPredicate(publicMethods),
-    policy: options.policy ?? {},
-    scopeClaim: options.scopeClaim ?? 'scope',
-    rolesClaim: options.rolesClaim ?? 'roles',
-    authorize: options.authorize,
-    cacheSize: options.cacheSize ?? 10_000,
-    maxTokenBytes: options.maxTokenBytes ?? 8192,
-    stripMetadata: (options.stripMetadata ?? DEFAULT_STRIPPED_METADATA).map((key) => key.toLowerCase()),
-    realm: options.realm ?? 'weft',
+    issuer: list(o.issuer),
+    audience: list(o.audience),
+    clockToleranceSeconds: o.clockToleranceSeconds as number,
+    maxTokenAgeSeconds: o.maxTokenAgeSeconds,
+    requireExpiry: o.requireExpiry as boolean,
+    requiredClaims: o.requiredClaims as readonly string[],
+    header: (o.header as string).toLowerCase(),
+    isPublic: toPredicate(o.publicMethods as MethodMatcher),
+    policy: o.policy as MethodPolicies,
+    scopeClaim: o.scopeClaim as string,
+    rolesClaim: o.rolesClaim as string,
+    authorize: o.authorize,
+    cacheSize: o.cacheSize as number,
+    maxTokenBytes: o.maxTokenBytes as number,
+    stripMetadata: (o.stripMetadata as readonly string[]).map((key) => key.toLowerCase()),
+    realm: o.realm as string,
+    now: o.now as () => number,
   };
 }
 
@@ -181,13 +298,14 @@ export interface PeerIdentityOptions {
    * methods whose policy says `credentials: 'jwt'` or `'either'` never need one. Default `true`.
    */
   requireClientCertificate?: boolean;
-  /** Methods that need no certificate. Default: gRPC health checking and server reflection. */
+  /** Methods that need no certificate (a `MethodMatcher`). Default `DEFAULT_PUBLIC_SERVICES`: health and reflection. */
   publicMethods?: MethodMatcher;
   /**
-   * Per-method policy (`peers`, `trustDomains`, `credentials`, `public`), looked up as in
-   * `jwtAuth`. Default `{}`: any verified workload may call any method.
+   * Per-method policy (`peers`, `trustDomains`, `credentials`, `public`) keyed by `MethodKey` as in
+   * `jwtAuth` (`pkg.Service/Method`, `/pkg.Service/Method`, `pkg.Service`, `*`; the most specific
+   * wins). Default `{}`: any verified workload may call any method.
    */
-  policy?: Readonly<Record<string, MethodPolicy>>;
+  policy?: MethodPolicies;
   /** Last word after the certificate and policy passed: `false` answers PERMISSION_DENIED. Default: none. */
   authorize?: (peer: PeerIdentity, context: CallContext) => boolean | Promise<boolean>;
   /**
@@ -201,7 +319,7 @@ export interface PeerIdentityOptions {
   trust?: CertificateFiles;
   /** Certificates whose identity is remembered (by fingerprint). Default 1000; 0 disables. */
   cacheSize?: number;
-  /** The clock that decides whether a certificate has expired, ms since epoch. Default `Date.now`. */
+  /** The clock that decides whether a certificate has expired, ms since epoch. Default: `Date.now()`, read at each use. */
   now?: () => number;
 }
 
@@ -209,32 +327,48 @@ export interface ResolvedPeerOptions {
   readonly identityFrom: readonly PeerIdentitySource[];
   readonly requireClientCertificate: boolean;
   readonly isPublic: (method: MethodInfo) => boolean;
-  readonly policy: Readonly<Record<string, MethodPolicy>>;
+  readonly policy: MethodPolicies;
   readonly authorize: PeerIdentityOptions['authorize'];
   readonly trust: CertificateFiles | undefined;
   readonly cacheSize: number;
   readonly now: () => number;
 }
 
-const SOURCES: readonly PeerIdentitySource[] = ['uri', 'dns', 'cn'];
+const SOURCES: readonly PeerIdentitySource[] = Object.freeze(['uri', 'dns', 'cn']);
 
-export function resolvePeerOptions(options: PeerIdentityOptions = {}): ResolvedPeerOptions {
-  const identityFrom = [...(options.identityFrom ?? SOURCES)];
-  if (identityFrom.length === 0 || identityFrom.some((source) => !SOURCES.includes(source))) {
-    throw new Error("weft/auth: `identityFrom` must list some of 'uri', 'dns', 'cn'");
-  }
-  const publicMethods = options.publicMethods;
+/** `peerIdentity()`'s defaults. */
+export const PEER_IDENTITY_DEFAULTS: Readonly<PeerIdentityOptions> = Object.freeze({
+  /** URI SAN (SPIFFE), then DNS SAN, then CN. */
+  identityFrom: SOURCES,
+  requireClientCertificate: true,
+  publicMethods: DEFAULT_PUBLIC_SERVICES,
+  /** Any verified workload may call any method. */
+  policy: {},
+  authorize: undefined,
+  /** TLS's check at the handshake is the only one. */
+  trust: undefined,
+  cacheSize: 1000,
+  now: systemClock,
+});
+
+export function resolvePeerOptions(options?: PeerIdentityOptions): ResolvedPeerOptions {
+  const o = resolveOptions('peerIdentity', PEER_IDENTITY_DEFAULTS, options, {
+    ...sharedChecks,
+    identityFrom: (value) =>
+      Array.isArray(value) && value.length > 0 && value.every((source) => SOURCES.includes(source))
+        ? undefined
+        : "must list some of 'uri', 'dns', 'cn'",
+    requireClientCertificate: check.boolean,
+    trust: check.object,
+  });
   return {
-    identityFrom,
-    requireClientCertificate: options.requireClientCertificate ?? true,
-    isPublic:
-      publicMethods === undefined
-        ? (method) => DEFAULT_PUBLIC_SERVICES.includes(method.service)
-        : toPredicate(publicMethods),
-    policy: options.policy ?? {},
-    authorize: options.authorize,
-    trust: options.trust,
-    cacheSize: options.cacheSize ?? 1000,
-    now: options.now ?? Date.now,
+    identityFrom: [...(o.identityFrom as readonly PeerIdentitySource[])],
+    requireClientCertificate: o.requireClientCertificate as boolean,
+    isPublic: toPredicate(o.publicMethods as MethodMatcher),
+    policy: o.policy as MethodPolicies,
+    authorize: o.authorize,
+    trust: o.trust,
+    cacheSize: o.cacheSize as number,
+    now: o.now as () => number,
   };
 }

@@ -1,23 +1,24 @@
 import { X509Certificate } from 'node:crypto';
 import { Metadata, ServerInterceptingCall } from '@grpc/grpc-js';
-import {
-  type CallContext,
-  type MethodInfo,
-  type StagedServerInterceptor,
-  stagedInterceptor,
-  subjectKey,
-  type WeftServerCall,
-} from '@weft/core';
+import { type CallContext, type StagedServerInterceptor, stagedInterceptor, subjectKey } from '@weft/core';
 import type { CertificateFiles } from './certificate-files';
 import { type PeerIdentity, peerIdentityKey } from './identity';
 import {
-  findPolicy,
   type PeerIdentityOptions,
+  policyCache,
   type ResolvedPeerOptions,
   resolvePeerOptions,
 } from './options';
 import { PeerIdentityCache } from './peer-certificate';
-import { type AuthRejection, authorizeWith, publishRejection, rejections } from './rejection';
+import {
+  type AuthRejection,
+  authorizeWith,
+  type Decision,
+  publishRejection,
+  type Refuse,
+  rejections,
+  settleDecision,
+} from './rejection';
 
 interface ResolvedPeerPolicy {
   /** No certificate needed and none looked at. */
@@ -51,37 +52,28 @@ function fieldsOf(identity: PeerIdentity): Readonly<Record<string, string>> {
  * `requireClientCertificate`); grpc-js reports a certificate only when the handshake verified it
  * against the server's CA, so an unverified one is the same as none.
  */
-export function peerIdentity(options: PeerIdentityOptions = {}): StagedServerInterceptor {
+export function peerIdentity(options?: PeerIdentityOptions): StagedServerInterceptor {
   // Older grpc-js has no way to show the peer certificate to interceptors: say so at setup, not per call.
   if (typeof ServerInterceptingCall.prototype.getAuthContext !== 'function') {
     throw new Error('weft/auth: peerIdentity needs @grpc/grpc-js >= 1.14 (call.getAuthContext)');
   }
   const o = resolvePeerOptions(options);
   const cache = new PeerIdentityCache(o.identityFrom, o.cacheSize);
-  const policies = new Map<string, ResolvedPeerPolicy>();
+  const policies = policyCache(o, (given, isPublic): ResolvedPeerPolicy => {
+    const credentials = given.credentials;
+    return {
+      public: isPublic,
+      required:
+        !isPublic &&
+        (credentials === 'peer' ||
+          credentials === 'both' ||
+          (credentials === undefined && o.requireClientCertificate)),
+      peers: given.peers === undefined ? undefined : new Set(given.peers),
+      trustDomains: given.trustDomains === undefined ? undefined : new Set(given.trustDomains),
+    };
+  });
 
-  const policyFor = (method: MethodInfo): ResolvedPeerPolicy => {
-    let policy = policies.get(method.fullMethod);
-    if (policy === undefined) {
-      const given = findPolicy(o.policy, method);
-      const isPublic = given.public === true || o.isPublic(method);
-      const credentials = given.credentials;
-      policy = {
-        public: isPublic,
-        required:
-          !isPublic &&
-          (credentials === 'peer' ||
-            credentials === 'both' ||
-            (credentials === undefined && o.requireClientCertificate)),
-        peers: given.peers === undefined ? undefined : new Set(given.peers),
-        trustDomains: given.trustDomains === undefined ? undefined : new Set(given.trustDomains),
-      };
-      policies.set(method.fullMethod, policy);
-    }
-    return policy;
-  };
-
-  const refuse = (call: WeftServerCall, stage: number, rejection: AuthRejection): void => {
+  const refuse: Refuse = (call, stage, rejection) => {
     publishRejection(call.context.method, rejection);
     call.sendStatusFrom(stage, {
       code: rejection.code,
@@ -93,7 +85,7 @@ export function peerIdentity(options: PeerIdentityOptions = {}): StagedServerInt
   return stagedInterceptor({
     start(call, stage) {
       const context = call.context;
-      const policy = policyFor(context.method);
+      const policy = policies.get(context.method);
       if (policy.public) return undefined;
       return {
         onReceiveMetadata() {
@@ -110,15 +102,13 @@ export function peerIdentity(options: PeerIdentityOptions = {}): StagedServerInt
           ) {
             return refuse(call, stage, rejections.peerUntrusted);
           }
-          const decision = admit(identity, policy, context, o);
-          if (decision === undefined) return;
-          if (decision instanceof Promise) {
-            return decision.then(
-              (d) => (d === undefined ? undefined : refuse(call, stage, d)),
-              () => refuse(call, stage, rejections.peerDenied),
-            );
-          }
-          refuse(call, stage, decision);
+          return settleDecision(
+            admit(identity, policy, context, o),
+            call,
+            stage,
+            refuse,
+            rejections.peerDenied,
+          );
         },
       };
     },
@@ -149,7 +139,7 @@ function admit(
   policy: ResolvedPeerPolicy,
   context: CallContext,
   o: ResolvedPeerOptions,
-): AuthRejection | undefined | Promise<AuthRejection | undefined> {
+): Decision {
   if (isRejection(identity)) return identity;
   // TLS checked validity at the handshake; a connection can outlive the certificate.
   if (o.now() > identity.validTo) return rejections.peerExpired;

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { type CallContext, type MethodInfo, signals } from '@weft/core';
+import { type CallContext, type MethodInfo, signals, type WeftServerCall } from '@weft/core';
 
 /**
  * Why a call was refused: `reason` is a stable slug for metrics and logs, `message` is what the
@@ -105,7 +105,7 @@ export function authorizeWith<I>(
   identity: I,
   context: CallContext,
   denied: AuthRejection,
-): AuthRejection | undefined | Promise<AuthRejection | undefined> {
+): Decision {
   let verdict: boolean | Promise<boolean>;
   try {
     verdict = hook(identity, context);
@@ -118,4 +118,32 @@ export function authorizeWith<I>(
       () => denied,
     );
   return verdict ? undefined : denied;
+}
+
+/** What an admission check decides: admit (`undefined`), refuse, or either later (an `authorize` hook). */
+export type Decision = AuthRejection | undefined | Promise<AuthRejection | undefined>;
+
+/** Ends a refused call (each interceptor adds its own trailers). */
+export type Refuse = (call: WeftServerCall, stage: number, rejection: AuthRejection) => void;
+
+/**
+ * Applies a decision to the call (jwtAuth's and peerIdentity's): admits, refuses, or waits for it;
+ * a decision that fails to settle refuses with `failed`, so a broken hook fails closed. Returns the
+ * promise of a pending decision, which the stage waits for before the handler runs.
+ */
+export function settleDecision(
+  decision: Decision,
+  call: WeftServerCall,
+  stage: number,
+  refuse: Refuse,
+  failed: AuthRejection,
+): void | Promise<void> {
+  if (decision === undefined) return;
+  if (decision instanceof Promise) {
+    return decision.then(
+      (settled) => (settled === undefined ? undefined : refuse(call, stage, settled)),
+      () => refuse(call, stage, failed),
+    );
+  }
+  refuse(call, stage, decision);
 }

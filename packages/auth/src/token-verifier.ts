@@ -155,7 +155,7 @@ export class TokenVerifier {
   verify(token: string): Verification | Promise<Verification> {
     const cached = this.cache.get(token);
     if (cached !== undefined) {
-      if (cached.until > Date.now()) return cached.identity;
+      if (cached.until > this.options.now()) return cached.identity;
       this.cache.delete(token);
     }
     if (token.length > this.options.maxTokenBytes) return rejections.oversized;
@@ -182,7 +182,11 @@ export class TokenVerifier {
     if (!key.algorithms.includes(alg as never)) return rejections.algorithm;
     let payload: string | JwtPayload;
     try {
-      payload = jwt.verify(token, key.key, this.optionsFor(key));
+      // jsonwebtoken reads the system clock unless told the time: tell it ours (`now`).
+      payload = jwt.verify(token, key.key, {
+        ...this.optionsFor(key),
+        clockTimestamp: Math.floor(this.options.now() / 1000),
+      });
     } catch (error) {
       return rejectionFor(error);
     }
@@ -218,7 +222,10 @@ export class TokenVerifier {
     const max = this.options.cacheSize;
     if (max === 0) return;
     // Never past the token's exp, nor past the trust in a fetched key (rotation removes keys).
-    let until = Math.min(identity.expiresAt ?? Date.now() + NO_EXPIRY_CACHE_MS, keyTrustedUntil ?? Infinity);
+    let until = Math.min(
+      identity.expiresAt ?? this.options.now() + NO_EXPIRY_CACHE_MS,
+      keyTrustedUntil ?? Infinity,
+    );
     const maxAge = this.options.maxTokenAgeSeconds;
     if (maxAge !== undefined && typeof claims.iat === 'number')
       until = Math.min(until, (claims.iat + maxAge) * 1000);

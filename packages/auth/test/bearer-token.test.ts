@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { getCallContext } from '@weft/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Harness, spinFailingCalls, startHarness, unary } from '../../../test/harness';
 import { bearerToken, jwtAuth } from '../src/index';
 import { AUDIENCE, hs256, ISSUER, SECRET } from './keys';
@@ -31,34 +31,46 @@ describe('bearerToken', () => {
   });
 
   it('asks the provider once for many concurrent calls, then refreshes before expiry', async () => {
+    let clock = Date.now();
     let calls = 0;
     const provider = async () => {
       calls++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise(setImmediate); // still pending while the other calls ask
       // 62 s lifetime and a 60 s refresh margin: due for refresh 2 s after issue.
-      return hs256({ n: calls }, { expiresIn: 62 });
+      return { token: hs256({ n: calls }), expiresAt: clock + 62_000 };
     };
-    const h = await withClient(bearerToken(provider));
+    const h = await withClient(bearerToken(provider, { now: () => clock }));
     const first = await Promise.all(Array.from({ length: 20 }, () => unary(h.client, {})));
     expect(first.every((r) => r.status.code === grpc.status.OK)).toBe(true);
     expect(calls).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const token = first[0]?.responses[0]?.context.auth;
+    clock += 1900;
+    expect((await unary(h.client, {})).responses[0]?.context.auth).toBe(token);
+    expect(calls).toBe(1);
+    clock += 200;
     // The call that notices starts one background refresh and still uses the current token.
     const during = await Promise.all(Array.from({ length: 5 }, () => unary(h.client, {})));
     expect(during.every((r) => r.status.code === grpc.status.OK)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(during.map((r) => r.responses[0]?.context.auth)).toEqual(Array(5).fill(token));
+    await vi.waitFor(() => expect(calls).toBe(2));
+    const after = await unary(h.client, {});
+    expect(after.responses[0]?.context.auth).not.toBe(token);
     expect(calls).toBe(2);
   });
 
   it('waits for a new token once the old one expired', async () => {
+    let clock = Date.now();
     let n = 0;
     const h = await withClient(
-      bearerToken(() => ({ token: hs256({ n: ++n }), expiresAt: Date.now() + 100 }), {
+      bearerToken(() => ({ token: hs256({ n: ++n }), expiresAt: clock + 100 }), {
         refreshBeforeSeconds: 0,
+        now: () => clock,
       }),
     );
     const a = await unary(h.client, {});
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    clock += 99;
+    expect((await unary(h.client, {})).responses[0]?.context.auth).toBe(a.responses[0]?.context.auth);
+    clock += 51;
     const b = await unary(h.client, {});
     expect(a.responses[0]?.context.auth).not.toBe(b.responses[0]?.context.auth);
     expect(n).toBe(2);

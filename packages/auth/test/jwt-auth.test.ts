@@ -473,3 +473,53 @@ function explode(): never {
 function getMetadataValue(key: string): unknown {
   return getCallContext()?.metadata?.get(key)[0];
 }
+
+describe('jwtAuth policy and publicMethods keys', () => {
+  let harness: Harness | undefined;
+  afterEach(async () => {
+    await harness?.close();
+    harness = undefined;
+  });
+  const sleep = (h: Harness, token?: string) =>
+    unary(h.client, { sleepMs: 1 }, token === undefined ? {} : { metadata: bearer(token) }, 'Sleep');
+  const plain = (h: Harness, token?: string) =>
+    unary(h.client, {}, token === undefined ? {} : { metadata: bearer(token) });
+
+  // Each key asks for a scope the default token lacks; `covers` says which methods it reaches.
+  it.each([
+    ['weft.test.TestService/Sleep', 'one method'],
+    ['/weft.test.TestService/Sleep', 'one method'],
+    ['weft.test.TestService', 'the service'],
+    ['*', 'every method'],
+  ])('applies a policy keyed %s to %s', async (key, covers) => {
+    harness = await harnessWith({ policy: { [key]: { scopes: ['users:write'] } } });
+    expect((await sleep(harness, hs256())).status.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await sleep(harness, hs256({ scope: 'users:write' }))).status.code).toBe(grpc.status.OK);
+    expect((await plain(harness, hs256())).status.code).toBe(
+      covers === 'one method' ? grpc.status.OK : grpc.status.PERMISSION_DENIED,
+    );
+  });
+
+  it('lets the most specific key win: method before service before *', async () => {
+    harness = await harnessWith({
+      policy: {
+        '*': { scopes: ['admin'] },
+        'weft.test.TestService': { scopes: ['users:write'] },
+        'weft.test.TestService/Unary': {},
+      },
+    });
+    expect((await plain(harness, hs256())).status.code).toBe(grpc.status.OK);
+    expect((await sleep(harness, hs256())).status.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await sleep(harness, hs256({ scope: 'users:write' }))).status.code).toBe(grpc.status.OK);
+  });
+
+  it.each([
+    ['weft.test.TestService/Unary'],
+    ['/weft.test.TestService/Unary'],
+    [['weft.test.TestService/Unary', 'grpc.health.v1.Health']],
+  ])('admits calls without a token to publicMethods %j only', async (publicMethods) => {
+    harness = await harnessWith({ publicMethods });
+    expect((await plain(harness)).status.code).toBe(grpc.status.OK);
+    expect((await sleep(harness)).status.code).toBe(grpc.status.UNAUTHENTICATED);
+  });
+});

@@ -9,6 +9,8 @@ const bearer = (token: string) => metadata({ authorization: `Bearer ${token}` })
 
 describe('verified token cache', () => {
   let harness: Harness;
+  /** The interceptor's clock (`now`), moved by the tests instead of waiting. */
+  let clock = Date.now();
   beforeAll(async () => {
     harness = await startHarness({
       serverInterceptors: [
@@ -18,6 +20,7 @@ describe('verified token cache', () => {
           issuer: ISSUER,
           audience: AUDIENCE,
           clockToleranceSeconds: 0,
+          now: () => clock,
         }),
       ],
     });
@@ -39,11 +42,12 @@ describe('verified token cache', () => {
     }
   });
 
-  it('never serves an entry past the token expiry', async () => {
-    const exp = Math.floor(Date.now() / 1000) + 1;
+  it('never serves an entry past the token expiry, by the injected clock', async () => {
+    clock = Date.now();
+    const exp = Math.floor(clock / 1000) + 1;
     const token = hs256({ exp }, { expiresIn: undefined });
     expect((await unary(harness.client, {}, { metadata: bearer(token) })).status.code).toBe(grpc.status.OK);
-    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    clock = exp * 1000 + 50;
     const after = await unary(harness.client, {}, { metadata: bearer(token) });
     expect(after.status.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(after.status.details).toBe('token expired');

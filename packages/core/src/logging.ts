@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { type CallContext, getCallContext } from './call-context';
+import { MethodCache } from './method-cache';
 import type { MethodInfo } from './method-info';
 import {
   type CallReporter,
@@ -11,6 +12,7 @@ import {
   observeClient,
   observeServer,
 } from './observer';
+import { check, resolveOptions } from './options';
 import { codeName } from './status';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -90,23 +92,55 @@ export function clientCodeToLevel(code: status): LogLevel {
 type Fields = Readonly<Record<string, unknown>>;
 
 /** The method's own fields, built once per side and method (every line of its calls starts with them). */
-const methodFieldsCache = new Map<string, Fields>();
 function methodFields(component: 'server' | 'client', method: MethodInfo): Fields {
-  const key = component + method.path;
-  let fields = methodFieldsCache.get(key);
-  if (fields === undefined) {
-    fields = Object.freeze({
-      'grpc.component': component,
-      'grpc.service': method.service,
-      'grpc.method': method.method,
-      'grpc.method_type': method.type,
-    });
-    if (methodFieldsCache.size < 10_000) methodFieldsCache.set(key, fields);
-  }
-  return fields;
+  return Object.freeze({
+    'grpc.component': component,
+    'grpc.service': method.service,
+    'grpc.method': method.method,
+    'grpc.method_type': method.type,
+  });
 }
 
-type ResolvedLogging = Required<LoggingOptions>;
+/** `serverLogging()`'s defaults (`clientLogging()`'s differ in `codeToLevel` only). `logger` is required. */
+export const SERVER_LOGGING_DEFAULTS: Readonly<LoggingOptions> = Object.freeze({
+  logger: undefined as unknown as Logger,
+  /** go-grpc-middleware's server levels. */
+  codeToLevel: serverCodeToLevel,
+  /** Only the "finished call" line. */
+  logStart: false,
+  /** Payloads often hold personal data. */
+  logPayloads: false,
+});
+
+/** `clientLogging()`'s defaults. */
+export const CLIENT_LOGGING_DEFAULTS: Readonly<LoggingOptions> = Object.freeze({
+  ...SERVER_LOGGING_DEFAULTS,
+  /** go-grpc-middleware's client levels, one step quieter. */
+  codeToLevel: clientCodeToLevel,
+});
+
+const isLogger = (logger: Logger | undefined) =>
+  logger !== undefined &&
+  logger !== null &&
+  (['debug', 'info', 'warn', 'error'] as const).every((level) => typeof logger[level] === 'function')
+    ? undefined
+    : 'must be a logger with debug, info, warn and error methods';
+
+/** Resolves and checks logging options at setup; the reporters read them without re-checking. */
+function resolveLogging(
+  name: 'serverLogging' | 'clientLogging',
+  defaults: Readonly<LoggingOptions>,
+  options: LoggingOptions,
+): ResolvedLogging {
+  return resolveOptions(name, defaults, options, {
+    logger: isLogger,
+    codeToLevel: check.function,
+    logStart: check.boolean,
+    logPayloads: check.boolean,
+  }) as ResolvedLogging;
+}
+
+type ResolvedLogging = Readonly<Required<LoggingOptions>>;
 
 /**
  * One call's logging. Lines are built only when written: the method's cached fields, the peer (server
@@ -165,10 +199,9 @@ class PayloadLoggingReporter extends LoggingReporter {
 function makeReporter(
   options: ResolvedLogging,
   side: 'server' | 'client',
-  method: MethodInfo,
+  fields: Fields,
   context: CallContext | undefined,
 ): CallReporter {
-  const fields = methodFields(side, method);
   const withPeer = side === 'server';
   if (!options.logPayloads) {
     const reporter = new LoggingReporter(options, fields, context, withPeer);
@@ -190,26 +223,20 @@ function makeReporter(
  * the fields other interceptors added (trace ids, subject). No payloads unless `logPayloads`.
  */
 export function serverLogging(options: LoggingOptions): ObservingServerInterceptor {
-  const resolved: ResolvedLogging = {
-    logStart: false,
-    logPayloads: false,
-    codeToLevel: serverCodeToLevel,
-    ...options,
-  };
+  const resolved = resolveLogging('serverLogging', SERVER_LOGGING_DEFAULTS, options);
+  const fields = new MethodCache((method) => methodFields('server', method));
   return observeServer({
-    start: (call: ObservedServerCall) => makeReporter(resolved, 'server', call.method, call.context),
+    start: (call: ObservedServerCall) =>
+      makeReporter(resolved, 'server', fields.get(call.method), call.context),
   });
 }
 
 /** Client logging: the caller's view of the same line; carries the fields of the server call it runs in, if any. */
 export function clientLogging(options: LoggingOptions): ObservingClientInterceptor {
-  const resolved: ResolvedLogging = {
-    logStart: false,
-    logPayloads: false,
-    codeToLevel: clientCodeToLevel,
-    ...options,
-  };
+  const resolved = resolveLogging('clientLogging', CLIENT_LOGGING_DEFAULTS, options);
+  const fields = new MethodCache((method) => methodFields('client', method));
   return observeClient({
-    start: (call: ObservedClientCall) => makeReporter(resolved, 'client', call.method, getCallContext()),
+    start: (call: ObservedClientCall) =>
+      makeReporter(resolved, 'client', fields.get(call.method), getCallContext()),
   });
 }

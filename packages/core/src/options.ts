@@ -77,6 +77,24 @@ export const check = Object.freeze({
   /** A function. */
   function: (value: unknown) =>
     value === undefined || typeof value === 'function' ? undefined : 'must be a function',
+  /** A boolean. */
+  boolean: (value: unknown) =>
+    value === undefined || typeof value === 'boolean' ? undefined : 'must be true or false',
+  /** A string (possibly empty). */
+  string: (value: unknown) =>
+    value === undefined || typeof value === 'string' ? undefined : 'must be a string',
+  /** A non-empty string. */
+  nonEmptyString: (value: unknown) =>
+    value === undefined || (typeof value === 'string' && value.length > 0)
+      ? undefined
+      : 'must be a non-empty string',
+  /** An array. */
+  list: (value: unknown) => (value === undefined || Array.isArray(value) ? undefined : 'must be an array'),
+  /** An object (not an array, not null). */
+  object: (value: unknown) =>
+    value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value))
+      ? undefined
+      : 'must be an object',
   /** One of `allowed`. */
   oneOf:
     <T>(...allowed: readonly T[]) =>

@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { type CallContext, createContextKey, getCallContext } from './call-context';
 import type { MethodInfo } from './method-info';
+import { check, resolveOptions } from './options';
 import {
   type StagedServerInterceptor,
   type StageHooks,
@@ -33,14 +34,18 @@ export interface RecoveryOptions {
   maskUnknown?: boolean;
 }
 
-const defaults: Required<RecoveryOptions> = {
-  onError: (error, { method }) => {
+/** `recovery()`'s defaults: what an option left out (or given as `undefined`) means. */
+export const RECOVERY_DEFAULTS: Readonly<Required<RecoveryOptions>> = Object.freeze({
+  /** One line on stderr with the method and the error's stack. */
+  onError: (error: unknown, { method }: { method: MethodInfo }) => {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     process.stderr.write(`[weft] handler for ${method.fullMethod} failed: ${text}\n`);
   },
+  /** Never the error's own text. */
   message: 'Internal error',
+  /** grpc-js puts a plain Error's message in UNKNOWN: mask it too. */
   maskUnknown: true,
-};
+});
 
 /** Where the recovery layer of a call listens for an async handler failure. */
 const recoverKey = createContextKey<{ fail(error: unknown): void }>('weft.recovery');
@@ -119,15 +124,19 @@ class RecoveredCall implements StageHooks {
   }
 }
 
-type ResolvedRecovery = Required<RecoveryOptions>;
+type ResolvedRecovery = Readonly<Required<RecoveryOptions>>;
 
 /**
  * A server interceptor that turns a handler that throws or rejects into INTERNAL with a generic
  * message, hands the error to `onError`, and keeps the server serving. Put it innermost (last), so
  * metrics and logging see the INTERNAL it produces.
  */
-export function recovery(options: RecoveryOptions = {}): StagedServerInterceptor {
-  const o: ResolvedRecovery = { ...defaults, ...options };
+export function recovery(options?: RecoveryOptions): StagedServerInterceptor {
+  const o: ResolvedRecovery = resolveOptions('recovery', RECOVERY_DEFAULTS, options, {
+    onError: check.function,
+    message: check.string,
+    maskUnknown: check.boolean,
+  });
   installRejectionHook();
   return stagedInterceptor({
     start(call, stage) {

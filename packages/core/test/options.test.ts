@@ -58,6 +58,18 @@ describe('resolveOptions', () => {
     expect(fn(undefined)).toBeUndefined();
   });
 
+  it.each([
+    ['boolean', check.boolean, [true, false], [0, 'yes', null]],
+    ['string', check.string, ['', 'a'], [1, null, {}]],
+    ['nonEmptyString', check.nonEmptyString, ['a'], ['', 1, null]],
+    ['list', check.list, [[], ['a']], ['a', {}, null]],
+    ['object', check.object, [{}, { a: 1 }], [[], null, 'a']],
+  ] as const)('check.%s accepts and refuses what it says', (_name, fn, good, bad) => {
+    for (const v of good) expect(fn(v)).toBeUndefined();
+    for (const v of bad) expect(fn(v)).toMatch(/must be/);
+    expect(fn(undefined)).toBeUndefined();
+  });
+
   it('check.oneOf lists the allowed values', () => {
     const mode = check.oneOf('a', 'b');
     expect(mode('a')).toBeUndefined();

@@ -9,7 +9,7 @@ import {
   startHarness,
   unary,
 } from '../../../test/harness';
-import { HandlerError, recovery } from '../src/index';
+import { HandlerError, OptionError, recovery } from '../src/index';
 
 describe('recovery', () => {
   let harness: Harness | undefined;
@@ -129,5 +129,27 @@ describe('recovery', () => {
     });
     expect((await unary(harness.client, {})).status.code).toBe(grpc.status.INTERNAL);
     expect((await unary(harness.client, {})).status.code).toBe(grpc.status.INTERNAL);
+  });
+
+  it('uses the default message and mask for options given as undefined', async () => {
+    harness = await startHarness({
+      serverInterceptors: [
+        recovery({ message: undefined, maskUnknown: undefined, onError: () => undefined }),
+      ],
+      handlers: {
+        Unary(_call, callback) {
+          callback(new Error(secret));
+        },
+      },
+    });
+    const result = await unary(harness.client, {});
+    expect(result.status).toMatchObject({ code: grpc.status.INTERNAL, details: 'Internal error' });
+  });
+
+  it('refuses options of the wrong type at setup with an OptionError', () => {
+    expect(() => recovery({ message: 42 as unknown as string })).toThrow(OptionError);
+    expect(() => recovery({ onError: 'log' as never })).toThrow(
+      /recovery: option "onError" must be a function/,
+    );
   });
 });

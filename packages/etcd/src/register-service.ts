@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { check, OptionError, resolveOptions } from '@weft/core';
 import type { Lease, Namespace } from 'etcd3';
 import { Backoff, describe } from './backoff';
 import { DEFAULT_PREFIX, encodeGoEndpoint, encodeRegistration, instanceKey } from './key-layout';
@@ -43,43 +44,62 @@ export interface RegisterServiceOptions {
   onRegistered?: (leaseId: string, revision: number) => void;
 }
 
-type Resolved = Required<RegisterServiceOptions>;
+type Resolved = Readonly<Required<RegisterServiceOptions>>;
 
-const defaults = {
+/** `registerService()` defaults; `client`, `service` and `address` are required. */
+export const REGISTER_SERVICE_DEFAULTS: Readonly<RegisterServiceOptions> = Object.freeze({
+  client: undefined as unknown as Namespace,
+  service: undefined as unknown as string,
+  address: undefined as unknown as string,
   ttl: 10,
-  metadata: {},
+  metadata: Object.freeze({}) as Record<string, string>,
+  /** A random UUID per registration, so restarts never collide. */
+  instanceId: undefined,
   prefix: DEFAULT_PREFIX,
   format: 'weft',
   retryInitialMs: 250,
   retryMaxMs: 5000,
   deregisterTimeoutMs: 2000,
+  /** `console.error` with the key. */
+  onError: undefined,
   onRegistered: () => undefined,
-} satisfies Partial<RegisterServiceOptions>;
+});
 
-function resolveOptions(options: RegisterServiceOptions): Resolved {
-  const o = {
-    ...defaults,
-    instanceId: randomUUID(),
-    onError: (error: Error) =>
-      console.error(`weft/etcd: registration of ${options.service}: ${error.message}`),
-    ...stripUndefined(options),
-  };
-  if (!Number.isInteger(o.ttl) || o.ttl < 1)
-    throw new Error(`weft/etcd: ttl must be an integer >= 1, got ${o.ttl}`);
-  if (typeof o.address !== 'string' || o.address.length === 0)
-    throw new Error('weft/etcd: address is required');
-  if (o.format !== 'weft' && o.format !== 'go-endpoints')
-    throw new Error(`weft/etcd: format must be 'weft' or 'go-endpoints', got ${JSON.stringify(o.format)}`);
-  if (o.format === 'go-endpoints' && Object.keys(o.metadata).length > 0)
+const nonEmpty = (what: string) => (value: string | undefined) =>
+  typeof value === 'string' && value.length > 0 ? undefined : `is required: ${what}`;
+
+function resolveRegistration(options: RegisterServiceOptions): Resolved {
+  const o = resolveOptions('registerService', REGISTER_SERVICE_DEFAULTS, options, {
+    client: (value) =>
+      typeof value === 'object' && value !== null ? undefined : 'is required: an etcd client',
+    service: nonEmpty('the service name'),
+    address: nonEmpty('host:port'),
+    ttl: check.positiveInteger,
+    metadata: check.object,
+    instanceId: check.nonEmptyString,
+    prefix: check.string,
+    format: check.oneOf('weft', 'go-endpoints'),
+    retryInitialMs: check.positive,
+    retryMaxMs: check.positive,
+    deregisterTimeoutMs: check.positive,
+    onError: check.function,
+    onRegistered: check.function,
+  });
+  if (o.format === 'go-endpoints' && Object.keys(o.metadata as object).length > 0)
     // Refused rather than dropped: grpc-go's round_robin panics on a Metadata object (see encodeGoEndpoint).
-    throw new Error(
-      "weft/etcd: metadata cannot be registered in the 'go-endpoints' format (Go clients would crash on it)",
+    throw new OptionError(
+      'registerService',
+      'metadata',
+      "cannot be registered in the 'go-endpoints' format (Go clients would crash on it)",
+      o.metadata,
     );
-  return o;
-}
-
-function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  return Object.freeze({
+    ...(o as Required<RegisterServiceOptions>),
+    instanceId: o.instanceId ?? randomUUID(),
+    onError:
+      o.onError ??
+      ((error: Error) => console.error(`weft/etcd: registration of ${o.service}: ${error.message}`)),
+  });
 }
 
 export interface ServiceRegistration {
@@ -118,7 +138,7 @@ export interface ServiceRegistration {
  * granted and the key written again, retrying with backoff until it works or `deregister()`.
  */
 export function registerService(options: RegisterServiceOptions): ServiceRegistration {
-  const o = resolveOptions(options);
+  const o = resolveRegistration(options);
   const key = instanceKey(o.prefix, o.service, o.instanceId);
   const backoff = new Backoff(o.retryInitialMs, o.retryMaxMs);
   let lease: Lease | undefined;

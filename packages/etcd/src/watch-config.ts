@@ -1,3 +1,4 @@
+import { check, resolveOptions } from '@weft/core';
 import type { IKeyValue, Namespace } from 'etcd3';
 import { describe } from './backoff';
 import { SyncedWatch } from './synced-watch';
@@ -59,9 +60,37 @@ export interface ConfigWatch<T> {
  * later write. A document that fails validation is refused and reported, and the previous value
  * stays in force; so does the last value while etcd is unreachable or if the key is deleted.
  */
-export function watchConfig<T>(options: WatchConfigOptions<T>): ConfigWatch<T> {
+/** `watchConfig()` defaults; `client`, `key` and `parse` are required. */
+export const WATCH_CONFIG_DEFAULTS: Readonly<WatchConfigOptions<unknown>> = Object.freeze({
+  client: undefined as unknown as Namespace,
+  key: undefined as unknown as string,
+  parse: undefined as unknown as (json: unknown) => unknown,
+  onChange: () => undefined,
+  /** `console.error`, connection failures once per outage. */
+  onError: undefined,
+  retryInitialMs: 250,
+  retryMaxMs: 5000,
+});
+
+export function watchConfig<T>(given: WatchConfigOptions<T>): ConfigWatch<T> {
+  const options = resolveOptions(
+    'watchConfig',
+    WATCH_CONFIG_DEFAULTS as Readonly<WatchConfigOptions<T>>,
+    given,
+    {
+      client: (value) =>
+        typeof value === 'object' && value !== null ? undefined : 'is required: an etcd client',
+      key: (value) =>
+        typeof value === 'string' && value.length > 0 ? undefined : 'is required: the config key',
+      parse: (value) => (typeof value === 'function' ? undefined : 'is required: a validating function'),
+      onChange: check.function,
+      onError: check.function,
+      retryInitialMs: check.positive,
+      retryMaxMs: check.positive,
+    },
+  );
   const { key, parse } = options;
-  const onChange = options.onChange ?? (() => undefined);
+  const onChange = options.onChange as NonNullable<WatchConfigOptions<T>['onChange']>;
   const report =
     options.onError ?? ((error: Error) => console.error(`weft/etcd: config ${key}: ${error.message}`));
   let current: ConfigSnapshot<T> | undefined;
@@ -119,8 +148,8 @@ export function watchConfig<T>(options: WatchConfigOptions<T>): ConfigWatch<T> {
   const watch = new SyncedWatch({
     client: options.client,
     key,
-    retryInitialMs: options.retryInitialMs ?? 250,
-    retryMaxMs: options.retryMaxMs ?? 5000,
+    retryInitialMs: options.retryInitialMs as number,
+    retryMaxMs: options.retryMaxMs as number,
     onError(error, repeated) {
       if (options.onError !== undefined || !repeated) report(error);
     },

@@ -2,6 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binary, waitUntil } from '../../../test/harness/servers';
 import { type Registration, registerService, type ServiceRegistration } from '../src/index';
+import { REGISTER_SERVICE_DEFAULTS } from '../src/register-service';
 import { type EtcdServer, sleep, startEtcd } from './etcd-server';
 
 const bin = binary('etcd', 'etcd-server');
@@ -174,6 +175,20 @@ describe.runIf(bin.run)('registerService (real etcd)', () => {
       // What becomes of the key is etcd's business now: a revoke it reads after SIGCONT may still
       // apply, or the lease (no longer kept alive) expires within the TTL.
     });
+  });
+
+  it('takes every optional option given as undefined as its default', async () => {
+    const required = { client, service: 'undefined-options', address: '127.0.0.1:1' };
+    const options = Object.fromEntries(Object.keys(REGISTER_SERVICE_DEFAULTS).map((k) => [k, undefined]));
+    const registration = registerService({ ...options, ...required });
+    try {
+      await registration.ready;
+      expect(registration.key).toMatch(/^\/services\/undefined-options\/[0-9a-f-]{36}$/);
+      const value = JSON.parse((await client.get(registration.key).string()) ?? 'null');
+      expect(value).toMatchObject({ version: 1, address: '127.0.0.1:1', metadata: {} });
+    } finally {
+      await registration.deregister();
+    }
   });
 
   it('rejects a TTL below one second and an empty address', () => {

@@ -2,6 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binary, waitUntil } from '../../../test/harness/servers';
 import { type ConfigSnapshot, type ConfigWatch, InvalidConfigError, watchConfig } from '../src/index';
+import { WATCH_CONFIG_DEFAULTS } from '../src/watch-config';
 import { type EtcdServer, sleep, startEtcd } from './etcd-server';
 
 const bin = binary('etcd', 'etcd-server');
@@ -151,5 +152,23 @@ describe.runIf(bin.run)('watchConfig (real etcd)', () => {
     } finally {
       console.error = original;
     }
+  });
+
+  it('takes every optional option given as undefined as its default', async () => {
+    const key = '/config/undefined-options';
+    await client.put(key).value('{"rps":3,"burst":4}');
+    const options = Object.fromEntries(Object.keys(WATCH_CONFIG_DEFAULTS).map((k) => [k, undefined]));
+    const watch = watchConfig({ ...options, client, key, parse: parseLimits });
+    try {
+      expect((await watch.ready).value).toEqual({ rps: 3, burst: 4 });
+    } finally {
+      await watch.close();
+    }
+  });
+
+  it('refuses a missing parse at setup with an OptionError', () => {
+    expect(() => watchConfig({ client, key: KEY, parse: undefined as never })).toThrow(
+      /watchConfig: option "parse" is required/,
+    );
   });
 });

@@ -7,7 +7,7 @@ import {
 import type { Registry, RegistryContentType } from 'prom-client';
 import { activeTraceId } from './exemplar';
 import { GrpcFamilies } from './families';
-import { type GrpcMetricsOptions, resolveOptions } from './options';
+import { type GrpcMetricsOptions, resolveMetricsOptions } from './options';
 import { reporterCache, type SeriesReporter } from './server-metrics';
 
 export interface ClientMetricsInterceptor extends ObservingClientInterceptor {
@@ -40,8 +40,8 @@ class TracedClientReporter implements CallReporter {
  * `grpc_client_msg_sent_total`, `grpc_client_handling_seconds`. Methods past `maxMethods` are
  * recorded as `other` (a client can call any path). `contextLabels` is ignored on the client.
  */
-export function clientMetrics(options: GrpcMetricsOptions = {}): ClientMetricsInterceptor {
-  const o = { ...resolveOptions(options), contextLabels: [], extraLabelNames: [] };
+export function clientMetrics(options?: GrpcMetricsOptions): ClientMetricsInterceptor {
+  const o = { ...resolveMetricsOptions('clientMetrics', options), contextLabels: [], extraLabelNames: [] };
   const families = new GrpcFamilies('client', o);
   const reporterFor = reporterCache(families, { ...o, exemplars: false });
   const interceptor = observeClient({

@@ -2,6 +2,7 @@ import type { InterceptorOptions, ServiceDefinition } from '@grpc/grpc-js';
 import type { Attributes, Counter, Histogram, Meter, MeterProvider } from '@opentelemetry/api';
 import {
   type CallReporter,
+  check,
   type FinishedStatus,
   type MethodInfo,
   type ObservedClientCall,
@@ -9,6 +10,7 @@ import {
   type ObservingServerInterceptor,
   observeClient,
   observeServer,
+  resolveOptions,
 } from '@weft/core';
 import {
   CLIENT_INSTRUMENTS,
@@ -44,7 +46,7 @@ export interface GrpcOtelClientOptions extends GrpcOtelServerOptions {
    * The channel's target, as given to the client constructor (`localhost:50051`,
    * `dns:///users:50051`, `etcd:///users`): grpc-js does not show interceptors the channel, so
    * one interceptor is made per client with its target. Recorded canonical
-   * (`canonicalTarget`). Default `'unknown:///'`.
+   * (`canonicalTarget`). Default: none, recorded as `'unknown:///'`.
    */
   target?: string;
   /**
@@ -65,7 +67,38 @@ export interface GrpcOtelClientInterceptor extends ObservingClientInterceptor {
   readonly attempt: ObservingClientInterceptor;
 }
 
+/** `grpcOtelServerMetrics()` defaults; `meterProvider` is required (A66: never the global one). */
+export const GRPC_OTEL_SERVER_DEFAULTS: Readonly<GrpcOtelServerOptions> = Object.freeze({
+  meterProvider: undefined as unknown as MeterProvider,
+  /** None: sizes only where the call's own serializer can measure them. */
+  services: undefined,
+  maxMethods: 1000,
+});
+
+/** `grpcOtelClientMetrics()` defaults. */
+export const GRPC_OTEL_CLIENT_DEFAULTS: Readonly<GrpcOtelClientOptions> = Object.freeze({
+  ...GRPC_OTEL_SERVER_DEFAULTS,
+  /** None: recorded as `unknown:///` (`UNKNOWN_TARGET`). */
+  target: undefined,
+  /** None: A108's label is recorded only when enabled. */
+  customLabel: undefined,
+  maxCustomLabelValues: 50,
+  /** Off, as in gRPC (A96). */
+  retryMetrics: false,
+});
+
+const SERVER_CHECKS = {
+  meterProvider: (value: MeterProvider | undefined) =>
+    typeof value?.getMeter === 'function'
+      ? undefined
+      : 'is required: a MeterProvider (A66: never the global one)',
+  services: check.list,
+  maxMethods: check.positiveInteger,
+};
+
 const OTHER = 'other';
+/** `grpc.target` of a client interceptor made without `target`. */
+const UNKNOWN_TARGET = 'unknown:///';
 const KNOWN_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', 'unix', 'unix-abstract', 'xds', 'etcd', 'passthrough']);
 
 /**
@@ -223,12 +256,13 @@ class ServerCallRecorder implements CallReporter {
  * gRFC A66 server instruments (`grpc.server.call.*`) through `@opentelemetry/api`. Unknown methods
  * never reach it: grpc-js answers them UNIMPLEMENTED before server interceptors run.
  */
-export function grpcOtelServerMetrics(options: GrpcOtelServerOptions): ObservingServerInterceptor {
+export function grpcOtelServerMetrics(given: GrpcOtelServerOptions): ObservingServerInterceptor {
+  const options = resolveOptions('grpcOtelServerMetrics', GRPC_OTEL_SERVER_DEFAULTS, given, SERVER_CHECKS);
   const meter = options.meterProvider.getMeter('@weft/metrics');
   const instruments = new ServerInstruments(meter);
   const serializers = serializersOf(options.services);
   // Every method a server sees is registered: the names are bounded only by `maxMethods`.
-  const table = new MethodTable(options.maxMethods ?? 1000, undefined, (name, method) => {
+  const table = new MethodTable(options.maxMethods as number, undefined, (name, method) => {
     const s = method === undefined ? undefined : serializers.get(method.path);
     return new MethodAttributes({ [GRPC_METHOD]: name }, s?.response, s?.request);
   });
@@ -376,14 +410,21 @@ class AttemptRecorder implements CallReporter {
  * records `grpc.client.attempt.*` for each attempt retry makes. Without `attempt` in the chain
  * the call is recorded as one attempt.
  */
-export function grpcOtelClientMetrics(options: GrpcOtelClientOptions): GrpcOtelClientInterceptor {
+export function grpcOtelClientMetrics(given: GrpcOtelClientOptions): GrpcOtelClientInterceptor {
+  const options = resolveOptions('grpcOtelClientMetrics', GRPC_OTEL_CLIENT_DEFAULTS, given, {
+    ...SERVER_CHECKS,
+    target: check.nonEmptyString,
+    customLabel: check.function,
+    maxCustomLabelValues: check.positiveInteger,
+    retryMetrics: check.boolean,
+  });
   const meter = options.meterProvider.getMeter('@weft/metrics');
-  const instruments = new ClientInstruments(meter, options.retryMetrics ?? false);
-  const target = options.target === undefined ? 'unknown:///' : canonicalTarget(options.target);
+  const instruments = new ClientInstruments(meter, options.retryMetrics === true);
+  const target = options.target === undefined ? UNKNOWN_TARGET : canonicalTarget(options.target);
   const serializers = serializersOf(options.services);
   const known = options.services === undefined ? undefined : new Set(serializers.keys());
   const customLabel = options.customLabel;
-  const maxLabels = options.maxCustomLabelValues ?? 50;
+  const maxLabels = options.maxCustomLabelValues as number;
 
   // Per method: the attributes without a custom label, or a table of them by label value.
   interface Entry {
@@ -392,7 +433,7 @@ export function grpcOtelClientMetrics(options: GrpcOtelClientOptions): GrpcOtelC
     plain?: MethodAttributes;
     readonly byLabel: Map<string, MethodAttributes>;
   }
-  const table = new MethodTable<Entry>(options.maxMethods ?? 1000, known, (name, method) => ({
+  const table = new MethodTable<Entry>(options.maxMethods as number, known, (name, method) => ({
     name,
     serializers: method === undefined ? undefined : serializers.get(method.path),
     byLabel: new Map(),

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { check, resolveOptions } from '@weft/core';
 import { collectDefaultMetrics, type Registry, type RegistryContentType } from 'prom-client';
 import { metricsHandler } from './metrics-handler';
 
@@ -24,9 +25,29 @@ export interface MetricsServer {
 }
 
 /** Serves `/metrics` (text or OpenMetrics by `Accept`) and `/healthz` on a small HTTP server of its own. */
-export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const host = options.host ?? '127.0.0.1';
-  const path = options.path ?? '/metrics';
+/** `startMetricsServer()` defaults; `registry` is required. */
+export const METRICS_SERVER_DEFAULTS: Readonly<MetricsServerOptions> = Object.freeze({
+  registry: undefined as unknown as Registry<RegistryContentType>,
+  /** The OpenTelemetry Prometheus exporter's port. */
+  port: 9464,
+  /** Loopback only, until asked. */
+  host: '127.0.0.1',
+  path: '/metrics',
+  collectDefaultMetrics: false,
+});
+
+export async function startMetricsServer(given: MetricsServerOptions): Promise<MetricsServer> {
+  const options = resolveOptions('startMetricsServer', METRICS_SERVER_DEFAULTS, given, {
+    registry: (value) =>
+      typeof value?.metrics === 'function' ? undefined : 'is required: a prom-client Registry',
+    port: (value) =>
+      Number.isInteger(value) && (value as number) >= 0 ? undefined : 'must be a port number',
+    host: check.nonEmptyString,
+    path: (value) => (typeof value === 'string' && value.startsWith('/') ? undefined : 'must start with /'),
+    collectDefaultMetrics: check.boolean,
+  });
+  const host = options.host as string;
+  const path = options.path as string;
   if (options.collectDefaultMetrics === true) collectDefaultMetrics({ register: options.registry });
   const serveMetrics = metricsHandler(options.registry);
   const server = createServer((req, res) => {
@@ -43,7 +64,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 9464, host, () => {
+    server.listen(options.port, host, () => {
       server.off('error', reject);
       resolve();
     });

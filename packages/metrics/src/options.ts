@@ -1,4 +1,4 @@
-import type { CallContext } from '@weft/core';
+import { type CallContext, check, OptionError, resolveOptions } from '@weft/core';
 import { Registry, type RegistryContentType } from 'prom-client';
 import type { FamilyOptions } from './families';
 
@@ -50,30 +50,85 @@ export interface ResolvedMetricsOptions extends FamilyOptions {
   readonly exemplars: boolean;
 }
 
-export function resolveOptions(options: GrpcMetricsOptions): ResolvedMetricsOptions {
-  const buckets = [...new Set(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
-  if (buckets.length === 0 || buckets.some((b) => !Number.isFinite(b))) {
-    throw new Error('weft/metrics: `buckets` must be finite numbers');
-  }
-  const contextLabels = (options.contextLabels ?? []).map((label) => ({ maxValues: 50, ...label }));
-  const constNames = Object.keys(options.constLabels ?? {});
-  const names = [...constNames, ...contextLabels.map((label) => label.name)];
+/** `serverMetrics()` / `clientMetrics()` defaults. */
+export const GRPC_METRICS_DEFAULTS: Readonly<GrpcMetricsOptions> = Object.freeze({
+  /** A new `Registry`, made per interceptor (never prom-client's global one). */
+  registry: undefined,
+  buckets: DEFAULT_BUCKETS,
+  /** Names exactly as go-grpc-prometheus. */
+  prefix: '',
+  constLabels: Object.freeze({}),
+  contextLabels: Object.freeze([]),
+  maxMethods: 1000,
+  exemplars: true,
+  inFlight: true,
+  /** The histogram go-grpc-prometheus exports. */
+  handlingTimeByCode: false,
+});
+
+/** A context label's defaults; `name` and `value` are required. */
+export const CONTEXT_LABEL_DEFAULTS: Readonly<ContextLabel> = Object.freeze({
+  name: undefined as unknown as string,
+  value: undefined as unknown as ContextLabel['value'],
+  maxValues: 50,
+});
+
+export function resolveMetricsOptions(
+  interceptor: 'serverMetrics' | 'clientMetrics',
+  options: GrpcMetricsOptions | undefined,
+): ResolvedMetricsOptions {
+  const o = resolveOptions(interceptor, GRPC_METRICS_DEFAULTS, options, {
+    registry: check.object,
+    buckets: (value) =>
+      Array.isArray(value) && value.length > 0 && value.every((b) => Number.isFinite(b))
+        ? undefined
+        : 'must be finite numbers',
+    prefix: check.string,
+    constLabels: check.object,
+    contextLabels: check.list,
+    maxMethods: check.positiveInteger,
+    exemplars: check.boolean,
+    inFlight: check.boolean,
+    handlingTimeByCode: check.boolean,
+  });
+  const buckets = [...new Set(o.buckets)].sort((a, b) => a - b);
+  const contextLabels = (o.contextLabels as readonly ContextLabel[]).map(
+    (label) =>
+      resolveOptions(`${interceptor} contextLabels`, CONTEXT_LABEL_DEFAULTS, label, {
+        name: check.nonEmptyString,
+        value: (value) => (typeof value === 'function' ? undefined : 'is required: a function'),
+        maxValues: check.positiveInteger,
+      }) as Required<ContextLabel>,
+  );
+  const constLabels = o.constLabels as Readonly<Record<string, string>>;
+  const names = [...Object.keys(constLabels), ...contextLabels.map((label) => label.name)];
   for (const name of names) {
     if (!LABEL_NAME.test(name) || RESERVED_LABELS.has(name) || name.startsWith('__')) {
-      throw new Error(`weft/metrics: "${name}" cannot be a label name (invalid, or one weft sets itself)`);
+      throw new OptionError(
+        interceptor,
+        'constLabels/contextLabels',
+        'cannot use a reserved or invalid label name',
+        name,
+      );
     }
   }
-  if (new Set(names).size !== names.length) throw new Error('weft/metrics: label names must be unique');
+  if (new Set(names).size !== names.length)
+    throw new OptionError(
+      interceptor,
+      'constLabels/contextLabels',
+      'must use each label name once',
+      names.join(','),
+    );
   return {
-    registry: options.registry ?? new Registry(),
-    prefix: options.prefix ?? '',
+    registry: o.registry ?? new Registry(),
+    prefix: o.prefix as string,
     buckets,
-    constLabels: options.constLabels ?? {},
+    constLabels,
     extraLabelNames: contextLabels.map((label) => label.name),
     contextLabels,
-    maxMethods: options.maxMethods ?? 1000,
-    exemplars: options.exemplars ?? true,
-    inFlight: options.inFlight ?? true,
-    handlingTimeByCode: options.handlingTimeByCode ?? false,
+    maxMethods: o.maxMethods as number,
+    exemplars: o.exemplars as boolean,
+    inFlight: o.inFlight as boolean,
+    handlingTimeByCode: o.handlingTimeByCode as boolean,
   };
 }

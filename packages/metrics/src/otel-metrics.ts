@@ -1,15 +1,18 @@
 import { type Attributes, type Histogram, type MeterProvider, metrics } from '@opentelemetry/api';
 import {
   type CallReporter,
+  check,
   EMIT_NEW,
   EMIT_OLD,
   type Emit,
   type FinishedStatus,
+  MethodCache,
   type MethodInfo,
   type ObservingClientInterceptor,
   type ObservingServerInterceptor,
   observeClient,
   observeServer,
+  resolveOptions,
   resolveSemconv,
   rpcStatusCode,
   type SemconvMode,
@@ -45,7 +48,9 @@ const ERROR_TYPE = 'error.type';
 const SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15]);
 
 /** Bucket advice from the OpenTelemetry RPC semantic conventions (seconds). */
-const RPC_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+const RPC_BUCKETS: readonly number[] = Object.freeze([
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+]);
 
 /**
  * Records one duration per call with attributes built once per method and status code, so a
@@ -98,23 +103,38 @@ function durationAttributes(
   return Object.freeze(attributes);
 }
 
-function observer(side: 'server' | 'client', options: OtelMetricsOptions) {
-  const emit = resolveSemconv(options.semconv);
-  const provider = options.meterProvider ?? metrics.getMeterProvider();
+/** `otelServerMetrics()` / `otelClientMetrics()` defaults. */
+export const OTEL_METRICS_DEFAULTS: Readonly<OtelMetricsOptions> = Object.freeze({
+  /** The global provider (a no-op until an SDK registers). */
+  meterProvider: undefined,
+  /** The semantic conventions' RPC buckets. */
+  buckets: RPC_BUCKETS,
+  /** `OTEL_SEMCONV_STABILITY_OPT_IN`, else `'old'` (checked by core's `resolveSemconv`). */
+  semconv: undefined,
+});
+
+function observer(side: 'server' | 'client', options: OtelMetricsOptions | undefined) {
+  const o = resolveOptions(
+    side === 'server' ? 'otelServerMetrics' : 'otelClientMetrics',
+    OTEL_METRICS_DEFAULTS,
+    options,
+    {
+      meterProvider: check.object,
+      buckets: check.list,
+    },
+  );
+  const emit = resolveSemconv(o.semconv);
+  const provider = o.meterProvider ?? metrics.getMeterProvider();
   const histogram = provider.getMeter('@weft/metrics').createHistogram(`rpc.${side}.call.duration`, {
     description: `Measures the duration of ${side === 'server' ? 'inbound' : 'outbound'} RPC.`,
     unit: 's',
-    advice: { explicitBucketBoundaries: [...(options.buckets ?? RPC_BUCKETS)] },
+    advice: { explicitBucketBoundaries: [...(o.buckets as readonly number[])] },
   });
-  const reporters = new Map<string, DurationReporter>();
+  // One reporter per method (it holds the method's attribute sets): core's bounded MethodCache.
+  const reporters = new MethodCache((method) => new DurationReporter(histogram, method, side, emit));
   return {
     start(call: { method: MethodInfo }): CallReporter {
-      let reporter = reporters.get(call.method.path);
-      if (reporter === undefined) {
-        reporter = new DurationReporter(histogram, call.method, side, emit);
-        if (reporters.size < 1000) reporters.set(call.method.path, reporter);
-      }
-      return reporter;
+      return reporters.get(call.method);
     },
   };
 }
@@ -124,11 +144,11 @@ function observer(side: 'server' | 'client', options: OtelMetricsOptions) {
  * for applications whose metrics go through an OpenTelemetry SDK (OTLP, or
  * `@opentelemetry/exporter-prometheus`) rather than prom-client.
  */
-export function otelServerMetrics(options: OtelMetricsOptions = {}): ObservingServerInterceptor {
+export function otelServerMetrics(options?: OtelMetricsOptions): ObservingServerInterceptor {
   return observeServer(observer('server', options));
 }
 
 /** `rpc.client.call.duration` (seconds), the client twin of `otelServerMetrics`. */
-export function otelClientMetrics(options: OtelMetricsOptions = {}): ObservingClientInterceptor {
+export function otelClientMetrics(options?: OtelMetricsOptions): ObservingClientInterceptor {
   return observeClient(observer('client', options));
 }

@@ -2,6 +2,7 @@ import type { ServiceDefinition } from '@grpc/grpc-js';
 import {
   type CallReporter,
   type FinishedStatus,
+  MethodCache,
   type MethodInfo,
   methodInfo,
   type ObservedServerCall,
@@ -11,7 +12,7 @@ import {
 import type { Registry, RegistryContentType } from 'prom-client';
 import { activeTraceId, exemplarFor } from './exemplar';
 import { GrpcFamilies, OTHER } from './families';
-import { type GrpcMetricsOptions, type ResolvedMetricsOptions, resolveOptions } from './options';
+import { type GrpcMetricsOptions, type ResolvedMetricsOptions, resolveMetricsOptions } from './options';
 import type { Series } from './series';
 
 export interface MetricsInterceptor extends ObservingServerInterceptor {
@@ -46,23 +47,33 @@ export class SeriesReporter implements CallReporter {
   }
 }
 
-/** Reporters by method (and extra label values), created once per series. */
+/**
+ * Reporters by method (and extra label values), created once per series. By method: core's
+ * bounded `MethodCache` (paths past `maxMethods` share the `other` series, so the cache holds a
+ * few times that many paths). By method and context-label values: a map capped at the same
+ * size, since its key is not a method alone (the label values are bounded by `maxValues`).
+ */
 export function reporterCache(families: GrpcFamilies, o: ResolvedMetricsOptions) {
-  const reporters = new Map<string, SeriesReporter>();
   const bySeries = new Map<Series, SeriesReporter>();
-  // Paths past `maxMethods` share the `other` series; remembering each of them would still grow.
   const maxKeys = o.maxMethods * 4;
-  return (method: MethodInfo, extra?: readonly string[]): SeriesReporter => {
-    const key = extra === undefined ? method.path : `${method.path}\u0000${extra.join('\u0000')}`;
-    let reporter = reporters.get(key);
+  const reporterOf = (method: MethodInfo, extra?: readonly string[]): SeriesReporter => {
+    const series = families.seriesFor(method, extra);
+    let reporter = bySeries.get(series);
     if (reporter === undefined) {
-      const series = families.seriesFor(method, extra);
-      reporter = bySeries.get(series);
-      if (reporter === undefined) {
-        reporter = new SeriesReporter(series, o.exemplars);
-        bySeries.set(series, reporter);
-      }
-      if (reporters.size < maxKeys) reporters.set(key, reporter);
+      reporter = new SeriesReporter(series, o.exemplars);
+      bySeries.set(series, reporter);
+    }
+    return reporter;
+  };
+  const byMethod = new MethodCache((method) => reporterOf(method), maxKeys);
+  const labelled = new Map<string, SeriesReporter>();
+  return (method: MethodInfo, extra?: readonly string[]): SeriesReporter => {
+    if (extra === undefined) return byMethod.get(method);
+    const key = `${method.path}\u0000${extra.join('\u0000')}`;
+    let reporter = labelled.get(key);
+    if (reporter === undefined) {
+      reporter = reporterOf(method, extra);
+      if (labelled.size < maxKeys) labelled.set(key, reporter);
     }
     return reporter;
   };
@@ -101,8 +112,8 @@ class ContextLabelledReporter implements CallReporter {
  * `grpc_server_handled_total{grpc_code}`, `grpc_server_msg_received_total`,
  * `grpc_server_msg_sent_total`, `grpc_server_handling_seconds`.
  */
-export function serverMetrics(options: GrpcMetricsOptions = {}): MetricsInterceptor {
-  const o = resolveOptions(options);
+export function serverMetrics(options?: GrpcMetricsOptions): MetricsInterceptor {
+  const o = resolveMetricsOptions('serverMetrics', options);
   const families = new GrpcFamilies('server', o);
   const reporterFor = reporterCache(families, o);
   const labelValues = o.contextLabels.map(() => new Set<string>());

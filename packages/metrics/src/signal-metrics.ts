@@ -1,4 +1,12 @@
-import { type BreakerState, codeName, type MethodInfo, type Signal, signals } from '@weft/core';
+import {
+  type BreakerState,
+  check,
+  codeName,
+  type MethodInfo,
+  resolveOptions,
+  type Signal,
+  signals,
+} from '@weft/core';
 import { Gauge, Registry, type RegistryContentType } from 'prom-client';
 import { adaptiveConcurrencyMetrics } from './adaptive-metrics';
 import { LabelledCounter } from './computed-family';
@@ -46,10 +54,23 @@ const methodLabels = (m: MethodInfo) => ({ grpc_service: m.service, grpc_method:
  * throttling, client throttling, and circuit breaker state, transitions and fail-fasts.
  * Subscribing costs nothing on the publishers' side until this is created.
  */
-export function signalMetrics(options: SignalMetricsOptions = {}): SignalMetrics {
-  const registry = options.registry ?? new Registry();
-  const p = options.prefix ?? '';
-  const max = options.maxSeries ?? 1000;
+/** `signalMetrics()` defaults. */
+export const SIGNAL_METRICS_DEFAULTS: Readonly<SignalMetricsOptions> = Object.freeze({
+  /** A new `Registry` per call. */
+  registry: undefined,
+  prefix: '',
+  maxSeries: 1000,
+});
+
+export function signalMetrics(options?: SignalMetricsOptions): SignalMetrics {
+  const o = resolveOptions('signalMetrics', SIGNAL_METRICS_DEFAULTS, options, {
+    registry: check.object,
+    prefix: check.string,
+    maxSeries: check.positiveInteger,
+  });
+  const registry = o.registry ?? new Registry();
+  const p = o.prefix as string;
+  const max = o.maxSeries as number;
   const registers = [registry];
 
   const authFailures = new LabelledCounter(

@@ -6,6 +6,7 @@ import {
   EMIT_OLD,
   type Emit,
   type FinishedStatus,
+  type MethodCache,
   type ObservedClientCall,
   type ObservingClientInterceptor,
   observeClient,
@@ -15,10 +16,10 @@ import {
 } from '@weft/core';
 import { rememberParent } from './current-trace';
 import { metadataSetter } from './metadata-carrier';
-import { MethodSpanCache } from './method-spans';
-import { type ClientTracingOptions, type ResolvedOptions, resolveOptions } from './options';
+import { type MethodSpans, methodSpanCache } from './method-spans';
+import { type ClientTracingOptions, type ResolvedOptions, resolveClientOptions } from './options';
 import { ATTR_RPC_GRPC_STATUS_CODE, ATTR_RPC_STATUS_CODE } from './semconv';
-import { addMessageEvent, recordMetadata, SpanReporter } from './span-reporter';
+import { recordMetadata, SpanReporter, withMessageEvents } from './span-reporter';
 
 /**
  * Marks recording client spans weft started (a retry signal only annotates one of these), with
@@ -34,21 +35,8 @@ class ClientSpan extends SpanReporter {
   }
 }
 
-/** A client span that also adds an event per message; a subclass so other calls skip the hooks. */
-class ClientSpanWithMessages extends ClientSpan {
-  private received = 0;
-  private sent = 0;
-
-  onReceiveMessage(): void {
-    this.received += 1;
-    addMessageEvent(this.span, true, this.received);
-  }
-
-  onSendMessage(): void {
-    this.sent += 1;
-    addMessageEvent(this.span, false, this.sent);
-  }
-}
+/** A client span that also adds an event per message. */
+const ClientSpanWithMessages = withMessageEvents(ClientSpan);
 
 /**
  * A retry layer below tracing (`@weft/resilience`'s `retry()`) publishes each new attempt; the
@@ -73,7 +61,7 @@ function listenForRetries(): void {
 
 function startClientSpan(
   options: ResolvedOptions,
-  methods: MethodSpanCache,
+  methods: MethodCache<MethodSpans>,
   call: ObservedClientCall,
 ): CallReporter {
   const spans = methods.get(call.method);
@@ -102,9 +90,9 @@ function startClientSpan(
  * RPC attributes and final status recorded. Layers below it (retry, deadline, auth) run with the
  * span active; retries show up as `retry` events on it.
  */
-export function clientTracing(options: ClientTracingOptions = {}): ObservingClientInterceptor {
-  const resolved = resolveOptions(options);
-  const methods = new MethodSpanCache(SpanKind.CLIENT, resolved.emit, resolved.server);
+export function clientTracing(options?: ClientTracingOptions): ObservingClientInterceptor {
+  const resolved = resolveClientOptions(options);
+  const methods = methodSpanCache(SpanKind.CLIENT, resolved.emit, resolved.server);
   listenForRetries();
   return observeClient({
     start(call: ObservedClientCall) {

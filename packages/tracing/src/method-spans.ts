@@ -1,6 +1,5 @@
 import type { Attributes, SpanKind, SpanOptions } from '@opentelemetry/api';
-import type { MethodInfo } from '@weft/core';
-import { EMIT_NEW, EMIT_OLD, type Emit } from '@weft/core';
+import { EMIT_NEW, EMIT_OLD, type Emit, MethodCache, type MethodInfo } from '@weft/core';
 import {
   ATTR_RPC_METHOD,
   ATTR_RPC_SERVICE,
@@ -45,30 +44,20 @@ function startAttributes(method: MethodInfo, emit: Emit, server: ServerAddress |
 }
 
 /**
- * One interceptor's span options per method, so a call costs one map lookup. Bounded like core's
- * method cache: by the methods a server registers or a client calls. The SDK copies start
- * attributes into each span, so sharing one frozen object is safe.
+ * One interceptor's span options per method, so a call costs one map lookup: core's bounded
+ * `MethodCache` (a client may call any path). The SDK copies start attributes into each span, so
+ * sharing one frozen object is safe.
  */
-export class MethodSpanCache {
-  private readonly cache = new Map<string, MethodSpans>();
-
-  constructor(
-    private readonly kind: SpanKind.SERVER | SpanKind.CLIENT,
-    private readonly emit: Emit,
-    private readonly server: ServerAddress | undefined,
-  ) {}
-
-  get(method: MethodInfo): MethodSpans {
-    const cached = this.cache.get(method.path);
-    if (cached !== undefined) return cached;
-    const spans: MethodSpans = Object.freeze({
-      name: method.fullMethod,
-      options: Object.freeze({
-        kind: this.kind,
-        attributes: startAttributes(method, this.emit, this.server),
+export function methodSpanCache(
+  kind: SpanKind.SERVER | SpanKind.CLIENT,
+  emit: Emit,
+  server: ServerAddress | undefined,
+): MethodCache<MethodSpans> {
+  return new MethodCache(
+    (method): MethodSpans =>
+      Object.freeze({
+        name: method.fullMethod,
+        options: Object.freeze({ kind, attributes: startAttributes(method, emit, server) }),
       }),
-    });
-    if (this.cache.size < 10_000) this.cache.set(method.path, spans); // bounded: clients may call any path
-    return spans;
-  }
+  );
 }

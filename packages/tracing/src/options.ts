@@ -8,7 +8,15 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import { EMIT_NEW, EMIT_OLD, type Emit, resolveSemconv, type SemconvMode } from '@weft/core';
+import {
+  check,
+  EMIT_NEW,
+  EMIT_OLD,
+  type Emit,
+  resolveOptions,
+  resolveSemconv,
+  type SemconvMode,
+} from '@weft/core';
 import { ATTR_RPC_GRPC_REQUEST_METADATA, ATTR_RPC_REQUEST_METADATA } from './semconv';
 import { type ServerAddress, serverAddressOf } from './server-address';
 
@@ -103,15 +111,42 @@ export interface ResolvedOptions {
   readonly server: ServerAddress | undefined;
 }
 
-const defaults = {
+/** What both sides default to (see each option's JSDoc). */
+const SHARED_DEFAULTS = {
+  /** The global provider's tracer (a proxy until an SDK registers). */
+  tracerProvider: undefined,
+  /** The global `propagation` API. */
+  propagator: undefined,
   /** Off: events per message are costly on long streams. */
   messageEvents: false,
   /** None: recording metadata is opt-in, key by key. */
   metadataAttributes: [] as readonly string[],
+  /** `OTEL_SEMCONV_STABILITY_OPT_IN`, else `'old'`. */
+  semconv: undefined,
+} as const;
+
+/** `serverTracing()`'s defaults. */
+export const SERVER_TRACING_DEFAULTS: Readonly<ServerTracingOptions> = Object.freeze({
+  ...SHARED_DEFAULTS,
   /** Off: the trace id is only sent back when asked for. */
   echoTraceId: false,
   /** On: log lines of a traced call carry its ids. */
   logFields: true,
+});
+
+/** `clientTracing()`'s defaults. */
+export const CLIENT_TRACING_DEFAULTS: Readonly<ClientTracingOptions> = Object.freeze({
+  ...SHARED_DEFAULTS,
+  /** None: client spans carry no `server.*` attributes. */
+  target: undefined,
+});
+
+const SHARED_CHECKS = {
+  tracerProvider: check.object,
+  propagator: check.object,
+  messageEvents: check.boolean,
+  metadataAttributes: check.list,
+  // semconv: checked by core's resolveSemconv, as everywhere.
 };
 
 const SECRET_PARTS = ['authorization', 'token', 'cookie', 'secret', 'password', 'api-key', 'apikey'];
@@ -141,7 +176,8 @@ export function metadataAttributeKeys(
   return out;
 }
 
-export function resolveOptions(options: ServerTracingOptions & ClientTracingOptions = {}): ResolvedOptions {
+/** Options with every default filled in and derived values built (tracer, attribute names, emit bits). */
+function resolved(options: Readonly<ServerTracingOptions & ClientTracingOptions>): ResolvedOptions {
   const provider = options.tracerProvider;
   const emit = resolveSemconv(options.semconv);
   return {
@@ -150,14 +186,30 @@ export function resolveOptions(options: ServerTracingOptions & ClientTracingOpti
         ? trace.getTracer(TRACER_NAME, TRACER_VERSION)
         : provider.getTracer(TRACER_NAME, TRACER_VERSION),
     propagator: options.propagator ?? propagation,
-    messageEvents: options.messageEvents ?? defaults.messageEvents,
-    metadataAttributes: metadataAttributeKeys(
-      options.metadataAttributes ?? defaults.metadataAttributes,
-      emit,
-    ),
-    echoTraceId: options.echoTraceId ?? defaults.echoTraceId,
-    logFields: options.logFields ?? defaults.logFields,
+    messageEvents: options.messageEvents as boolean,
+    metadataAttributes: metadataAttributeKeys(options.metadataAttributes as readonly string[], emit),
+    echoTraceId: options.echoTraceId === true,
+    logFields: options.logFields === true,
     emit,
     server: options.target === undefined ? undefined : serverAddressOf(options.target),
   };
+}
+
+export function resolveServerOptions(options: ServerTracingOptions | undefined): ResolvedOptions {
+  return resolved(
+    resolveOptions('serverTracing', SERVER_TRACING_DEFAULTS, options, {
+      ...SHARED_CHECKS,
+      echoTraceId: check.boolean,
+      logFields: check.boolean,
+    }),
+  );
+}
+
+export function resolveClientOptions(options: ClientTracingOptions | undefined): ResolvedOptions {
+  return resolved(
+    resolveOptions('clientTracing', CLIENT_TRACING_DEFAULTS, options, {
+      ...SHARED_CHECKS,
+      target: check.nonEmptyString,
+    }),
+  );
 }

@@ -11,23 +11,24 @@ import type { Emit } from '@weft/core';
 import {
   type CallReporter,
   type FinishedStatus,
+  type MethodCache,
   type ObservedServerCall,
   type ObservingServerInterceptor,
   observeServer,
 } from '@weft/core';
 import { rememberParent } from './current-trace';
 import { metadataGetter } from './metadata-carrier';
-import { MethodSpanCache } from './method-spans';
+import { type MethodSpans, methodSpanCache } from './method-spans';
 import {
   type Propagator,
   type ResolvedOptions,
-  resolveOptions,
+  resolveServerOptions,
   type ServerTracingOptions,
   TRACE_ID_HEADER,
 } from './options';
 import { parsePeer } from './peer-address';
 import { ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } from './semconv';
-import { addMessageEvent, recordMetadata, SpanReporter } from './span-reporter';
+import { recordMetadata, SpanReporter, withMessageEvents } from './span-reporter';
 
 /**
  * Codes that mark a server span as failed (OpenTelemetry gRPC semantic conventions): the server's
@@ -87,21 +88,8 @@ class ServerSpan extends SpanReporter {
   }
 }
 
-/** A server span that also adds an event per message; a subclass so other calls skip the hooks. */
-class ServerSpanWithMessages extends ServerSpan {
-  private received = 0;
-  private sent = 0;
-
-  onReceiveMessage(): void {
-    this.received += 1;
-    addMessageEvent(this.span, true, this.received);
-  }
-
-  onSendMessage(): void {
-    this.sent += 1;
-    addMessageEvent(this.span, false, this.sent);
-  }
-}
+/** A server span that also adds an event per message. */
+const ServerSpanWithMessages = withMessageEvents(ServerSpan);
 
 /**
  * Adds `x-trace-id` to the trailers. A status with no trailers (`metadata: null`, what grpc-js sends
@@ -121,7 +109,7 @@ function echoInTrailers(finished: FinishedStatus, traceId: string): void {
 
 function startServerSpan(
   options: ResolvedOptions,
-  methods: MethodSpanCache,
+  methods: MethodCache<MethodSpans>,
   call: ObservedServerCall,
 ): CallReporter {
   const spans = methods.get(call.method);
@@ -161,9 +149,9 @@ function startServerSpan(
  * so spans the handler starts and calls it makes through a `clientTracing()` client are its children.
  * Put it first (outermost): `serverInterceptors({ tracing: serverTracing() })` does.
  */
-export function serverTracing(options: ServerTracingOptions = {}): ObservingServerInterceptor {
-  const resolved = resolveOptions(options);
-  const methods = new MethodSpanCache(SpanKind.SERVER, resolved.emit, undefined);
+export function serverTracing(options?: ServerTracingOptions): ObservingServerInterceptor {
+  const resolved = resolveServerOptions(options);
+  const methods = methodSpanCache(SpanKind.SERVER, resolved.emit, undefined);
   return observeServer({
     start(call: ObservedServerCall) {
       return startServerSpan(resolved, methods, call);

@@ -75,3 +75,29 @@ export function addMessageEvent(span: Span, received: boolean, id: number): void
     [ATTR_RPC_MESSAGE_ID]: id,
   });
 }
+
+/** A span reporter class (server or client); the mixin below needs its constructor shape only. */
+// biome-ignore lint/suspicious/noExplicitAny: a mixin's base constructor must take `any[]` (TypeScript's rule).
+type SpanReporterClass = new (...args: any[]) => SpanReporter;
+
+/**
+ * Adds one `message` event per message (option `messageEvents`) to a span reporter class: a
+ * subclass, so calls without the option skip the hooks; one mixin for both sides. Typed as the
+ * base: the observer finds the hooks at run time, and callers need nothing more.
+ */
+export function withMessageEvents<B extends SpanReporterClass>(Base: B): B {
+  return class WithMessageEvents extends Base {
+    private received = 0;
+    private sent = 0;
+
+    onReceiveMessage(): void {
+      this.received += 1;
+      addMessageEvent(this.span, true, this.received);
+    }
+
+    onSendMessage(): void {
+      this.sent += 1;
+      addMessageEvent(this.span, false, this.sent);
+    }
+  };
+}
