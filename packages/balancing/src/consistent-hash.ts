@@ -1,4 +1,4 @@
-import { connectivityState, experimental } from '@grpc/grpc-js';
+import { connectivityState, type experimental } from '@grpc/grpc-js';
 import { EndpointBalancer, type EndpointChild } from './endpoint-balancer';
 import { HashRing, hashString, ringPoints } from './hash-ring';
 import { configNumber, configString } from './lb-config';
@@ -49,7 +49,8 @@ export class ConsistentHashLoadBalancingConfig implements experimental.TypedLoad
     }
     const key = header.toLowerCase();
     if (key.endsWith('-bin')) throw new Error(`${CONSISTENT_HASH}: requestHashHeader cannot be a -bin key`);
-    const nodes = configNumber(CONSISTENT_HASH, json, 'virtualNodes', 'virtual_nodes') ?? DEFAULT_VIRTUAL_NODES;
+    const nodes =
+      configNumber(CONSISTENT_HASH, json, 'virtualNodes', 'virtual_nodes') ?? DEFAULT_VIRTUAL_NODES;
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_VIRTUAL_NODES) {
       throw new Error(`${CONSISTENT_HASH}: virtualNodes must be an integer from 1 to ${MAX_VIRTUAL_NODES}`);
     }
@@ -87,7 +88,10 @@ class ConsistentHashPicker implements experimental.Picker {
  * (their keys go to the next endpoint clockwise, and come back when they recover); endpoints still
  * connecting stay on it, so keys do not move while a channel starts.
  */
-export class ConsistentHashLoadBalancer extends EndpointBalancer<ConsistentHashLoadBalancingConfig, HashedChild> {
+export class ConsistentHashLoadBalancer extends EndpointBalancer<
+  ConsistentHashLoadBalancingConfig,
+  HashedChild
+> {
   private ring: HashRing<HashedChild> | undefined = undefined;
   private ringMembers: readonly HashedChild[] = [];
 
@@ -95,7 +99,9 @@ export class ConsistentHashLoadBalancer extends EndpointBalancer<ConsistentHashL
     return CONSISTENT_HASH;
   }
 
-  protected isConfig(config: experimental.TypedLoadBalancingConfig): config is ConsistentHashLoadBalancingConfig {
+  protected isConfig(
+    config: experimental.TypedLoadBalancingConfig,
+  ): config is ConsistentHashLoadBalancingConfig {
     return config instanceof ConsistentHashLoadBalancingConfig;
   }
 

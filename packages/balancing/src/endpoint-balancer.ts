@@ -57,6 +57,9 @@ export abstract class EndpointBalancer<Config extends TypedLoadBalancingConfig, 
       return true;
     }
     if (endpoints.value.length === 0) {
+      // As round_robin: an empty list drops every connection (a resolver that lost all its
+      // endpoints, e.g. weft's etcd:///, relies on it), and calls fail instead of waiting.
+      this.destroy();
       this.fail(`No addresses resolved. Resolution note: ${resolutionNote}`);
       return false;
     }
@@ -118,15 +121,21 @@ export abstract class EndpointBalancer<Config extends TypedLoadBalancingConfig, 
     }
     const picker = ready ? this.readyPicker(children) : undefined;
     if (picker !== undefined) this.update(connectivityState.READY, picker, null);
-    else if (connecting || ready) this.update(connectivityState.CONNECTING, new experimental.QueuePicker(this), null);
-    else if (failing) this.fail(`${this.getTypeName()}: No connection established. Last error: ${this.lastError}`);
+    else if (connecting || ready)
+      this.update(connectivityState.CONNECTING, new experimental.QueuePicker(this), null);
+    else if (failing)
+      this.fail(`${this.getTypeName()}: No connection established. Last error: ${this.lastError}`);
     else this.update(connectivityState.IDLE, new experimental.QueuePicker(this), null);
     // Keep every endpoint connected (as round_robin does): a pick must never wait for a connection.
     for (const child of children) if (child.state === connectivityState.IDLE) child.leaf.exitIdle();
   }
 
   private fail(details: string): void {
-    this.update(connectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details);
+    this.update(
+      connectivityState.TRANSIENT_FAILURE,
+      new experimental.UnavailablePicker({ details }),
+      details,
+    );
   }
 
   private update(state: connectivityState, picker: Picker, errorMessage: string | null): void {

@@ -25,6 +25,7 @@ export function configNumber(policy: string, json: Json, camel: string, snake: s
 export function configString(policy: string, json: Json, camel: string, snake: string): string | undefined {
   const value = field(json, camel, snake);
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new Error(`${policy}: ${camel} must be a string (got ${typeof value})`);
+  if (typeof value !== 'string')
+    throw new Error(`${policy}: ${camel} must be a string (got ${typeof value})`);
   return value;
 }

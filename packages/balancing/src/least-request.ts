@@ -107,12 +107,17 @@ class LeastRequestPicker implements experimental.Picker {
  * "busy" being this channel's calls in flight to it (Envoy's LEAST_REQUEST, gRFC A48). A slow
  * replica holds its calls longer, so it is drawn as often as the others but loses the draw.
  */
-export class LeastRequestLoadBalancer extends EndpointBalancer<LeastRequestLoadBalancingConfig, CountedChild> {
+export class LeastRequestLoadBalancer extends EndpointBalancer<
+  LeastRequestLoadBalancingConfig,
+  CountedChild
+> {
   getTypeName(): string {
     return LEAST_REQUEST;
   }
 
-  protected isConfig(config: experimental.TypedLoadBalancingConfig): config is LeastRequestLoadBalancingConfig {
+  protected isConfig(
+    config: experimental.TypedLoadBalancingConfig,
+  ): config is LeastRequestLoadBalancingConfig {
     return config instanceof LeastRequestLoadBalancingConfig;
   }
 

@@ -9,8 +9,8 @@ import {
   stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
-import { addOrcaService, ORCA_SERVICE } from './orca-service';
 import { encodeOrcaReport, type OrcaReport } from './orca-encoding';
+import { addOrcaService, ORCA_SERVICE } from './orca-service';
 
 /** The trailer grpc-js clients read per-call load reports from (gRFC A51). */
 export const LOAD_REPORT_TRAILER = 'endpoint-load-metrics-bin';
@@ -143,7 +143,8 @@ function resolve(options: LoadReportingOptions | undefined): Readonly<Resolved> 
   return resolved;
 }
 
-const clamp01 = (value: number): number => (value > 1 ? 1 : value >= 0 ? value : 0);
+/** Into [0, 1]; NaN (a clock or counter gone wrong) reads as 0. */
+const clamp01 = (value: number): number => (value >= 0 ? Math.min(value, 1) : 0);
 
 const EMPTY_REPORT: LoadReport = Object.freeze({
   cpuUtilization: 0,

@@ -1,14 +1,14 @@
 import { experimental } from '@grpc/grpc-js';
 import {
   CONSISTENT_HASH,
-  ConsistentHashLoadBalancer,
   type ConsistentHashConfig,
+  ConsistentHashLoadBalancer,
   ConsistentHashLoadBalancingConfig,
 } from './consistent-hash';
 import {
   LEAST_REQUEST,
-  LeastRequestLoadBalancer,
   type LeastRequestConfig,
+  LeastRequestLoadBalancer,
   LeastRequestLoadBalancingConfig,
 } from './least-request';
 
@@ -22,7 +22,11 @@ export function registerBalancingPolicies(): void {
   if (typeof experimental?.registerLoadBalancerType !== 'function') {
     throw new Error('@weft/balancing needs @grpc/grpc-js 1.14 (its experimental load balancer API)');
   }
-  experimental.registerLoadBalancerType(LEAST_REQUEST, LeastRequestLoadBalancer, LeastRequestLoadBalancingConfig);
+  experimental.registerLoadBalancerType(
+    LEAST_REQUEST,
+    LeastRequestLoadBalancer,
+    LeastRequestLoadBalancingConfig,
+  );
   experimental.registerLoadBalancerType(
     CONSISTENT_HASH,
     ConsistentHashLoadBalancer,
