@@ -276,6 +276,7 @@ describe('loadReporting sends', () => {
       p.state.cpuMicros += 600_000;
       l.update();
       // Asks for a report every millisecond.
+      const asked = performance.now();
       const stream = client.StreamCoreMetrics({ report_interval: { seconds: 0, nanos: 1_000_000 } });
       const arrivals: { at: number; cpu: number }[] = [];
       await new Promise<void>((resolve, reject) => {
@@ -287,6 +288,8 @@ describe('loadReporting sends', () => {
       });
       stream.cancel();
       expect(arrivals.map((a) => a.cpu)).toEqual([0.6, 0.6]);
+      // grpc-js alone would send the first one only after an interval (here the 300 ms floor).
+      expect((arrivals[0]?.at ?? 0) - asked).toBeLessThan(250);
       const gap = (arrivals[1]?.at ?? 0) - (arrivals[0]?.at ?? 0);
       expect(gap).toBeGreaterThan(250); // a timer may fire a little early, never 300 times early
       // The ORCA stream is not a call in flight.
