@@ -39,7 +39,9 @@ function ask(client: EchoClient, userId: string): Promise<string> {
   const metadata = new grpc.Metadata();
   metadata.set('x-user-id', userId);
   return new Promise((resolve, reject) =>
-    client.Unary({ message: '' }, metadata, (error, response) => (error ? reject(error) : resolve(response.message))),
+    client.Unary({ message: '' }, metadata, (error, response) =>
+      error ? reject(error) : resolve(response.message),
+    ),
   );
 }
 
