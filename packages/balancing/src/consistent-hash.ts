@@ -95,14 +95,8 @@ export class ConsistentHashLoadBalancer extends EndpointBalancer<
   private ring: HashRing<HashedChild> | undefined = undefined;
   private ringMembers: readonly HashedChild[] = [];
 
-  getTypeName(): string {
-    return CONSISTENT_HASH;
-  }
-
-  protected isConfig(
-    config: experimental.TypedLoadBalancingConfig,
-  ): config is ConsistentHashLoadBalancingConfig {
-    return config instanceof ConsistentHashLoadBalancingConfig;
+  constructor(helper: experimental.ChannelControlHelper) {
+    super(helper, CONSISTENT_HASH, ConsistentHashLoadBalancingConfig);
   }
 
   protected newChild(base: EndpointChild): HashedChild {

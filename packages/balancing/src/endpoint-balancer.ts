@@ -31,11 +31,19 @@ export abstract class EndpointBalancer<Config extends TypedLoadBalancingConfig, 
   private state: connectivityState = connectivityState.IDLE;
   private lastError: string | null = null;
 
-  constructor(private readonly helper: ChannelControlHelper) {}
+  /**
+   * @param name the policy's registered name
+   * @param configClass its config class: grpc-js hands a balancer only its own config, but checks
+   */
+  constructor(
+    private readonly helper: ChannelControlHelper,
+    private readonly name: string,
+    private readonly configClass: abstract new (...args: never[]) => Config,
+  ) {}
 
-  abstract getTypeName(): string;
-  /** Whether `config` is this policy's (grpc-js hands a balancer only its own, but checks). */
-  protected abstract isConfig(config: TypedLoadBalancingConfig): config is Config;
+  getTypeName(): string {
+    return this.name;
+  }
   /** Extends a new child with the subclass's fields. */
   protected abstract newChild(base: EndpointChild): Child;
   /**
@@ -50,7 +58,7 @@ export abstract class EndpointBalancer<Config extends TypedLoadBalancingConfig, 
     options: ChannelOptions,
     resolutionNote: string,
   ): boolean {
-    if (!this.isConfig(config)) return false;
+    if (!(config instanceof this.configClass)) return false;
     if (!endpoints.ok) {
       // A resolver error with endpoints still in hand: keep using them.
       if (this.children.size === 0) this.fail(endpoints.error.details);

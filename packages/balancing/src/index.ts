@@ -22,4 +22,10 @@ export {
 } from './load-reporting';
 export { encodeOrcaReport, type OrcaReport } from './orca-encoding';
 export { ORCA_SERVICE } from './orca-service';
-export { type LoadBalancingConfig, registerBalancingPolicies, serviceConfig } from './register';
+export {
+  balancingServiceConfig,
+  type LoadBalancingConfig,
+  registerBalancingPolicies,
+  serviceConfig,
+  type WeightedRoundRobinConfig,
+} from './register';

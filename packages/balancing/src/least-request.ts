@@ -111,14 +111,8 @@ export class LeastRequestLoadBalancer extends EndpointBalancer<
   LeastRequestLoadBalancingConfig,
   CountedChild
 > {
-  getTypeName(): string {
-    return LEAST_REQUEST;
-  }
-
-  protected isConfig(
-    config: experimental.TypedLoadBalancingConfig,
-  ): config is LeastRequestLoadBalancingConfig {
-    return config instanceof LeastRequestLoadBalancingConfig;
+  constructor(helper: experimental.ChannelControlHelper) {
+    super(helper, LEAST_REQUEST, LeastRequestLoadBalancingConfig);
   }
 
   protected newChild(base: EndpointChild): CountedChild {

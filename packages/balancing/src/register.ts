@@ -1,4 +1,8 @@
-import { experimental } from '@grpc/grpc-js';
+import {
+  experimental,
+  type LoadBalancingConfig as GrpcLoadBalancingConfig,
+  type ServiceConfig,
+} from '@grpc/grpc-js';
 import {
   CONSISTENT_HASH,
   type ConsistentHashConfig,
@@ -34,13 +38,36 @@ export function registerBalancingPolicies(): void {
   );
 }
 
+/**
+ * grpc-js's `weighted_round_robin` (gRFC A58) knobs, with the proto's field names as grpc-js reads
+ * them; durations as strings such as `'10s'` or `'0.5s'`. Defaults in the README.
+ */
+export interface WeightedRoundRobinConfig {
+  enable_oob_load_report?: boolean;
+  oob_load_reporting_period?: string;
+  blackout_period?: string;
+  weight_expiration_period?: string;
+  weight_update_period?: string;
+  error_utilization_penalty?: number;
+}
+
 /** One entry of a service config's `loadBalancingConfig` list. */
 export type LoadBalancingConfig =
   | { readonly least_request: LeastRequestConfig }
   | { readonly consistent_hash: ConsistentHashConfig }
+  | { readonly weighted_round_robin: WeightedRoundRobinConfig }
   | { readonly round_robin: Record<string, never> }
-  | { readonly pick_first: Record<string, unknown> }
-  | { readonly weighted_round_robin: Record<string, unknown> };
+  | { readonly pick_first: { readonly shuffleAddressList?: boolean } };
+
+/**
+ * A service config selecting `policy`, as grpc-js's `ServiceConfig` object: what a resolver hands
+ * its listener (e.g. an etcd resolver choosing the policy for its target). Registers weft's
+ * policies first, so the channel can always parse it.
+ */
+export function balancingServiceConfig(policy: LoadBalancingConfig): ServiceConfig {
+  registerBalancingPolicies();
+  return { loadBalancingConfig: [policy as GrpcLoadBalancingConfig], methodConfig: [] };
+}
 
 /**
  * The `grpc.service_config` channel option selecting `policy`, e.g.
@@ -48,6 +75,5 @@ export type LoadBalancingConfig =
  * first, so the channel can always parse it.
  */
 export function serviceConfig(policy: LoadBalancingConfig): string {
-  registerBalancingPolicies();
-  return JSON.stringify({ loadBalancingConfig: [policy] });
+  return JSON.stringify(balancingServiceConfig(policy));
 }

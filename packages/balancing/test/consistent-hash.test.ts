@@ -1,6 +1,8 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testProto } from '../../../test/harness';
 import {
+  balancingServiceConfig,
   CONSISTENT_HASH,
   ConsistentHashLoadBalancingConfig,
   HashRing,
@@ -121,6 +123,27 @@ describe('consistent_hash against real servers', { timeout: 60_000 }, () => {
       replicas.map((r) => r.address),
     );
     expect(moved(before, await mapKeys(c, KEYS))).toEqual([]);
+  });
+
+  it('is selected by the service config a resolver hands out (as an etcd resolver would)', async () => {
+    const id = 'from-resolver';
+    const three = replicas.slice(0, 3);
+    setAddresses(
+      id,
+      three.map((r) => r.address),
+      balancingServiceConfig({ consistent_hash: { requestHashHeader: 'x-user-id' } }),
+    );
+    // No service config of the channel's own: without the resolver's, grpc-js would use pick_first
+    // and send every key to one replica.
+    const c = new (testProto().weft.test.TestService)(
+      `test-list:///${id}`,
+      grpc.credentials.createInsecure(),
+    );
+    clients.push(c);
+    const keys = KEYS.slice(0, 300);
+    const first = await mapKeys(c, keys);
+    expect(Object.keys(tally(first)).sort()).toEqual(['r0', 'r1', 'r2']);
+    expect(moved(first, await mapKeys(c, keys))).toEqual([]);
   });
 
   it('works with a single endpoint', async () => {

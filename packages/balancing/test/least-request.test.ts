@@ -112,6 +112,7 @@ describe('least_request config', () => {
   it('is selected by name from a service config string', () => {
     expect(JSON.parse(serviceConfig({ least_request: { choiceCount: 2 } }))).toEqual({
       loadBalancingConfig: [{ [LEAST_REQUEST]: { choiceCount: 2 } }],
+      methodConfig: [],
     });
     expect(grpc.experimental.isLoadBalancerNameRegistered(LEAST_REQUEST)).toBe(true);
   });

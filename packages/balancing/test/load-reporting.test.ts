@@ -15,15 +15,16 @@ function fakeProcess() {
   };
 }
 
-describe('loadReporting measures', () => {
-  let harness: Harness | undefined;
-  let load: LoadReporting | undefined;
-  afterEach(async () => {
-    load?.close();
-    await harness?.close();
-    harness = undefined;
-  });
+// The reporter and the server of the running test, stopped after it.
+let harness: Harness | undefined;
+let load: LoadReporting | undefined;
+afterEach(async () => {
+  load?.close();
+  await harness?.close();
+  harness = undefined;
+});
 
+describe('loadReporting measures', () => {
   it('CPU utilization: process CPU time over the period, per core of the budget, at most 1', () => {
     const p = fakeProcess();
     load = loadReporting({ now: p.now, cpuUsage: p.cpuUsage, cpuCores: 2 });
@@ -183,14 +184,6 @@ describe('loadReporting measures', () => {
 });
 
 describe('loadReporting sends', () => {
-  let harness: Harness | undefined;
-  let load: LoadReporting | undefined;
-  afterEach(async () => {
-    load?.close();
-    await harness?.close();
-    harness = undefined;
-  });
-
   /** A reporter whose next update reports cpu 0.5, QPS 20 and EPS 5 (over 2 s of fake time). */
   async function busyServer(options: { perCallReports?: boolean; serverOptions?: grpc.ServerOptions } = {}) {
     const p = fakeProcess();

@@ -139,23 +139,25 @@ export async function pacedShares(client: TestServiceClient, total: number, ever
 // --- test-list:///<id>: a resolver the test feeds ---
 
 type Listener = grpc.experimental.ResolverListener;
-const lists = new Map<string, { addresses: string[]; listeners: Set<Listener> }>();
+type ServiceConfig = grpc.ServiceConfig | null;
+const lists = new Map<string, { addresses: string[]; config: ServiceConfig; listeners: Set<Listener> }>();
 
 function entry(id: string) {
   let e = lists.get(id);
   if (e === undefined) {
-    e = { addresses: [], listeners: new Set() };
+    e = { addresses: [], config: null, listeners: new Set() };
     lists.set(id, e);
   }
   return e;
 }
 
-function report(listener: Listener, addresses: readonly string[]): void {
+function report(listener: Listener, addresses: readonly string[], config: ServiceConfig): void {
   const endpoints = addresses.map((address) => {
     const [host, port] = address.split(':');
     return { addresses: [{ host: host as string, port: Number(port) }] };
   });
-  listener(grpc.experimental.statusOrFromValue(endpoints), {}, null, '');
+  const serviceConfig = config === null ? null : grpc.experimental.statusOrFromValue(config);
+  listener(grpc.experimental.statusOrFromValue(endpoints), {}, serviceConfig, '');
 }
 
 class TestListResolver implements grpc.experimental.Resolver {
@@ -169,9 +171,9 @@ class TestListResolver implements grpc.experimental.Resolver {
   updateResolution(): void {
     const e = entry(this.id);
     e.listeners.add(this.listener);
-    const addresses = [...e.addresses];
+    const { addresses, config } = e;
     // Never synchronously with the constructor or updateResolution (the Resolver contract).
-    setImmediate(() => report(this.listener, addresses));
+    setImmediate(() => report(this.listener, addresses, config));
   }
   destroy(): void {
     entry(this.id).listeners.delete(this.listener);
@@ -183,9 +185,13 @@ class TestListResolver implements grpc.experimental.Resolver {
 
 grpc.experimental.registerResolver('test-list', TestListResolver);
 
-/** Sets the address list of `test-list:///<id>` and hands it to every channel resolving it. */
-export function setAddresses(id: string, addresses: readonly string[]): void {
+/**
+ * Sets the address list of `test-list:///<id>` (and the service config it hands out with it, none
+ * by default: then the channel's own applies) and hands them to every channel resolving it.
+ */
+export function setAddresses(id: string, addresses: readonly string[], config: ServiceConfig = null): void {
   const e = entry(id);
   e.addresses = [...addresses];
-  for (const listener of e.listeners) report(listener, addresses);
+  e.config = config;
+  for (const listener of e.listeners) report(listener, e.addresses, config);
 }
