@@ -279,14 +279,15 @@ describe('loadReporting sends', () => {
         });
         stream.on('error', reject);
       });
+      // The ORCA stream, open now, is not a call in flight.
+      p.state.now += 1000;
+      expect(l.update().inFlight).toBe(0);
       stream.cancel();
       expect(arrivals.map((a) => a.cpu)).toEqual([0.6, 0.6]);
       // grpc-js alone would send the first one only after an interval (here the 300 ms floor).
       expect((arrivals[0]?.at ?? 0) - asked).toBeLessThan(250);
       const gap = (arrivals[1]?.at ?? 0) - (arrivals[0]?.at ?? 0);
       expect(gap).toBeGreaterThan(250); // a timer may fire a little early, never 300 times early
-      // The ORCA stream is not a call in flight.
-      expect(l.update().inFlight).toBe(0);
     } finally {
       client.close();
       server.forceShutdown();

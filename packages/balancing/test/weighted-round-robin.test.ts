@@ -50,7 +50,7 @@ describe('weighted_round_robin on loadReporting() reports', { timeout: 60_000 },
   const knobs = { blackout_period: '0s', weight_update_period: '0.1s', oob_load_reporting_period: '0.1s' };
 
   // Per-call reports work too, but not with a grpc-js client: grpc-js 1.14 parses the ORCA protos
-  // again for every call carrying a report (~75 ms each here), so this test takes them out of band.
+  // again for every call carrying a report (25-40 ms of CPU each here), so this test takes them out of band.
   it('moves calls away from the replica reporting high utilization', async () => {
     const config = { ...knobs, enable_oob_load_report: true };
     const client = balancedClient(staticTarget(replicas), { weighted_round_robin: config });
