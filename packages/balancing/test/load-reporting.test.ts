@@ -79,10 +79,18 @@ describe('loadReporting measures', () => {
     const ended = calls.map((call) => new Promise((resolve) => call.on('status', resolve)));
     for (const call of calls) call.cancel();
     await Promise.all(ended);
+    // The server learns of the cancels a little later: periods of 1 s (fake) until it has.
+    let calls1s = 0;
+    let errors1s = 0;
     await vi.waitFor(() => {
       p.state.now += 1000;
-      expect(load?.update().inFlight).toBe(0);
+      const report = load?.update();
+      calls1s += report?.qps ?? 0;
+      errors1s += report?.eps ?? 0;
+      expect(report?.inFlight).toBe(0);
     });
+    expect(calls1s).toBe(3);
+    expect(errors1s).toBe(0);
     p.state.now += 1000;
     expect(load.update()).toMatchObject({ qps: 0, eps: 0, inFlight: 0 });
   });
