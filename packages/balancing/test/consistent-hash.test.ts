@@ -6,6 +6,7 @@ import {
   CONSISTENT_HASH,
   ConsistentHashLoadBalancingConfig,
   HashRing,
+  hashString,
   registerBalancingPolicies,
   ringPoints,
 } from '../src/index';
@@ -69,6 +70,12 @@ describe('consistent_hash against real servers', { timeout: 60_000 }, () => {
     // ...and spreads the keys: each replica owns a fair part of them (256 points each).
     const counts = tally(first);
     for (const r of three) expect(counts[r.name] ?? 0).toBeGreaterThan(200);
+    // Any code can compute the same mapping from the addresses, as the README says.
+    const byName = new Map(three.map((r) => [`[${r.address}]`, r.name]));
+    const ring = new HashRing([...byName.keys()], (name) => ringPoints(name, 256));
+    expect(
+      KEYS.filter((key) => byName.get(ring.lookup(hashString(key)) as string) !== first.get(key)),
+    ).toEqual([]);
     // Another channel (another client process, in effect) maps every key the same way.
     const other = client(staticTarget([...three].reverse()));
     const some = KEYS.slice(0, 300);
