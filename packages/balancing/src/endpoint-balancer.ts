@@ -46,11 +46,8 @@ export abstract class EndpointBalancer<Config extends TypedLoadBalancingConfig, 
   }
   /** Extends a new child with the subclass's fields. */
   protected abstract newChild(base: EndpointChild): Child;
-  /**
-   * The picker while at least one child is READY; `children` are all of them, in address list order.
-   * `undefined` means: aggregate as if none were READY.
-   */
-  protected abstract readyPicker(children: readonly Child[]): Picker | undefined;
+  /** The picker while at least one child is READY; `children` are all of them, in address list order. */
+  protected abstract readyPicker(children: readonly Child[]): Picker;
 
   updateAddressList(
     endpoints: experimental.StatusOr<Endpoint[]>,
@@ -127,10 +124,8 @@ export abstract class EndpointBalancer<Config extends TypedLoadBalancingConfig, 
       else if (child.state === connectivityState.CONNECTING) connecting = true;
       else if (child.state === connectivityState.TRANSIENT_FAILURE) failing = true;
     }
-    const picker = ready ? this.readyPicker(children) : undefined;
-    if (picker !== undefined) this.update(connectivityState.READY, picker, null);
-    else if (connecting || ready)
-      this.update(connectivityState.CONNECTING, new experimental.QueuePicker(this), null);
+    if (ready) this.update(connectivityState.READY, this.readyPicker(children), null);
+    else if (connecting) this.update(connectivityState.CONNECTING, new experimental.QueuePicker(this), null);
     else if (failing)
       this.fail(`${this.getTypeName()}: No connection established. Last error: ${this.lastError}`);
     else this.update(connectivityState.IDLE, new experimental.QueuePicker(this), null);
