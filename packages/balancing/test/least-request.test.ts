@@ -10,6 +10,7 @@ import {
   balancedClient,
   pacedShares,
   type Replica,
+  setAddresses,
   shares,
   startReplicas,
   staticTarget,
@@ -94,6 +95,37 @@ describe('least_request against real servers', { timeout: 60_000 }, () => {
       c.close();
     }
   });
+});
+
+describe('an address list that empties', () => {
+  it.each([
+    ['least_request', { least_request: {} }],
+    ['consistent_hash', { consistent_hash: { requestHashHeader: 'x-user-id' } }],
+  ])(
+    '%s fails calls fast while it is empty, and serves again when addresses come back',
+    async (name, policy) => {
+      const [replica] = await startReplicas(1);
+      const r = replica as Replica;
+      const id = `empties-${name}`;
+      setAddresses(id, [r.address]);
+      const c = balancedClient(`test-list:///${id}`, policy);
+      try {
+        expect(await whoAnswers(c, 'k')).toBe('r0');
+        setAddresses(id, []);
+        const started = Date.now();
+        const failed = await new Promise<grpc.StatusObject>((resolve) =>
+          c.Unary({}, { deadline: Date.now() + 5000 }, () => {}).on('status', resolve),
+        );
+        expect(failed.code).toBe(grpc.status.UNAVAILABLE);
+        expect(Date.now() - started).toBeLessThan(2500); // not at the 5 s deadline
+        setAddresses(id, [r.address]);
+        expect(await whoAnswers(c, 'k')).toBe('r0');
+      } finally {
+        c.close();
+        await r.harness.close();
+      }
+    },
+  );
 });
 
 describe('least_request config', () => {
