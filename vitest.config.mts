@@ -8,7 +8,7 @@ export default defineConfig({
     // Tests run against the TypeScript sources; the dist build is tested by test/packaging.test.ts.
     alias: [
       {
-        find: /^@weft\/(core|auth|tracing|metrics|resilience|etcd)$/,
+        find: /^@weft\/(core|auth|tracing|metrics|resilience|etcd|balancing)$/,
         replacement: `${root}packages/$1/src/index.ts`,
       },
     ],

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const order = ['core', 'auth', 'tracing', 'metrics', 'resilience', 'etcd'];
+const order = ['core', 'auth', 'tracing', 'metrics', 'resilience', 'etcd', 'balancing'];
 for (const name of order) {
   const dir = join(root, 'packages', name);
   if (!existsSync(join(dir, 'src', 'index.ts'))) continue;
