@@ -379,9 +379,29 @@ describe('deadlines', () => {
     );
   });
 
-  it('deadline() builds both halves', () => {
-    const { server, client } = deadline({ server: { max: 1000 }, client: { margin: 5 } });
-    expect(typeof server).toBe('function');
-    expect(typeof client).toBe('function');
+  it('deadline() builds both halves, each with its own options', async () => {
+    // The client half gives calls without a deadline 30 s; the server half caps any deadline at
+    // 60 s. Seconds, so the handler's view of the deadline is far from either bound on a busy machine.
+    const { server, client } = deadline({ server: { max: 60_000 }, client: { default: 30_000 } });
+    const seen: number[] = [];
+    const h = await start({
+      serverInterceptors: [server],
+      clientInterceptors: [client],
+      handlers: {
+        Unary(call, callback) {
+          seen.push(deadlineMs(call.getDeadline()) - Date.now());
+          callback(null, {});
+        },
+      },
+    });
+    // No deadline: the client half sets 30 s (the server half alone would impose its 60 s cap).
+    expect((await unary(h.client, {})).status.code).toBe(grpc.status.OK);
+    // A 10-minute deadline: the server half cuts it to 60 s (the client half keeps a caller's own).
+    expect((await unary(h.client, {}, { deadline: Date.now() + 600_000 })).status.code).toBe(grpc.status.OK);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBeGreaterThan(25_000);
+    expect(seen[0]).toBeLessThanOrEqual(30_000);
+    expect(seen[1]).toBeGreaterThan(55_000);
+    expect(seen[1]).toBeLessThanOrEqual(60_000);
   });
 });

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { type RetryAttempt, type RetryThrottled, signals } from '@weft/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   clientStream,
   type Harness,
@@ -319,14 +319,52 @@ describe('retry', () => {
     expect(throttled[0]).toMatchObject({ target: 'backend' });
   });
 
-  it('cancels cleanly between attempts', async () => {
-    await flaky(100, grpc.status.UNAVAILABLE, { initialBackoff: 1000, random: () => 1 });
-    const code = await new Promise<number>((resolve) => {
-      const call = harness!.client.Unary({}, () => {});
-      call.on('status', (s) => resolve(s.code));
-      setTimeout(() => call.cancel(), 200);
+  // Counted at the server: a marker call made after the backoff passed arrives after any attempt
+  // the retry timer started (same connection, streams opened in order), so "no second attempt
+  // before the marker" means none started. The run without a cancel shows the count would see one.
+  it.each([
+    [
+      'starts the next attempt once the backoff passed',
+      false,
+      grpc.status.UNAVAILABLE,
+      ['retried', 'retried', 'marker'],
+    ],
+    ['starts no attempt after a cancel between attempts', true, grpc.status.CANCELLED, ['retried', 'marker']],
+  ] as const)('%s', async (_, cancel, code, arrivals) => {
+    const seen: string[] = [];
+    harness = await startHarness({
+      clientInterceptors: [retry({ maxAttempts: 2, initialBackoff: 1000, random: () => 1 })],
+      handlers: {
+        Unary(call, callback) {
+          seen.push(call.request.message);
+          if (call.request.message === 'marker') callback(null, {});
+          else callback(failure(grpc.status.UNAVAILABLE));
+        },
+      },
     });
-    expect(code).toBe(grpc.status.CANCELLED);
+    await unary(harness.client, { message: 'marker' }); // connected before the clock is faked
+    seen.length = 0;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const retrying = new Promise<void>((resolve) => {
+        const listener = () => {
+          signals.retryAttempt.unsubscribe(listener);
+          resolve();
+        };
+        signals.retryAttempt.subscribe(listener);
+      });
+      const call = harness.client.Unary({ message: 'retried' }, () => {});
+      const status = new Promise<number>((resolve) => call.on('status', (s) => resolve(s.code)));
+      await retrying; // the first attempt failed; the retry waits its 1000 ms backoff
+      expect(seen).toEqual(['retried']);
+      if (cancel) call.cancel();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(await status).toBe(code);
+      expect((await unary(harness.client, { message: 'marker' })).status.code).toBe(grpc.status.OK);
+      expect(seen).toEqual(arrivals);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
