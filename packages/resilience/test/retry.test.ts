@@ -174,7 +174,8 @@ describe('retry', () => {
         Unary(call, callback) {
           calls++;
           call.sendMetadata(metadata({ 'x-started': 'yes' }));
-          setTimeout(() => callback(failure(grpc.status.UNAVAILABLE)), 10);
+          // Fails a turn later, so the headers go out first (not folded into a trailers-only answer).
+          setImmediate(() => callback(failure(grpc.status.UNAVAILABLE)));
         },
       },
     });
@@ -238,7 +239,8 @@ describe('retry', () => {
       handlers: {
         async Unary(call, callback) {
           calls++;
-          if (calls === 1) await new Promise((r) => setTimeout(r, 1000));
+          // The first attempt holds on until its perAttemptTimeout cancels it.
+          if (calls === 1) await new Promise((r) => call.on('cancelled', r));
           if (!call.cancelled) callback(null, { message: `attempt ${calls}` });
         },
       },
