@@ -61,7 +61,7 @@ function gate() {
   };
 }
 
-const sleep = (client: TestServiceClient, deadline?: number) =>
+const callSleep = (client: TestServiceClient, deadline?: number) =>
   unary(client, {}, deadline === undefined ? {} : { deadline: Date.now() + deadline }, 'Sleep').then(
     (r) => r.status,
   );
@@ -79,9 +79,9 @@ describe('concurrencyLimit', () => {
       serverInterceptors: [concurrencyLimit({ max: 3 })],
       handlers: held.handlers,
     });
-    const admitted = Array.from({ length: 3 }, () => sleep(harness!.client));
+    const admitted = Array.from({ length: 3 }, () => callSleep(harness!.client));
     await held.arrived(3);
-    const excess = await Promise.all(Array.from({ length: 5 }, () => sleep(harness!.client)));
+    const excess = await Promise.all(Array.from({ length: 5 }, () => callSleep(harness!.client)));
     expect(excess.map((s) => s.code)).toEqual(Array(5).fill(grpc.status.RESOURCE_EXHAUSTED));
     held.open();
     expect((await Promise.all(admitted)).map((s) => s.code)).toEqual([0, 0, 0]);
@@ -94,7 +94,7 @@ describe('concurrencyLimit', () => {
       serverInterceptors: [concurrencyLimit({ max: 1, name: 'sleepers' })],
       handlers: held.handlers,
     });
-    const slow = sleep(harness.client);
+    const slow = callSleep(harness.client);
     await held.arrived(1);
     const rejected = await unary(harness.client, {}, {}, 'Sleep');
     expect(rejected.status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
@@ -111,7 +111,7 @@ describe('concurrencyLimit', () => {
       serverInterceptors: [concurrencyLimit({ max: 1 })],
       handlers: held.handlers,
     });
-    const slow = sleep(harness.client);
+    const slow = callSleep(harness.client);
     await held.arrived(1);
     expect((await unary(harness.client, {})).status.code).toBe(grpc.status.OK);
     held.open();
@@ -140,7 +140,7 @@ describe('concurrencyLimit', () => {
       expect((await unary(client, { failCode: grpc.status.NOT_FOUND })).status.code).toBe(
         grpc.status.NOT_FOUND,
       );
-      expect((await Promise.all([sleep(client, 50), sleep(client, 50)])).map((s) => s.code)).toEqual([
+      expect((await Promise.all([callSleep(client, 50), callSleep(client, 50)])).map((s) => s.code)).toEqual([
         grpc.status.DEADLINE_EXCEEDED,
         grpc.status.DEADLINE_EXCEEDED,
       ]);
@@ -151,9 +151,9 @@ describe('concurrencyLimit', () => {
     }
     await held.cancelled(12); // the server saw every deadline and cancel
     // The limit must still be exactly 2: no slot leaked, none freed twice.
-    const admitted = [sleep(client), sleep(client)];
+    const admitted = [callSleep(client), callSleep(client)];
     await held.arrived(14);
-    const excess = await Promise.all([sleep(client), sleep(client), sleep(client)]);
+    const excess = await Promise.all([callSleep(client), callSleep(client), callSleep(client)]);
     expect(excess.map((s) => s.code)).toEqual(Array(3).fill(grpc.status.RESOURCE_EXHAUSTED));
     held.open();
     expect((await Promise.all(admitted)).map((s) => s.code)).toEqual([0, 0]);
