@@ -5,11 +5,10 @@
  * a retry shows as attempts counted at the server.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { SpanStatusCode } from '@opentelemetry/api';
 import { bearerToken } from '@weft/auth';
-import { type BreakerTransition, clientLogging, type Logger, type LogLevel, signals } from '@weft/core';
+import { type BreakerTransition, clientLogging, signals } from '@weft/core';
 import { clientMetrics, grpcOtelClientMetrics } from '@weft/metrics';
-import { circuitBreaker, clientDeadline, clientThrottle, deadlineMs, retry } from '@weft/resilience';
+import { circuitBreaker, clientDeadline, clientThrottle, retry } from '@weft/resilience';
 import { clientTracing } from '@weft/tracing';
 import { Registry } from 'prom-client';
 import { describe, it } from 'vitest';
@@ -17,19 +16,25 @@ import { testMeters } from '../../packages/metrics/test/grpc-otel';
 import { setupOtel } from '../../packages/tracing/test/otel';
 import { testProto } from '../harness';
 import {
+  byShape,
   type CellResult,
   type Cells,
   count,
-  DEADLINE_MS,
+  countingLogger,
+  deadlineFact,
   type Effect,
   expectCells,
   expected,
   type MatrixServer,
-  perShape,
+  METHOD,
+  otelCounts,
+  promCounts,
   type RunOptions,
   runMatrix,
   type Seen,
+  type Shape,
   singleRequest,
+  spanCounts,
   startMatrix,
 } from './matrix';
 
@@ -46,67 +51,60 @@ interface Row {
 const clientWith = (server: MatrixServer, ...interceptors: grpc.Interceptor[]) =>
   server.harness.newClient({ interceptors });
 
-/** prom-client's samples of a family, by `grpc_code` when it has one, summed. */
-async function promCounts(registry: Registry, families: Record<string, string>): Promise<Effect> {
-  const effect: Effect = {};
-  for (const metric of await registry.getMetricsAsJSON()) {
-    const short = families[metric.name] ?? families[`${metric.name}_count`];
-    if (short === undefined) continue;
-    const values = metric.values as {
-      value: number;
-      metricName?: string;
-      labels: Record<string, string | number>;
-    }[];
-    for (const v of values) {
-      if (v.metricName !== undefined && families[v.metricName] !== short) continue;
-      const code = v.labels.grpc_code;
-      count(effect, code === undefined ? short : `${short} ${code}`, v.value);
-    }
-  }
-  return effect;
-}
-
 /** One call's gRFC A66 client instruments, recorded as its one attempt: sizes as count and bytes. */
-function a66(status: string, sentBytes: number, rcvdBytes: number): Effect {
+function a66(shape: Shape, status: string, sentBytes: number, rcvdBytes: number): Effect {
+  const m = METHOD[shape];
   const effect: Effect = {
     attempts: 1,
-    'grpc.client.attempt.started': 1,
-    [`grpc.client.attempt.duration ${status}`]: 1,
-    [`grpc.client.call.duration ${status}`]: 1,
+    [`grpc.client.attempt.started ${m}`]: 1,
+    [`grpc.client.attempt.duration ${m} ${status}`]: 1,
+    [`grpc.client.call.duration ${m} ${status}`]: 1,
   };
   for (const [name, bytes] of [
     ['sent', sentBytes],
     ['rcvd', rcvdBytes],
   ] as const) {
-    const key = `grpc.client.attempt.${name}_total_compressed_message_size ${status}`;
+    const key = `grpc.client.attempt.${name}_total_compressed_message_size ${m} ${status}`;
     effect[key] = 1;
     if (bytes > 0) effect[`${key} bytes`] = bytes;
   }
   return effect;
 }
 
+/** One call's go-grpc-prometheus client series: started, handled, timed, messages each way. */
+function goMetrics(shape: Shape, code: string, sent: number, received: number): Effect {
+  const series = `${METHOD[shape]} ${shape}`;
+  const effect: Effect = {
+    attempts: 1,
+    [`started ${series}`]: 1,
+    [`handled ${series} ${code}`]: 1,
+    [`timed ${series}`]: 1,
+  };
+  if (sent > 0) effect[`sent ${series}`] = sent;
+  if (received > 0) effect[`received ${series}`] = received;
+  return effect;
+}
+
+/** Requests a call of each shape writes: one, or two from the client-streaming shapes unless it stops early. */
+const REQUESTS: Record<Shape, number> = { unary: 1, server_stream: 1, client_stream: 2, bidi_stream: 2 };
+
 const rows: Row[] = [
   {
     name: 'clientLogging',
     setup(server) {
-      const effect: Effect = {};
-      const line = (level: LogLevel) => (fields: Record<string, unknown>, message: string) =>
-        count(effect, `${level} ${message} ${fields['grpc.code']}`);
-      const logger: Logger = {
-        debug: line('debug'),
-        info: line('info'),
-        warn: line('warn'),
-        error: line('error'),
-      };
+      const { logger, effect } = countingLogger();
       const client = clientWith(server, clientLogging({ logger }));
       return { run: { measure: () => ({ ...effect }), cell: () => ({ client }) } };
     },
     // go-grpc-middleware's client levels: OK and Canceled debug, DeadlineExceeded info, Unavailable warn.
     expected: expected({
-      ok: { attempts: 1, 'debug finished call OK': 1 },
-      error: { attempts: 1, 'warn finished call Unavailable': 1 },
-      cancel: { attempts: 1, 'debug finished call Canceled': 1 },
-      deadline: { attempts: 1, 'info finished call DeadlineExceeded': 1 },
+      ok: byShape((s) => ({ attempts: 1, [`debug finished call ${METHOD[s]} ${s} OK`]: 1 })),
+      error: byShape((s) => ({ attempts: 1, [`warn finished call ${METHOD[s]} ${s} Unavailable`]: 1 })),
+      cancel: byShape((s) => ({ attempts: 1, [`debug finished call ${METHOD[s]} ${s} Canceled`]: 1 })),
+      deadline: byShape((s) => ({
+        attempts: 1,
+        [`info finished call ${METHOD[s]} ${s} DeadlineExceeded`]: 1,
+      })),
     }),
   },
   {
@@ -137,23 +135,14 @@ const rows: Row[] = [
     setup(server) {
       const otel = setupOtel();
       const client = clientWith(server, clientTracing({ tracerProvider: otel.provider }));
-      const measure = () => {
-        const effect: Effect = {};
-        for (const span of otel.spans())
-          count(
-            effect,
-            `span ${SpanStatusCode[span.status.code]} ${span.attributes['rpc.grpc.status_code']}`,
-          );
-        return effect;
-      };
-      return { run: { measure, cell: () => ({ client }) } };
+      return { run: { measure: () => spanCounts(otel.spans()), cell: () => ({ client }) } };
     },
     // A client span is an error for every status but OK (OpenTelemetry's RPC conventions).
     expected: expected({
-      ok: { attempts: 1, 'span UNSET 0': 1 },
-      error: { attempts: 1, 'span ERROR 14': 1 },
-      cancel: { attempts: 1, 'span ERROR 1': 1 },
-      deadline: { attempts: 1, 'span ERROR 4': 1 },
+      ok: byShape((s) => ({ attempts: 1, [`span CLIENT ${METHOD[s]} UNSET 0`]: 1 })),
+      error: byShape((s) => ({ attempts: 1, [`span CLIENT ${METHOD[s]} ERROR 14`]: 1 })),
+      cancel: byShape((s) => ({ attempts: 1, [`span CLIENT ${METHOD[s]} ERROR 1`]: 1 })),
+      deadline: byShape((s) => ({ attempts: 1, [`span CLIENT ${METHOD[s]} ERROR 4`]: 1 })),
     }),
   },
   {
@@ -166,15 +155,18 @@ const rows: Row[] = [
           grpc_client_started_total: 'started',
           grpc_client_handled_total: 'handled',
           grpc_client_handling_seconds_count: 'timed',
+          grpc_client_msg_sent_total: 'sent',
+          grpc_client_msg_received_total: 'received',
           weft_client_in_flight_calls: 'in flight',
         });
       return { run: { measure, cell: () => ({ client }) } };
     },
+    // Messages as the caller wrote and read them (a cancelled or expired stream wrote one request).
     expected: expected({
-      ok: { attempts: 1, started: 1, 'handled OK': 1, timed: 1 },
-      error: { attempts: 1, started: 1, 'handled Unavailable': 1, timed: 1 },
-      cancel: { attempts: 1, started: 1, 'handled Canceled': 1, timed: 1 },
-      deadline: { attempts: 1, started: 1, 'handled DeadlineExceeded': 1, timed: 1 },
+      ok: byShape((s) => goMetrics(s, 'OK', REQUESTS[s], s === 'unary' || s === 'client_stream' ? 1 : 2)),
+      error: byShape((s) => goMetrics(s, 'Unavailable', REQUESTS[s], 0)),
+      cancel: byShape((s) => goMetrics(s, 'Canceled', 1, 0)),
+      deadline: byShape((s) => goMetrics(s, 'DeadlineExceeded', 1, 0)),
     }),
   },
   {
@@ -188,37 +180,17 @@ const rows: Row[] = [
           services: [testProto().weft.test.TestService.service],
         }),
       );
-      const measure = async () => {
-        const effect: Effect = {};
-        for (const [name, metric] of await meters.collect()) {
-          for (const p of metric.dataPoints) {
-            const value = p.value as number | { count: number; sum: number };
-            const status = p.attributes['grpc.status'];
-            const key = status === undefined ? name : `${name} ${status}`;
-            if (typeof value === 'number') count(effect, key, value);
-            else {
-              count(effect, key, value.count);
-              if (name.endsWith('_size')) count(effect, `${key} bytes`, value.sum);
-            }
-          }
-        }
-        return effect;
-      };
+      const measure = () => otelCounts(() => meters.collect());
       return { run: { measure, cell: () => ({ client }) } };
     },
     // Without `attempt` in the chain the call is recorded as one attempt. Sizes: requests as the
     // call's serializer writes them (`ok`: 4 bytes), responses decoded and encoded again (`ok` with
     // index 0 or 1: 6 bytes).
     expected: expected({
-      ok: perShape({
-        unary: a66('OK', 4, 6),
-        client_stream: a66('OK', 8, 6),
-        server_stream: a66('OK', 4, 12),
-        bidi_stream: a66('OK', 8, 12),
-      }),
-      error: singleRequest(a66('UNAVAILABLE', 7, 0), a66('UNAVAILABLE', 14, 0)),
-      cancel: a66('CANCELLED', 8, 0),
-      deadline: a66('DEADLINE_EXCEEDED', 10, 0),
+      ok: byShape((s) => a66(s, 'OK', REQUESTS[s] * 4, s === 'unary' || s === 'client_stream' ? 6 : 12)),
+      error: byShape((s) => a66(s, 'UNAVAILABLE', REQUESTS[s] * 7, 0)),
+      cancel: byShape((s) => a66(s, 'CANCELLED', 8, 0)),
+      deadline: byShape((s) => a66(s, 'DEADLINE_EXCEEDED', 10, 0)),
     }),
   },
   {
@@ -268,16 +240,7 @@ const rows: Row[] = [
   },
   {
     name: 'clientDeadline (default 60 s)',
-    seen: (call, note) => {
-      const left = deadlineMs(call.getDeadline()) - Date.now();
-      note(
-        !Number.isFinite(left)
-          ? 'deadline none'
-          : left <= DEADLINE_MS
-            ? 'deadline the caller’s'
-            : `deadline ${Math.round(left / 1000)} s`,
-      );
-    },
+    seen: (call, note) => note(deadlineFact(call.getDeadline())),
     setup(server) {
       const client = clientWith(server, clientDeadline({ default: 60_000 }));
       return { run: { measure: () => ({}), cell: () => ({ client }) } };

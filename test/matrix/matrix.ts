@@ -10,6 +10,11 @@
  * cancel lands on a call the handler holds, and the deadline passes while it waits.
  */
 import * as grpc from '@grpc/grpc-js';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { MetricData } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { Logger, LogLevel } from '@weft/core';
+import type { Registry } from 'prom-client';
 import { expect } from 'vitest';
 import type { EchoResponse__Output, Harness, HarnessOptions, TestServiceClient } from '../harness';
 import { startHarness } from '../harness';
@@ -40,6 +45,16 @@ class PerShape<T> {
   constructor(readonly values: Record<Shape, T>) {}
 }
 export const perShape = <T>(values: Record<Shape, T>): PerShape<T> => new PerShape(values);
+/** A value made from the shape (e.g. keys naming the method). */
+export const byShape = <T>(make: (shape: Shape) => T): PerShape<T> =>
+  perShape(Object.fromEntries(SHAPE_NAMES.map((shape) => [shape, make(shape)])) as Record<Shape, T>);
+/** The test service's method of each shape. */
+export const METHOD: Record<Shape, string> = {
+  unary: 'Unary',
+  client_stream: 'ClientStream',
+  server_stream: 'ServerStream',
+  bidi_stream: 'Bidi',
+};
 /** Unary and server streaming (the shapes retry retries) get `a`, the client-streaming shapes `b`. */
 export const singleRequest = <T>(a: T, b: T): PerShape<T> =>
   perShape({ unary: a, server_stream: a, client_stream: b, bidi_stream: b });
@@ -394,4 +409,89 @@ export function expected(
 /** Compares the whole table at once, so a failure shows every cell that differs. */
 export function expectCells(actual: Cells<CellResult>, wanted: Cells<CellResult>): void {
   expect(actual).toEqual(wanted);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Effect readers shared by the server and client rows.
+
+const SERVICE_PREFIX = 'weft.test.TestService/';
+const short = (method: unknown) => String(method).replace(SERVICE_PREFIX, '');
+
+/** A logger counting each line as `level message method type code`. */
+export function countingLogger(): { logger: Logger; effect: Effect } {
+  const effect: Effect = {};
+  const line = (level: LogLevel) => (fields: Record<string, unknown>, message: string) =>
+    count(
+      effect,
+      `${level} ${message} ${fields['grpc.method']} ${fields['grpc.method_type']} ${fields['grpc.code']}`,
+    );
+  return {
+    logger: { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') },
+    effect,
+  };
+}
+
+/** Finished spans counted as `span KIND Method STATUS rpc.grpc.status_code`. */
+export function spanCounts(spans: readonly ReadableSpan[]): Effect {
+  const effect: Effect = {};
+  for (const span of spans) {
+    const code = span.attributes['rpc.grpc.status_code'];
+    count(
+      effect,
+      `span ${SpanKind[span.kind]} ${short(span.name)} ${SpanStatusCode[span.status.code]} ${code}`,
+    );
+  }
+  return effect;
+}
+
+/**
+ * prom-client samples of `families` (full name to short name; a histogram by its `_count`),
+ * counted as `short Method grpc_type [grpc_code]`.
+ */
+export async function promCounts(registry: Registry, families: Record<string, string>): Promise<Effect> {
+  const effect: Effect = {};
+  for (const metric of await registry.getMetricsAsJSON()) {
+    const name = families[metric.name] ?? families[`${metric.name}_count`];
+    if (name === undefined) continue;
+    const values = metric.values as {
+      value: number;
+      metricName?: string;
+      labels: Record<string, string | number>;
+    }[];
+    for (const v of values) {
+      if (v.metricName !== undefined && families[v.metricName] !== name) continue;
+      const { grpc_method: method, grpc_type: type, grpc_code: code } = v.labels;
+      count(effect, `${name} ${method} ${type}${code === undefined ? '' : ` ${code}`}`, v.value);
+    }
+  }
+  return effect;
+}
+
+/**
+ * OpenTelemetry metrics counted as `instrument Method [grpc.status]`: a counter's value, a
+ * histogram's count, and for message sizes their bytes too (`... bytes`).
+ */
+export async function otelCounts(collect: () => Promise<Map<string, MetricData>>): Promise<Effect> {
+  const effect: Effect = {};
+  for (const [name, metric] of await collect()) {
+    for (const p of metric.dataPoints) {
+      const value = p.value as number | { count: number; sum: number };
+      const status = p.attributes['grpc.status'];
+      const key = `${name} ${short(p.attributes['grpc.method'])}${status === undefined ? '' : ` ${status}`}`;
+      if (typeof value === 'number') count(effect, key, value);
+      else {
+        count(effect, key, value.count);
+        if (name.endsWith('_size') && value.sum > 0) count(effect, `${key} bytes`, value.sum);
+      }
+    }
+  }
+  return effect;
+}
+
+/** The deadline a handler sees, by what set it: none, the caller's (`DEADLINE_MS`), or a default. */
+export function deadlineFact(deadline: grpc.Deadline): string {
+  const left = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
+  if (!Number.isFinite(left)) return 'deadline none';
+  if (left <= DEADLINE_MS) return 'deadline the caller’s';
+  return `deadline ${Math.round(left / 1000)} s`;
 }

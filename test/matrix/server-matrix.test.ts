@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { SpanStatusCode } from '@opentelemetry/api';
 import {
   authenticatedPeer,
   authIdentity,
@@ -21,8 +20,6 @@ import {
   type AdaptiveConcurrencyState,
   type AuthFailure,
   getCallContext,
-  type Logger,
-  type LogLevel,
   recovery,
   serverLogging,
   signals,
@@ -31,7 +28,6 @@ import { grpcOtelServerMetrics, serverMetrics } from '@weft/metrics';
 import {
   adaptiveConcurrency,
   concurrencyLimit,
-  deadlineMs,
   memoryStore,
   type RateLimitStore,
   rateLimit,
@@ -46,18 +42,22 @@ import { testMeters } from '../../packages/metrics/test/grpc-otel';
 import { setupOtel } from '../../packages/tracing/test/otel';
 import { testProto } from '../harness';
 import {
+  byShape,
   type CellResult,
   type Cells,
-  count,
-  DEADLINE_MS,
+  countingLogger,
+  deadlineFact,
   type Effect,
   expectCells,
   expected,
   type MatrixServer,
-  perShape,
+  METHOD,
+  otelCounts,
+  promCounts,
   type RunOptions,
   runMatrix,
-  singleRequest,
+  type Shape,
+  spanCounts,
   startMatrix,
 } from './matrix';
 
@@ -75,49 +75,47 @@ const bearer = (subject: string) => {
   return md;
 };
 
-/** The deadline a handler sees, by what set it: none, the caller's (`DEADLINE_MS`), or a default. */
-function deadlineFact(deadline: grpc.Deadline): string {
-  const left = deadlineMs(deadline) - Date.now();
-  if (!Number.isFinite(left)) return 'deadline none';
-  if (left <= DEADLINE_MS) return 'deadline the caller’s';
-  return `deadline ${Math.round(left / 1000)} s`;
-}
-
-/** prom-client's samples of a family, by label values (`grpc_code` or none), summed. */
-async function promCounts(registry: Registry, families: Record<string, string>): Promise<Effect> {
-  const effect: Effect = {};
-  for (const metric of await registry.getMetricsAsJSON()) {
-    const short = families[metric.name] ?? families[`${metric.name}_count`];
-    if (short === undefined) continue;
-    const values = metric.values as {
-      value: number;
-      metricName?: string;
-      labels: Record<string, string | number>;
-    }[];
-    for (const v of values) {
-      if (v.metricName !== undefined && families[v.metricName] !== short) continue;
-      const code = v.labels.grpc_code;
-      count(effect, code === undefined ? short : `${short} ${code}`, v.value);
-    }
-  }
-  return effect;
-}
-
 /** One call's gRFC A66 server instruments: started, duration and the two sizes (count, bytes). */
-function a66(status: string, sentBytes: number, rcvdBytes: number): Effect {
+function a66(shape: Shape, status: string, sentBytes: number, rcvdBytes: number): Effect {
+  const m = METHOD[shape];
   const effect: Effect = {
     attempts: 1,
-    'grpc.server.call.started': 1,
-    [`grpc.server.call.duration ${status}`]: 1,
+    [`grpc.server.call.started ${m}`]: 1,
+    [`grpc.server.call.duration ${m} ${status}`]: 1,
   };
   for (const [name, bytes] of [
     ['sent', sentBytes],
     ['rcvd', rcvdBytes],
   ] as const) {
-    const key = `grpc.server.call.${name}_total_compressed_message_size ${status}`;
+    const key = `grpc.server.call.${name}_total_compressed_message_size ${m} ${status}`;
     effect[key] = 1;
     if (bytes > 0) effect[`${key} bytes`] = bytes;
   }
+  return effect;
+}
+
+/** Requests an `ok` or `error` call sends: the client-streaming shapes send two. */
+const STREAMED_IN: Record<Shape, number> = { unary: 1, server_stream: 1, client_stream: 2, bidi_stream: 2 };
+
+/** Bytes sent and received by an `ok` call of each shape (see the A66 row). */
+const OK_SIZES: Record<Shape, [number, number]> = {
+  unary: [6, 12],
+  client_stream: [6, 24],
+  server_stream: [12, 12],
+  bidi_stream: [12, 24],
+};
+
+/** One call's go-grpc-prometheus server series: started, handled, timed, messages each way. */
+function goMetrics(shape: Shape, code: string, received: number, sent: number): Effect {
+  const series = `${METHOD[shape]} ${shape}`;
+  const effect: Effect = {
+    attempts: 1,
+    [`started ${series}`]: 1,
+    [`handled ${series} ${code}`]: 1,
+    [`timed ${series}`]: 1,
+  };
+  if (received > 0) effect[`received ${series}`] = received;
+  if (sent > 0) effect[`sent ${series}`] = sent;
   return effect;
 }
 
@@ -149,23 +147,19 @@ const rows: Row[] = [
   {
     name: 'serverLogging',
     async setup() {
-      const effect: Effect = {};
-      const line = (level: LogLevel) => (fields: Record<string, unknown>, message: string) =>
-        count(effect, `${level} ${message} ${fields['grpc.code']}`);
-      const logger: Logger = {
-        debug: line('debug'),
-        info: line('info'),
-        warn: line('warn'),
-        error: line('error'),
-      };
+      const { logger, effect } = countingLogger();
       const server = await startMatrix({ serverInterceptors: [serverLogging({ logger })] });
       return { server, run: { measure: () => ({ ...effect }) } };
     },
+    // go-grpc-middleware's server levels: OK and Canceled info, Unavailable and DeadlineExceeded warn.
     expected: expected({
-      ok: { attempts: 1, 'info finished call OK': 1 },
-      error: { attempts: 1, 'warn finished call Unavailable': 1 },
-      cancel: { attempts: 1, 'info finished call Canceled': 1 },
-      deadline: { attempts: 1, 'warn finished call DeadlineExceeded': 1 },
+      ok: byShape((s) => ({ attempts: 1, [`info finished call ${METHOD[s]} ${s} OK`]: 1 })),
+      error: byShape((s) => ({ attempts: 1, [`warn finished call ${METHOD[s]} ${s} Unavailable`]: 1 })),
+      cancel: byShape((s) => ({ attempts: 1, [`info finished call ${METHOD[s]} ${s} Canceled`]: 1 })),
+      deadline: byShape((s) => ({
+        attempts: 1,
+        [`warn finished call ${METHOD[s]} ${s} DeadlineExceeded`]: 1,
+      })),
     }),
   },
   {
@@ -232,23 +226,15 @@ const rows: Row[] = [
       const server = await startMatrix({
         serverInterceptors: [serverTracing({ tracerProvider: otel.provider })],
       });
-      const measure = () => {
-        const effect: Effect = {};
-        for (const span of otel.spans()) {
-          const code = span.attributes['rpc.grpc.status_code'];
-          count(effect, `span ${SpanStatusCode[span.status.code]} ${code}`);
-        }
-        return effect;
-      };
-      return { server, run: { measure } };
+      return { server, run: { measure: () => spanCounts(otel.spans()) } };
     },
     // OpenTelemetry's RPC conventions: a server span is an error for UNKNOWN, DEADLINE_EXCEEDED,
     // UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS only; a cancel is not the server's fault.
     expected: expected({
-      ok: { attempts: 1, 'span UNSET 0': 1 },
-      error: { attempts: 1, 'span ERROR 14': 1 },
-      cancel: { attempts: 1, 'span UNSET 1': 1 },
-      deadline: { attempts: 1, 'span ERROR 4': 1 },
+      ok: byShape((s) => ({ attempts: 1, [`span SERVER ${METHOD[s]} UNSET 0`]: 1 })),
+      error: byShape((s) => ({ attempts: 1, [`span SERVER ${METHOD[s]} ERROR 14`]: 1 })),
+      cancel: byShape((s) => ({ attempts: 1, [`span SERVER ${METHOD[s]} UNSET 1`]: 1 })),
+      deadline: byShape((s) => ({ attempts: 1, [`span SERVER ${METHOD[s]} ERROR 4`]: 1 })),
     }),
   },
   {
@@ -261,15 +247,19 @@ const rows: Row[] = [
           grpc_server_started_total: 'started',
           grpc_server_handled_total: 'handled',
           grpc_server_handling_seconds_count: 'timed',
+          grpc_server_msg_received_total: 'received',
+          grpc_server_msg_sent_total: 'sent',
           weft_server_in_flight_calls: 'in flight',
         });
       return { server, run: { measure } };
     },
+    // Messages as the handler read and wrote them: a bidi handler that never reads (cancel,
+    // deadline) receives nothing; one that fails sends nothing.
     expected: expected({
-      ok: { attempts: 1, started: 1, 'handled OK': 1, timed: 1 },
-      error: { attempts: 1, started: 1, 'handled Unavailable': 1, timed: 1 },
-      cancel: { attempts: 1, started: 1, 'handled Canceled': 1, timed: 1 },
-      deadline: { attempts: 1, started: 1, 'handled DeadlineExceeded': 1, timed: 1 },
+      ok: byShape((s) => goMetrics(s, 'OK', STREAMED_IN[s], s === 'unary' || s === 'client_stream' ? 1 : 2)),
+      error: byShape((s) => goMetrics(s, 'Unavailable', STREAMED_IN[s], 0)),
+      cancel: byShape((s) => goMetrics(s, 'Canceled', s === 'bidi_stream' ? 0 : 1, 0)),
+      deadline: byShape((s) => goMetrics(s, 'DeadlineExceeded', s === 'bidi_stream' ? 0 : 1, 0)),
     }),
   },
   {
@@ -284,23 +274,7 @@ const rows: Row[] = [
           }),
         ],
       });
-      const measure = async () => {
-        const effect: Effect = {};
-        for (const [name, metric] of await meters.collect()) {
-          for (const p of metric.dataPoints) {
-            const value = p.value as number | { count: number; sum: number };
-            const status = p.attributes['grpc.status'];
-            const key = status === undefined ? name : `${name} ${status}`;
-            if (typeof value === 'number') count(effect, key, value);
-            else {
-              count(effect, key, value.count);
-              // Message sizes in bytes, as the serializers of `services` measure them.
-              if (name.endsWith('_size')) count(effect, `${key} bytes`, value.sum);
-            }
-          }
-        }
-        return effect;
-      };
+      const measure = () => otelCounts(() => meters.collect());
       return { server, run: { measure } };
     },
     // Sizes: what the server sends is what grpc-js writes (a response `ok` with index 0: 6 bytes;
@@ -308,25 +282,10 @@ const rows: Row[] = [
     // `defaults: true` fills in four absent fields (+8 bytes: `ok` counts 12), as the README says.
     // A bidi handler that never reads (cancel, deadline) lets no request reach the interceptor.
     expected: expected({
-      ok: perShape({
-        unary: a66('OK', 6, 12),
-        client_stream: a66('OK', 6, 24),
-        server_stream: a66('OK', 12, 12),
-        bidi_stream: a66('OK', 12, 24),
-      }),
-      error: singleRequest(a66('UNAVAILABLE', 0, 15), a66('UNAVAILABLE', 0, 30)),
-      cancel: perShape({
-        unary: a66('CANCELLED', 0, 16),
-        client_stream: a66('CANCELLED', 0, 16),
-        server_stream: a66('CANCELLED', 0, 16),
-        bidi_stream: a66('CANCELLED', 0, 0),
-      }),
-      deadline: perShape({
-        unary: a66('DEADLINE_EXCEEDED', 0, 18),
-        client_stream: a66('DEADLINE_EXCEEDED', 0, 18),
-        server_stream: a66('DEADLINE_EXCEEDED', 0, 18),
-        bidi_stream: a66('DEADLINE_EXCEEDED', 0, 0),
-      }),
+      ok: byShape((s) => a66(s, 'OK', ...OK_SIZES[s])),
+      error: byShape((s) => a66(s, 'UNAVAILABLE', 0, s === 'unary' || s === 'server_stream' ? 15 : 30)),
+      cancel: byShape((s) => a66(s, 'CANCELLED', 0, s === 'bidi_stream' ? 0 : 16)),
+      deadline: byShape((s) => a66(s, 'DEADLINE_EXCEEDED', 0, s === 'bidi_stream' ? 0 : 18)),
     }),
   },
   {
