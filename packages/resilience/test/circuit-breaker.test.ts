@@ -154,11 +154,35 @@ describe('circuitBreaker', () => {
   });
 
   it('lets only halfOpenProbes probes through at once', async () => {
-    const { breaker, fail, ok } = await withBreaker({ halfOpenProbes: 2 });
+    // Probes are held at the server until the test lets them answer: they overlap for sure.
+    let held = 0;
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let twoHeld: () => void = () => {};
+    const bothArrived = new Promise<void>((resolve) => {
+      twoHeld = resolve;
+    });
+    const { breaker, fail } = await withBreaker(
+      { halfOpenProbes: 2 },
+      {
+        async Unary(call, callback) {
+          if (call.request.failCode) return callback({ code: call.request.failCode, details: 'planned' });
+          if (++held === 2) twoHeld();
+          await released;
+          callback(null, { message: 'probe' });
+        },
+      },
+    );
     for (let i = 0; i < 4; i++) await fail();
     now = 1000;
-    const results = await Promise.all([ok(100), ok(100), ok(100), ok(100)]);
+    const probes = [0, 1, 2, 3].map(() => unary(harness!.client, { message: 'probe' }));
+    await bothArrived;
+    release();
+    const results = await Promise.all(probes);
     expect(results.map((r) => r.status.code).sort()).toEqual([0, 0, 14, 14]);
+    expect(held).toBe(2); // the two others were refused without reaching the server
     expect(breaker.state(UNARY)).toBe('closed');
   });
 
