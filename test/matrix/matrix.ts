@@ -131,6 +131,11 @@ export interface MatrixServer {
   readonly harness: Harness;
   /** Handler runs (`attempts`) and the row's `seen` facts, cumulative. */
   readonly facts: Effect;
+  /**
+   * Starts a unary call the handler holds until the returned function cancels it (a call that
+   * keeps a slot taken); resolves once the handler holds it.
+   */
+  hold(): Promise<() => void>;
   /** Runs one cell through `client` (default: the harness client) and returns the caller's status. */
   call(shape: Shape, outcome: Outcome, options?: CellOptions): Promise<string>;
   /**
@@ -146,6 +151,12 @@ export interface CellOptions {
   metadata?: grpc.Metadata;
   /** Wait until the server's interceptors are done with the call (server rows). Default false. */
   awaitServer?: boolean;
+  /**
+   * `false` for rows whose interceptor answers every call itself (a rejection): the handler never
+   * runs, so a `cancel` cell has nothing to cancel and sees the rejection, as a `deadline` cell
+   * does. Default true.
+   */
+  reachesHandler?: boolean;
 }
 
 type AnyCall = { metadata: grpc.Metadata; getDeadline(): grpc.Deadline };
@@ -275,6 +286,7 @@ export async function startMatrix(options: MatrixServerOptions = {}): Promise<Ma
     const deadline = Date.now() + DEADLINE_MS;
     const callOptions: grpc.CallOptions = outcome === 'deadline' ? { deadline } : {};
     deadlineSeen = Number.POSITIVE_INFINITY;
+    const reaches = cell.reachesHandler !== false;
     const reached = new Promise<void>((resolve) => {
       arrived = resolve;
     });
@@ -283,8 +295,8 @@ export async function startMatrix(options: MatrixServerOptions = {}): Promise<Ma
     // Layers inside see a status last on its way out (outer probe), a cancel last on its way in.
     const serverDone = new Promise<void>((resolve) => {
       onProbe = () => {
-        if (outerDone >= outerTarget && (outcome === 'ok' || outcome === 'error' || innerDone >= innerTarget))
-          resolve();
+        const inward = (outcome === 'cancel' || outcome === 'deadline') && reaches;
+        if (outerDone >= outerTarget && (!inward || innerDone >= innerTarget)) resolve();
       };
     });
     const whole = outcome === 'ok' || outcome === 'error';
@@ -331,13 +343,24 @@ export async function startMatrix(options: MatrixServerOptions = {}): Promise<Ma
         }
       }
       started.on('status', done);
-      if (outcome === 'cancel') void reached.then(() => started.cancel());
+      if (outcome === 'cancel' && reaches) void reached.then(() => started.cancel());
     });
     const received = await status;
     if (cell.awaitServer) await serverDone;
     onProbe = () => {};
-    if (outcome === 'deadline') lag = deadlineSeen - deadline;
+    lag = outcome === 'deadline' && reaches ? deadlineSeen - deadline : 0;
     return statusText(received);
+  };
+
+  const hold = async () => {
+    const held = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const metadata = new grpc.Metadata();
+    metadata.set('x-outcome', 'deadline'); // held, never answered: no deadline is set here
+    const pending = harness.client.Unary({}, metadata, () => {});
+    await held;
+    return () => pending.cancel();
   };
 
   let lag = 0;
@@ -345,6 +368,7 @@ export async function startMatrix(options: MatrixServerOptions = {}): Promise<Ma
     harness,
     facts,
     call,
+    hold,
     get deadlineLag() {
       return lag;
     },

@@ -20,6 +20,7 @@ import {
   type AdaptiveConcurrencyState,
   type AuthFailure,
   getCallContext,
+  type LimitRejection,
   recovery,
   serverLogging,
   signals,
@@ -45,6 +46,7 @@ import {
   byShape,
   type CellResult,
   type Cells,
+  count,
   countingLogger,
   deadlineFact,
   type Effect,
@@ -92,6 +94,15 @@ function a66(shape: Shape, status: string, sentBytes: number, rcvdBytes: number)
     if (bytes > 0) effect[`${key} bytes`] = bytes;
   }
   return effect;
+}
+
+/** Every cell refused with `status` before the handler ran, `effect` naming the method. */
+function refused(effect: (shape: Shape) => Effect, status: string): Cells<CellResult> {
+  const column = byShape(effect);
+  return expected(
+    { ok: column, error: column, cancel: column, deadline: column },
+    { ok: status, error: status, cancel: status, deadline: status },
+  );
 }
 
 /** Requests an `ok` or `error` call sends: the client-streaming shapes send two. */
@@ -384,6 +395,78 @@ const rows: Row[] = [
       cancel: { attempts: 1, 'in flight 1': 1 },
       deadline: { attempts: 1, 'in flight 1': 1 },
     }),
+  },
+  // Rejections: the interceptor answers every call itself, so the handler never runs and a
+  // `cancel` cell has nothing to cancel: every outcome sees the same refusal.
+  {
+    name: 'jwtAuth (no token: refused)',
+    async setup() {
+      const failures: Effect = {};
+      const onFailure = (f: AuthFailure) => count(failures, `authFailure ${f.method.method} ${f.reason}`);
+      signals.authFailure.subscribe(onFailure);
+      const server = await startMatrix({
+        serverInterceptors: [jwtAuth({ keys: { secret: SECRET }, algorithms: ['HS256'] })],
+      });
+      return {
+        server,
+        run: { measure: () => ({ ...failures }), cell: () => ({ reachesHandler: false }) },
+        cleanup: () => signals.authFailure.unsubscribe(onFailure),
+      };
+    },
+    expected: refused(
+      (s) => ({ [`authFailure ${METHOD[s]} missing`]: 1 }),
+      'UNAUTHENTICATED missing bearer token in "authorization" metadata',
+    ),
+  },
+  {
+    name: 'rateLimit (out of tokens: refused)',
+    async setup() {
+      const rejections: Effect = {};
+      const onRejection = (r: LimitRejection) =>
+        count(rejections, `limitRejection ${r.method.method} ${r.rule}`);
+      signals.limitRejection.subscribe(onRejection);
+      const server = await startMatrix({
+        // A store on a stopped clock: the bucket never refills, so the wait it tells is exact.
+        serverInterceptors: [
+          rateLimit({
+            rules: [{ name: 'matrix', rate: 0.001, burst: 1, store: memoryStore({ now: () => 0 }) }],
+          }),
+        ],
+      });
+      await server.call('unary', 'ok', { awaitServer: true }); // takes the only token
+      return {
+        server,
+        run: { measure: () => ({ ...rejections }), cell: () => ({ reachesHandler: false }) },
+        cleanup: () => signals.limitRejection.unsubscribe(onRejection),
+      };
+    },
+    expected: refused(
+      (s) => ({ [`limitRejection ${METHOD[s]} matrix`]: 1 }),
+      'RESOURCE_EXHAUSTED rate limit "matrix" exceeded; retry in 1000000 ms',
+    ),
+  },
+  {
+    name: 'concurrencyLimit (its one slot taken: refused)',
+    async setup() {
+      const rejections: Effect = {};
+      const onRejection = (r: LimitRejection) =>
+        count(rejections, `limitRejection ${r.method.method} ${r.rule}`);
+      signals.limitRejection.subscribe(onRejection);
+      const server = await startMatrix({ serverInterceptors: [concurrencyLimit({ max: 1, key: 'global' })] });
+      const release = await server.hold();
+      return {
+        server,
+        run: { measure: () => ({ ...rejections }), cell: () => ({ reachesHandler: false }) },
+        cleanup: () => {
+          release();
+          signals.limitRejection.unsubscribe(onRejection);
+        },
+      };
+    },
+    expected: refused(
+      (s) => ({ [`limitRejection ${METHOD[s]} concurrency`]: 1 }),
+      'RESOURCE_EXHAUSTED concurrency limit "concurrency" reached (1 in flight)',
+    ),
   },
 ];
 
