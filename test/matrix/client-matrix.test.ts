@@ -6,7 +6,13 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { bearerToken } from '@weft/auth';
-import { type BreakerTransition, clientLogging, signals } from '@weft/core';
+import {
+  type BreakerRejection,
+  type BreakerTransition,
+  clientLogging,
+  signals,
+  type ThrottleRejection,
+} from '@weft/core';
 import { clientMetrics, grpcOtelClientMetrics } from '@weft/metrics';
 import { circuitBreaker, clientDeadline, clientThrottle, retry } from '@weft/resilience';
 import { clientTracing } from '@weft/tracing';
@@ -32,16 +38,22 @@ import {
   type RunOptions,
   runMatrix,
   type Seen,
+  SHAPE_NAMES,
   type Shape,
   singleRequest,
   spanCounts,
   startMatrix,
 } from './matrix';
 
+interface RowSetup {
+  run: RunOptions;
+  cleanup?: () => void;
+}
+
 interface Row {
   name: string;
   /** `server` is a plain matrix server; a row plugs its interceptors into a client of it. */
-  setup(server: MatrixServer): { run: RunOptions; cleanup?: () => void };
+  setup(server: MatrixServer): RowSetup | Promise<RowSetup>;
   /** Facts the server's handlers note, for rows whose effect shows there. */
   seen?: Seen;
   expected: Cells<CellResult>;
@@ -87,6 +99,16 @@ function goMetrics(shape: Shape, code: string, sent: number, received: number): 
 
 /** Requests a call of each shape writes: one, or two from the client-streaming shapes unless it stops early. */
 const REQUESTS: Record<Shape, number> = { unary: 1, server_stream: 1, client_stream: 2, bidi_stream: 2 };
+
+/** Every cell refused with `status` before reaching the network, `effect` naming the method. */
+function refused(effect: (shape: Shape) => Effect, status: (shape: Shape) => string): Cells<CellResult> {
+  const effects = byShape(effect);
+  const statuses = byShape(status);
+  return expected(
+    { ok: effects, error: effects, cancel: effects, deadline: effects },
+    { ok: statuses, error: statuses, cancel: statuses, deadline: statuses },
+  );
+}
 
 const rows: Row[] = [
   {
@@ -272,12 +294,61 @@ const rows: Row[] = [
       deadline: { attempts: 1, requests: 1, accepts: 1 },
     }),
   },
+  // Rejections on the client: the call never reaches the network, so a `cancel` cell has
+  // nothing to cancel and a `deadline` cell does not wait: every outcome sees the refusal.
+  {
+    name: 'circuitBreaker (open: refused)',
+    async setup(server) {
+      const rejections: Effect = {};
+      const onRejection = (r: BreakerRejection) => count(rejections, `breakerRejection ${r.method.method}`);
+      signals.breakerRejection.subscribe(onRejection);
+      const client = clientWith(
+        server,
+        circuitBreaker({ minimumCalls: 1, failureRatio: 1, cooldownMs: 60_000 }),
+      );
+      // One failure per method opens each method's breaker.
+      for (const shape of SHAPE_NAMES) await server.call(shape, 'error', { client });
+      return {
+        run: { measure: () => ({ ...rejections }), cell: () => ({ client, reachesHandler: false }) },
+        cleanup: () => signals.breakerRejection.unsubscribe(onRejection),
+      };
+    },
+    expected: refused(
+      (s) => ({ [`breakerRejection ${METHOD[s]}`]: 1 }),
+      (s) => `UNAVAILABLE circuit open for weft.test.TestService/${METHOD[s]}`,
+    ),
+  },
+  {
+    name: 'clientThrottle (throttling: refused)',
+    async setup(server) {
+      const rejections: Effect = {};
+      const onRejection = (r: ThrottleRejection) =>
+        count(rejections, `throttleRejection ${r.method.method} ${r.target}`);
+      signals.throttleRejection.subscribe(onRejection);
+      // K = 1 and no minimum: one refusal by the target makes the chance of refusing positive,
+      // and random() = 0 draws under any positive chance.
+      const throttle = clientThrottle({ target: 'matrix', k: 1, minRequests: 0, random: () => 0 });
+      const client = clientWith(server, throttle);
+      await server.call('unary', 'error', { client });
+      const measure = () => ({ ...rejections, requests: throttle.stats('matrix').requests });
+      return {
+        run: { measure, cell: () => ({ client, reachesHandler: false }) },
+        cleanup: () => signals.throttleRejection.unsubscribe(onRejection),
+      };
+    },
+    // A refused call still counts as a request the target did not accept.
+    expected: refused(
+      (s) => ({ [`throttleRejection ${METHOD[s]} matrix`]: 1, requests: 1 }),
+      (s) =>
+        `UNAVAILABLE throttled on the client: matrix refuses too many calls (weft.test.TestService/${METHOD[s]})`,
+    ),
+  },
 ];
 
 describe('client interceptors: shape × outcome', () => {
   it.each(rows.map((row) => [row.name, row] as const))('%s', async (_name, row) => {
     const server = await startMatrix({ seen: row.seen });
-    const { run, cleanup } = row.setup(server);
+    const { run, cleanup } = await row.setup(server);
     try {
       const cells = await runMatrix(server, run);
       if (process.env.MATRIX_DEBUG) console.log(row.name, JSON.stringify(cells));
