@@ -8,6 +8,10 @@
  * `x-outcome` request metadata, so every shape knows it when the handler starts; for `cancel` and
  * `deadline` the handler tells the test it is running (`arrived`) and then never answers, so the
  * cancel lands on a call the handler holds, and the deadline passes while it waits.
+ *
+ * A new interceptor gets a row in server-matrix.test.ts or client-matrix.test.ts: how to build it,
+ * how to read its effect, one expected value per cell. `MATRIX_DEBUG=1` prints each row's table as
+ * it ran (a start for a new row's expectations: check each cell before pinning it).
  */
 import * as grpc from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
