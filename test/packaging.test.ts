@@ -149,7 +149,10 @@ describe('published tarballs', () => {
           sourcesContent?: (string | null)[];
         };
         expect(sourcesContent?.length, map).toBe(sources.length);
-        expect(sourcesContent?.every((text) => typeof text === 'string' && text.length > 0), map).toBe(true);
+        expect(
+          sourcesContent?.every((text) => typeof text === 'string' && text.length > 0),
+          map,
+        ).toBe(true);
       }
     });
 

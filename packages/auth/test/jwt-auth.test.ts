@@ -79,16 +79,32 @@ describe('jwtAuth with HS256', () => {
   };
 
   const badInputs: [string, () => grpc.Metadata, grpc.status, string][] = [
-    ['missing header', () => new grpc.Metadata(), grpc.status.UNAUTHENTICATED, 'missing bearer token'],
+    [
+      'missing header',
+      () => new grpc.Metadata(),
+      grpc.status.UNAUTHENTICATED,
+      'missing bearer token in "authorization" metadata',
+    ],
     [
       'wrong scheme',
       () => metadata({ authorization: `Basic ${hs256()}` }),
       grpc.status.UNAUTHENTICATED,
-      'scheme',
+      'authorization scheme must be "Bearer"',
     ],
-    ['empty token', () => metadata({ authorization: 'Bearer' }), grpc.status.UNAUTHENTICATED, 'empty'],
-    ['blank token', () => metadata({ authorization: 'Bearer    ' }), grpc.status.UNAUTHENTICATED, 'token'],
-    ['garbage', () => bearer('not-a-jwt'), grpc.status.UNAUTHENTICATED, 'well-formed'],
+    [
+      'empty token',
+      () => metadata({ authorization: 'Bearer' }),
+      grpc.status.UNAUTHENTICATED,
+      'bearer token is empty',
+    ],
+    // HTTP/2 strips the trailing blanks and grpc-js then drops the value: the server sees no header.
+    [
+      'blank token',
+      () => metadata({ authorization: 'Bearer    ' }),
+      grpc.status.UNAUTHENTICATED,
+      'missing bearer token in "authorization" metadata',
+    ],
+    ['garbage', () => bearer('not-a-jwt'), grpc.status.UNAUTHENTICATED, 'token is not a well-formed JWT'],
     [
       'wrong signature',
       () =>
@@ -99,7 +115,7 @@ describe('jwtAuth with HS256', () => {
           }),
         ),
       grpc.status.UNAUTHENTICATED,
-      'signature',
+      'token signature is invalid',
     ],
     [
       'alg none',
@@ -108,7 +124,8 @@ describe('jwtAuth with HS256', () => {
         return bearer(`${header}.${payload}.`);
       },
       grpc.status.UNAUTHENTICATED,
-      'token',
+      // An empty signature part: not a JWT at all, refused before any algorithm is looked at.
+      'token is not a well-formed JWT',
     ],
     [
       'alg none with a signature part',
@@ -117,7 +134,7 @@ describe('jwtAuth with HS256', () => {
         return bearer(`${header}.${payload}.AAAA`);
       },
       grpc.status.UNAUTHENTICATED,
-      'algorithm not accepted',
+      'token algorithm not accepted',
     ],
     [
       'algorithm not in the allow-list',
@@ -130,7 +147,7 @@ describe('jwtAuth with HS256', () => {
           }),
         ),
       grpc.status.UNAUTHENTICATED,
-      'algorithm not accepted',
+      'token algorithm not accepted',
     ],
     [
       'expired',
@@ -139,30 +156,35 @@ describe('jwtAuth with HS256', () => {
       'token expired',
     ],
     [
-      'not yet valid',
+      'token not yet valid (nbf)',
       () => bearer(hs256({}, { notBefore: 3600 })),
       grpc.status.UNAUTHENTICATED,
-      'not yet valid',
+      'token not yet valid (nbf)',
     ],
     [
       'wrong issuer',
       () => bearer(hs256({}, { issuer: 'someone-else' })),
       grpc.status.UNAUTHENTICATED,
-      'issuer not accepted',
+      'token issuer not accepted',
     ],
     [
       'wrong audience',
       () => bearer(hs256({}, { audience: 'other-service' })),
       grpc.status.UNAUTHENTICATED,
-      'audience not accepted',
+      'token audience not accepted',
     ],
     [
-      'no expiry',
+      'token has no expiry (exp)',
       () => bearer(hs256({}, { expiresIn: undefined })),
       grpc.status.UNAUTHENTICATED,
-      'no expiry',
+      'token has no expiry (exp)',
     ],
-    ['truncated signature', () => bearer(hs256().slice(0, -5)), grpc.status.UNAUTHENTICATED, 'signature'],
+    [
+      'truncated signature',
+      () => bearer(hs256().slice(0, -5)),
+      grpc.status.UNAUTHENTICATED,
+      'token signature is invalid',
+    ],
     [
       'truncated header',
       () => {
@@ -170,7 +192,7 @@ describe('jwtAuth with HS256', () => {
         return bearer(`${h?.slice(0, 7)}.${p}.${s}`);
       },
       grpc.status.UNAUTHENTICATED,
-      'well-formed',
+      'token is not a well-formed JWT',
     ],
     [
       'padded base64',
@@ -179,14 +201,19 @@ describe('jwtAuth with HS256', () => {
         return bearer(`${h}==.${p}.${s}`);
       },
       grpc.status.UNAUTHENTICATED,
-      'well-formed',
+      'token is not a well-formed JWT',
     ],
-    ['four segments', () => bearer(`${hs256()}.AAAA`), grpc.status.UNAUTHENTICATED, 'well-formed'],
+    [
+      'four segments',
+      () => bearer(`${hs256()}.AAAA`),
+      grpc.status.UNAUTHENTICATED,
+      'token is not a well-formed JWT',
+    ],
     [
       'oversized token',
       () => bearer(hs256({ pad: 'x'.repeat(5000) })),
       grpc.status.UNAUTHENTICATED,
-      'too large',
+      'token is too large',
     ],
     [
       'non-JSON payload',
@@ -197,7 +224,7 @@ describe('jwtAuth with HS256', () => {
         return bearer(`${header}.${payload}.${sig}`);
       },
       grpc.status.UNAUTHENTICATED,
-      'JSON object',
+      'token payload is not a JSON object',
     ],
     [
       'JSON array payload',
@@ -208,29 +235,36 @@ describe('jwtAuth with HS256', () => {
         return bearer(`${header}.${payload}.${sig}`);
       },
       grpc.status.UNAUTHENTICATED,
-      'token',
+      // jsonwebtoken checks `aud` before weft sees the payload, and an array has no claims: weft's
+      // own array check is reached only by a server configured without issuer and audience.
+      'token audience not accepted',
     ],
     [
       'unknown critical header',
       () => bearer(handmade({ alg: 'HS256', crit: ['exp'] }, { sub: 'x' })),
       grpc.status.UNAUTHENTICATED,
-      'critical',
+      'token has unsupported critical header parameters',
     ],
     // grpc-js clients refuse to send two values; HTTP/2 peers that do have them joined with ", ".
     [
       'duplicated authorization values',
       () => metadata({ authorization: `Bearer ${hs256()}, Bearer ${hs256()}` }),
       grpc.status.UNAUTHENTICATED,
-      'more than one',
+      'more than one authorization value',
     ],
-    ['valid token without the scope', () => bearer(hs256()), grpc.status.PERMISSION_DENIED, 'users:write'],
+    [
+      'valid token without the scope',
+      () => bearer(hs256()),
+      grpc.status.PERMISSION_DENIED,
+      'token lacks required scope "users:write"',
+    ],
   ];
 
   it.each(badInputs)('refuses %s before the handler runs', async (_name, md, code, message) => {
     const before = harness.handled.get('Sleep') ?? 0;
     const result = await unary(harness.client, {}, { metadata: md() }, 'Sleep');
     expect(result.status.code).toBe(code);
-    expect(result.status.details).toContain(message);
+    expect(result.status.details).toBe(message);
     expect(harness.handled.get('Sleep') ?? 0).toBe(before);
   });
 
@@ -326,7 +360,7 @@ describe('jwtAuth policy and identity', () => {
     expect((await unary(harness.client, {}, { metadata: role(['ops']) })).status.code).toBe(grpc.status.OK);
     const noRole = await unary(harness.client, {}, { metadata: role(['viewer']) });
     expect(noRole.status.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(noRole.status.details).toContain('admin, ops');
+    expect(noRole.status.details).toBe('token lacks one of the roles: admin, ops');
     const hooked = await unary(harness.client, {}, { metadata: role(['admin'], 'blocked') });
     expect(hooked.status.code).toBe(grpc.status.PERMISSION_DENIED);
   });
@@ -345,7 +379,7 @@ describe('jwtAuth policy and identity', () => {
   it('requires configured claims and caps token age', async () => {
     harness = await harnessWith({ requiredClaims: ['tenant'], maxTokenAgeSeconds: 60 });
     const noTenant = await unary(harness.client, {}, { metadata: bearer(hs256()) });
-    expect(noTenant.status.details).toContain('"tenant"');
+    expect(noTenant.status.details).toBe('token lacks required claim "tenant"');
     const old = await unary(
       harness.client,
       {},
@@ -356,7 +390,7 @@ describe('jwtAuth policy and identity', () => {
       },
     );
     expect(old.status.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(old.status.details).toContain('maximum age');
+    expect(old.status.details).toBe('token is older than the accepted maximum age');
     expect((await unary(harness.client, {}, { metadata: bearer(hs256({ tenant: 't' })) })).status.code).toBe(
       grpc.status.OK,
     );
@@ -406,13 +440,13 @@ describe('jwtAuth with public keys', () => {
     );
     const unknown = await unary(harness.client, {}, { metadata: bearer(rs256({}, { keyid: 'r9' })) });
     expect(unknown.status.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(unknown.status.details).toContain('kid');
+    expect(unknown.status.details).toBe('token key id (kid) not recognised');
     const wrongKey = await unary(
       harness.client,
       {},
       { metadata: bearer(rs256({}, { keyid: 'r1' }, otherRsa.privateKey)) },
     );
-    expect(wrongKey.status.details).toContain('signature');
+    expect(wrongKey.status.details).toBe('token signature is invalid');
   });
 
   it('refuses HS256 signed with the public key (key confusion)', async () => {
@@ -422,7 +456,7 @@ describe('jwtAuth with public keys', () => {
     const sig = createHmac('sha256', rsa.publicKey).update(`${header}.${payload}`).digest('base64url');
     const result = await unary(harness.client, {}, { metadata: bearer(`${header}.${payload}.${sig}`) });
     expect(result.status.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(result.status.details).toContain('algorithm not accepted');
+    expect(result.status.details).toBe('token algorithm not accepted');
     expect(harness.handled.get('Unary') ?? 0).toBe(0);
   });
 
@@ -435,7 +469,7 @@ describe('jwtAuth with public keys', () => {
     const ok = await unary(harness.client, {}, { metadata: bearer(rs256({}, { issuer: 'idp-a' })) });
     expect(ok.status.code).toBe(grpc.status.OK);
     const other = await unary(harness.client, {}, { metadata: bearer(rs256({}, { issuer: 'idp-b' })) });
-    expect(other.status.details).toContain('issuer');
+    expect(other.status.details).toBe('token issuer not accepted');
   });
 });
 

@@ -59,10 +59,10 @@ describe('per-call context', () => {
     const context = serverCallContext(definition, call);
     return interceptServerCall(context, call, {
       onReceiveMetadata(metadata, mdNext) {
-        setTimeout(() => {
+        setImmediate(() => {
           context.set(tenant, 'async');
           mdNext(metadata);
-        }, 5);
+        });
       },
     });
   };
@@ -98,21 +98,30 @@ describe('per-call context', () => {
   });
 
   it('aborts its signal when the client cancels', async () => {
-    let aborted: Promise<unknown> | undefined;
+    let ran: () => void = () => {};
+    const handlerRan = new Promise<void>((resolve) => {
+      ran = resolve;
+    });
+    let outcome: Promise<unknown> = Promise.resolve('handler never ran');
     harness = await startHarness({
       serverInterceptors: [recovery()],
       handlers: {
         Sleep(call) {
           const signal = getCallContext()!.signal;
-          aborted = new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason)));
-          void call;
+          outcome = new Promise((resolve) => {
+            signal.addEventListener('abort', () => resolve(signal.reason));
+            // grpc-js tells the handler of the cancel too: a signal still not aborted a turn later
+            // never will be (so a broken signal fails here instead of timing out).
+            call.on('cancelled', () => setImmediate(() => resolve('not aborted')));
+          });
+          ran();
         },
       },
     });
     const call = harness.client.Sleep({ sleepMs: 5000 }, () => {});
-    await new Promise((r) => setTimeout(r, 100));
+    await handlerRan; // cancelled once the handler is waiting on its signal
     call.cancel();
-    await expect(aborted).resolves.toMatchObject({ name: 'CallCancelledError' });
+    expect(await outcome).toMatchObject({ name: 'CallCancelledError' });
   });
 });
 

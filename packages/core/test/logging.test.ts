@@ -20,11 +20,22 @@ interface Line {
   message: string;
 }
 
-function memoryLogger(): { logger: Logger; lines: Line[] } {
+function memoryLogger(): { logger: Logger; lines: Line[]; finished: () => Promise<void> } {
   const lines: Line[] = [];
-  const at = (level: LogLevel) => (fields: Record<string, unknown>, message: string) =>
-    void lines.push({ level, fields, message });
-  return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, lines };
+  // The server writes its call's line after the status went out: tests wait for it, not for a time.
+  let onFinished: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    onFinished = resolve;
+  });
+  const at = (level: LogLevel) => (fields: Record<string, unknown>, message: string) => {
+    lines.push({ level, fields, message });
+    if (message === 'finished call') onFinished();
+  };
+  return {
+    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+    lines,
+    finished: () => finished,
+  };
 }
 
 /** Stands in for auth/tracing: adds fields to the call's log line. */
@@ -38,10 +49,10 @@ describe('serverLogging', () => {
   afterEach(async () => harness?.close());
 
   it('writes one line per call with method, code, duration, peer and context fields, and no payload', async () => {
-    const { logger, lines } = memoryLogger();
+    const { logger, lines, finished } = memoryLogger();
     harness = await startHarness({ serverInterceptors: [serverLogging({ logger }), addFields] });
     await unary(harness.client, { message: 'secret payload' });
-    await new Promise((r) => setTimeout(r, 20));
+    await finished();
     expect(lines).toHaveLength(1);
     const line = lines[0]!;
     expect(line).toMatchObject({ level: 'info', message: 'finished call' });
@@ -64,20 +75,20 @@ describe('serverLogging', () => {
     [grpc.status.RESOURCE_EXHAUSTED, 'warn'],
     [grpc.status.INTERNAL, 'error'],
   ] as const)('logs code %i at %s', async (code, level) => {
-    const { logger, lines } = memoryLogger();
+    const { logger, lines, finished } = memoryLogger();
     harness = await startHarness({ serverInterceptors: [serverLogging({ logger })] });
     await unary(harness.client, { failCode: code, failMessage: 'why' }, {}, 'Fail');
-    await new Promise((r) => setTimeout(r, 20));
+    await finished();
     expect(lines[0]?.level).toBe(level);
     expect(lines[0]?.fields['grpc.error']).toBe('why');
     expect(serverCodeToLevel(code)).toBe(level);
   });
 
   it('logs payloads only when asked', async () => {
-    const { logger, lines } = memoryLogger();
+    const { logger, lines, finished } = memoryLogger();
     harness = await startHarness({ serverInterceptors: [serverLogging({ logger, logPayloads: true })] });
     await unary(harness.client, { message: 'visible' }, { metadata: metadata({ a: 'b' }) });
-    await new Promise((r) => setTimeout(r, 20));
+    await finished();
     const payloads = lines.filter((l) => l.message === 'payload');
     expect(payloads.map((l) => Object.keys(l.fields).find((k) => k.endsWith('.content')))).toEqual([
       'grpc.request.content',

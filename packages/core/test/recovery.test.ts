@@ -41,7 +41,7 @@ describe('recovery', () => {
   it('turns a rejected async unary handler into INTERNAL and hands the error to onError', async () => {
     const errors = await withRecovery({
       async Unary() {
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setImmediate(r)); // rejects after a turn of the event loop
         throw new Error(secret);
       },
     });

@@ -304,19 +304,28 @@ describe('WeftServerCall: stages folded into one layer', () => {
   it('tells stages and the handler when the client cancels', async () => {
     const log: string[] = [];
     let aborted: Promise<unknown> = Promise.resolve('never reached');
+    let ran: () => void = () => {};
+    const handlerRan = new Promise<void>((resolve) => {
+      ran = resolve;
+    });
     harness = await startHarness({
       serverInterceptors: [stagedInterceptor(recorder('a', log))],
       handlers: {
         Bidi(call) {
           const signal = getCallContext(call)?.signal;
-          aborted = new Promise((resolve) => signal?.addEventListener('abort', () => resolve(signal.reason)));
+          aborted = new Promise((resolve) => {
+            signal?.addEventListener('abort', () => resolve(signal.reason));
+            // A signal still not aborted a turn after grpc-js told the handler never will be.
+            call.on('cancelled', () => setImmediate(() => resolve('not aborted')));
+          });
+          ran();
         },
       },
     });
     const call = harness.client.Bidi();
     call.on('error', () => {});
     call.write({ message: 'hi' });
-    await afterTicks(50);
+    await handlerRan; // cancelled once the handler waits on its signal, not after a guessed time
     call.cancel();
     expect(await aborted).toMatchObject({ name: 'CallCancelledError' });
     expect(log).toContain('a:cancel');

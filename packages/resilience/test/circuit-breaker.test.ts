@@ -8,7 +8,7 @@ import {
   signals,
 } from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, serverStream, startHarness, unary } from '../../../test/harness';
+import { type Harness, type HarnessOptions, serverStream, startHarness, unary } from '../../../test/harness';
 import { type CircuitBreakerOptions, circuitBreaker, rateLimit, retry } from '../src/index';
 
 const UNARY = 'weft.test.TestService/Unary';
@@ -23,7 +23,7 @@ describe('circuitBreaker', () => {
     now = 0;
   });
 
-  async function withBreaker(options: CircuitBreakerOptions = {}) {
+  async function withBreaker(options: CircuitBreakerOptions = {}, handlers: HarnessOptions['handlers'] = {}) {
     const breaker = circuitBreaker({
       minimumCalls: 4,
       failureRatio: 0.5,
@@ -31,7 +31,7 @@ describe('circuitBreaker', () => {
       now: () => now,
       ...options,
     });
-    harness = await startHarness({ clientInterceptors: [breaker] });
+    harness = await startHarness({ clientInterceptors: [breaker], handlers });
     const fail = (code = grpc.status.UNAVAILABLE) => unary(harness!.client, { failCode: code });
     const ok = (sleepMs = 0) => unary(harness!.client, { message: 'ok', sleepMs });
     return { breaker, fail, ok };
@@ -154,11 +154,35 @@ describe('circuitBreaker', () => {
   });
 
   it('lets only halfOpenProbes probes through at once', async () => {
-    const { breaker, fail, ok } = await withBreaker({ halfOpenProbes: 2 });
+    // Probes are held at the server until the test lets them answer: they overlap for sure.
+    let held = 0;
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let twoHeld: () => void = () => {};
+    const bothArrived = new Promise<void>((resolve) => {
+      twoHeld = resolve;
+    });
+    const { breaker, fail } = await withBreaker(
+      { halfOpenProbes: 2 },
+      {
+        async Unary(call, callback) {
+          if (call.request.failCode) return callback({ code: call.request.failCode, details: 'planned' });
+          if (++held === 2) twoHeld();
+          await released;
+          callback(null, { message: 'probe' });
+        },
+      },
+    );
     for (let i = 0; i < 4; i++) await fail();
     now = 1000;
-    const results = await Promise.all([ok(100), ok(100), ok(100), ok(100)]);
+    const probes = [0, 1, 2, 3].map(() => unary(harness!.client, { message: 'probe' }));
+    await bothArrived;
+    release();
+    const results = await Promise.all(probes);
     expect(results.map((r) => r.status.code).sort()).toEqual([0, 0, 14, 14]);
+    expect(held).toBe(2); // the two others were refused without reaching the server
     expect(breaker.state(UNARY)).toBe('closed');
   });
 
@@ -203,16 +227,37 @@ describe('circuitBreaker', () => {
     expect((await ok()).status.code).toBe(grpc.status.UNAVAILABLE);
   });
 
-  it('does not count calls the caller cancelled', async () => {
-    const { breaker } = await withBreaker();
-    for (let i = 0; i < 6; i++) {
-      await new Promise<void>((resolve) => {
-        const call = harness!.client.Unary({ sleepMs: 1000 }, () => {});
-        call.on('status', () => resolve());
-        setTimeout(() => call.cancel(), 5);
+  it('counts calls the caller cancelled neither as failures nor as successes', async () => {
+    // Each call is cancelled once its handler ran: it reached the server and would have counted.
+    let arrived: () => void = () => {};
+    const { breaker, fail } = await withBreaker(
+      {},
+      {
+        Unary(call, callback) {
+          if (call.request.failCode) callback({ code: call.request.failCode, details: 'planned' });
+          else arrived(); // and never answers: the caller cancels
+        },
+      },
+    );
+    const cancelOnArrival = async () => {
+      const reached = new Promise<void>((resolve) => {
+        arrived = resolve;
       });
-    }
+      const call = harness!.client.Unary({ message: 'hang' }, () => {});
+      const code = new Promise<number>((resolve) => call.on('status', (s) => resolve(s.code)));
+      await reached;
+      call.cancel();
+      return code;
+    };
+    await fail();
+    await fail();
+    for (let i = 0; i < 6; i++) expect(await cancelOnArrival()).toBe(grpc.status.CANCELLED);
+    // Cancels as failures: 8 of 8 failed, open. As neither: 2 calls, under minimumCalls.
     expect(breaker.state(UNARY)).toBe('closed');
+    await fail();
+    await fail();
+    // Cancels as successes: 4 failures of 10 calls, under the ratio. As neither: 4 of 4, open.
+    expect(breaker.state(UNARY)).toBe('open');
   });
 
   it('publishes transitions and rejections', async () => {

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { type RetryAttempt, type RetryThrottled, signals } from '@weft/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   clientStream,
   type Harness,
@@ -62,6 +62,61 @@ describe('retry', () => {
     return attempts;
   }
 
+  /**
+   * The delay (ms) before each retry of one call, read on a fake clock: the server fails the call
+   * `failures` times with UNAVAILABLE (and `trailers`), then answers. The channel connects first, on
+   * the real clock; from then on only `setTimeout` and `Date` are fake, so the retry's timer is the
+   * next one and advancing to it measures its delay exactly, whatever the machine's load.
+   */
+  async function retryDelays(
+    options: RetryOptions,
+    failures: number,
+    trailers: Record<string, string> = {},
+  ): Promise<{ delays: number[]; code: grpc.status; attempts: number }> {
+    let attempts = 0;
+    harness = await startHarness({
+      clientInterceptors: [retry(options)],
+      handlers: {
+        Unary(call, callback) {
+          if (call.request.message === 'warm') return callback(null, {});
+          attempts++;
+          if (attempts <= failures) callback(failure(grpc.status.UNAVAILABLE, trailers));
+          else callback(null, {});
+        },
+      },
+    });
+    await unary(harness.client, { message: 'warm' });
+    let retries = 0;
+    let wake: () => void = () => {};
+    const onRetry = () => {
+      retries++;
+      wake();
+    };
+    const retried = (n: number) =>
+      new Promise<void>((resolve) => {
+        wake = () => {
+          if (retries >= n) resolve();
+        };
+        wake();
+      });
+    signals.retryAttempt.subscribe(onRetry);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const result = unary(harness.client, {});
+      const delays: number[] = [];
+      for (let n = 1; n <= failures; n++) {
+        await retried(n); // attempt n failed and its retry is scheduled
+        const from = Date.now();
+        await vi.advanceTimersToNextTimerAsync();
+        delays.push(Date.now() - from);
+      }
+      return { delays, code: (await result).status.code, attempts };
+    } finally {
+      vi.useRealTimers();
+      signals.retryAttempt.unsubscribe(onRetry);
+    }
+  }
+
   it('retries UNAVAILABLE until it succeeds, with grpc-previous-rpc-attempts on retries', async () => {
     const attempts = await flaky(2, grpc.status.UNAVAILABLE);
     const result = await unary(harness!.client, { message: 'hi' });
@@ -102,20 +157,18 @@ describe('retry', () => {
   });
 
   it('waits a random delay in [0, backoff], the backoff growing by the multiplier up to maxBackoff', async () => {
-    const attempts = await flaky(4, grpc.status.UNAVAILABLE, {
-      maxAttempts: 5,
-      initialBackoff: 40,
-      multiplier: 2,
-      maxBackoff: 100,
-    });
-    await unary(harness!.client, {});
-    const gaps = attempts.slice(1).map((a, i) => a.at - (attempts[i] as AttemptLog).at);
+    const { delays, code, attempts } = await retryDelays(
+      { maxAttempts: 5, initialBackoff: 40, multiplier: 2, maxBackoff: 100, random: () => 1 },
+      4,
+    );
     // random() = 1: the full bound each time: 40, 80, 100 (capped), 100.
-    const expected = [40, 80, 100, 100];
-    gaps.forEach((gap, i) => {
-      expect(gap).toBeGreaterThanOrEqual((expected[i] as number) - 2);
-      expect(gap).toBeLessThan((expected[i] as number) + 60);
-    });
+    expect(delays).toEqual([40, 80, 100, 100]);
+    expect([code, attempts]).toEqual([grpc.status.OK, 5]);
+  });
+
+  it('draws the delay as random() times the bound', async () => {
+    const { delays } = await retryDelays({ maxAttempts: 3, initialBackoff: 40, random: () => 0.25 }, 2);
+    expect(delays).toEqual([10, 20]);
   });
 
   it('draws the jitter from [0, backoff]', async () => {
@@ -174,7 +227,8 @@ describe('retry', () => {
         Unary(call, callback) {
           calls++;
           call.sendMetadata(metadata({ 'x-started': 'yes' }));
-          setTimeout(() => callback(failure(grpc.status.UNAVAILABLE)), 10);
+          // Fails a turn later, so the headers go out first (not folded into a trailers-only answer).
+          setImmediate(() => callback(failure(grpc.status.UNAVAILABLE)));
         },
       },
     });
@@ -185,17 +239,9 @@ describe('retry', () => {
   });
 
   it('waits exactly the pushback the server asks for', async () => {
-    const attempts = await flaky(
-      1,
-      grpc.status.UNAVAILABLE,
-      { random: () => 0 },
-      { 'grpc-retry-pushback-ms': '250' },
-    );
-    expect((await unary(harness!.client, {})).status.code).toBe(grpc.status.OK);
-    expect(attempts).toHaveLength(2);
-    const gap = (attempts[1] as AttemptLog).at - (attempts[0] as AttemptLog).at;
-    expect(gap).toBeGreaterThanOrEqual(248);
-    expect(gap).toBeLessThan(350);
+    const { delays, code } = await retryDelays({ random: () => 0 }, 1, { 'grpc-retry-pushback-ms': '250' });
+    expect(delays).toEqual([250]);
+    expect(code).toBe(grpc.status.OK);
   });
 
   it.each(['-1', 'soon', '1.5', ''])(
@@ -238,7 +284,8 @@ describe('retry', () => {
       handlers: {
         async Unary(call, callback) {
           calls++;
-          if (calls === 1) await new Promise((r) => setTimeout(r, 1000));
+          // The first attempt holds on until its perAttemptTimeout cancels it.
+          if (calls === 1) await new Promise((r) => call.on('cancelled', r));
           if (!call.cancelled) callback(null, { message: `attempt ${calls}` });
         },
       },
@@ -319,14 +366,52 @@ describe('retry', () => {
     expect(throttled[0]).toMatchObject({ target: 'backend' });
   });
 
-  it('cancels cleanly between attempts', async () => {
-    await flaky(100, grpc.status.UNAVAILABLE, { initialBackoff: 1000, random: () => 1 });
-    const code = await new Promise<number>((resolve) => {
-      const call = harness!.client.Unary({}, () => {});
-      call.on('status', (s) => resolve(s.code));
-      setTimeout(() => call.cancel(), 200);
+  // Counted at the server: a marker call made after the backoff passed arrives after any attempt
+  // the retry timer started (same connection, streams opened in order), so "no second attempt
+  // before the marker" means none started. The run without a cancel shows the count would see one.
+  it.each([
+    [
+      'starts the next attempt once the backoff passed',
+      false,
+      grpc.status.UNAVAILABLE,
+      ['retried', 'retried', 'marker'],
+    ],
+    ['starts no attempt after a cancel between attempts', true, grpc.status.CANCELLED, ['retried', 'marker']],
+  ] as const)('%s', async (_, cancel, code, arrivals) => {
+    const seen: string[] = [];
+    harness = await startHarness({
+      clientInterceptors: [retry({ maxAttempts: 2, initialBackoff: 1000, random: () => 1 })],
+      handlers: {
+        Unary(call, callback) {
+          seen.push(call.request.message);
+          if (call.request.message === 'marker') callback(null, {});
+          else callback(failure(grpc.status.UNAVAILABLE));
+        },
+      },
     });
-    expect(code).toBe(grpc.status.CANCELLED);
+    await unary(harness.client, { message: 'marker' }); // connected before the clock is faked
+    seen.length = 0;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const retrying = new Promise<void>((resolve) => {
+        const listener = () => {
+          signals.retryAttempt.unsubscribe(listener);
+          resolve();
+        };
+        signals.retryAttempt.subscribe(listener);
+      });
+      const call = harness.client.Unary({ message: 'retried' }, () => {});
+      const status = new Promise<number>((resolve) => call.on('status', (s) => resolve(s.code)));
+      await retrying; // the first attempt failed; the retry waits its 1000 ms backoff
+      expect(seen).toEqual(['retried']);
+      if (cancel) call.cancel();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(await status).toBe(code);
+      expect((await unary(harness.client, { message: 'marker' })).status.code).toBe(grpc.status.OK);
+      expect(seen).toEqual(arrivals);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

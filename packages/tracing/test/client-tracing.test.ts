@@ -173,21 +173,31 @@ describe('clientTracing', () => {
   });
 
   it('ends every span it starts, once', async () => {
-    harness = await startHarness({ clientInterceptors: [clientTracing({ tracerProvider: otel.provider })] });
+    harness = await startHarness({
+      clientInterceptors: [clientTracing({ tracerProvider: otel.provider })],
+      handlers: {
+        // Answers with headers at once, then holds the call until it is cancelled or its deadline passes.
+        Sleep(call) {
+          call.sendMetadata(new grpc.Metadata());
+        },
+      },
+    });
     const client = harness.client;
-    const cancelled = client.Sleep({ sleepMs: 5000 }, () => {});
+    const cancelled = client.Sleep({}, () => {});
     await Promise.all([
       ...Object.values(SHAPES).map((run) => run(client, { message: 'x' })),
       ...Object.values(SHAPES).map((run) => run(client, { message: 'x', failCode: grpc.status.ABORTED })),
-      unary(client, { sleepMs: 5000 }, { deadline: Date.now() + 50 }, 'Sleep'),
+      unary(client, {}, { deadline: Date.now() + 50 }, 'Sleep'),
       new Promise((resolve) => {
         cancelled.on('status', resolve);
-        setTimeout(() => cancelled.cancel(), 20);
+        cancelled.on('metadata', () => cancelled.cancel()); // in flight: the server answered headers
       }),
     ]);
     await waitFor(() => otel.counter.ended === 10);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(otel.counter.started).toBe(10);
-    expect(otel.counter.ended).toBe(10);
+    // A late second end of any span would come before this call's own end, made after them all.
+    await unary(client, { message: 'marker' });
+    await waitFor(() => otel.counter.ended === 11);
+    expect(otel.counter.started).toBe(11);
+    expect(otel.counter.ended).toBe(11);
   });
 });

@@ -41,7 +41,7 @@ describe('trace context across calls', () => {
       handlers: {
         async Unary(call, callback) {
           // An await before the outgoing call: the server span must still be the active one.
-          await new Promise((r) => setTimeout(r, 1));
+          await new Promise((r) => setImmediate(r));
           const fromB = await unary(toB, { message: call.request.message });
           callback(null, { message: `A saw ${fromB.responses[0]?.message}` });
         },

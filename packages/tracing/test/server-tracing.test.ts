@@ -121,7 +121,7 @@ describe('serverTracing', () => {
       serverInterceptors: [serverTracing({ tracerProvider: otel.provider })],
       handlers: {
         async Unary(_call, callback) {
-          await new Promise((r) => setTimeout(r, 5));
+          await new Promise((r) => setImmediate(r));
           seen = currentTrace()?.spanId;
           callback(null, { message: 'ok' });
         },
@@ -233,10 +233,12 @@ describe('serverTracing', () => {
       unary(client, { sleepMs: 5000 }, { deadline: Date.now() + 500 }, 'Sleep'),
     ]);
     await waitFor(() => otel.counter.ended === 10);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(otel.counter.started).toBe(10);
-    expect(otel.counter.ended).toBe(10);
-    expect(otel.spans()).toHaveLength(10);
+    // A late second end of any span would come before this call's own end, made after them all.
+    await unary(client, { message: 'marker' });
+    await waitFor(() => otel.counter.ended === 11);
+    expect(otel.counter.started).toBe(11);
+    expect(otel.counter.ended).toBe(11);
+    expect(otel.spans()).toHaveLength(11);
   });
 
   it('uses the global tracer provider registered after setup', async () => {
