@@ -499,6 +499,26 @@ describe('jwtAuth setup', () => {
   });
 });
 
+describe('jwtAuth without issuer and audience', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await harnessWith({ issuer: undefined, audience: undefined });
+  });
+  afterAll(() => harness.close());
+
+  // With no `aud` to check, jsonwebtoken hands the array back: weft's own check must refuse it.
+  it('refuses a signed JSON array payload as not a JSON object', async () => {
+    const header = b64url({ alg: 'HS256', typ: 'JWT' });
+    const payload = b64url([{ sub: 'alice', exp: now() + 60 }]);
+    const sig = createHmac('sha256', SECRET).update(`${header}.${payload}`).digest('base64url');
+    const result = await unary(harness.client, {}, { metadata: bearer(`${header}.${payload}.${sig}`) });
+    expect(result.status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(result.status.details).toBe('token payload is not a JSON object');
+    const control = await unary(harness.client, {}, { metadata: bearer(hs256()) });
+    expect(control.status.code).toBe(grpc.status.OK);
+  });
+});
+
 function explode(): never {
   throw new Error('hook bug');
 }
