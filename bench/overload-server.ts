@@ -67,6 +67,7 @@ async function main() {
       if (state !== undefined) {
         stats.limit = state.limit;
         stats.minRttMs = state.minRttSeconds * 1000;
+        stats.baselineMs = state.baselineRttSeconds * 1000;
       }
       process.send?.(stats);
     } else if (m.type === 'stop') {

@@ -86,6 +86,8 @@ interface StepRow {
   p50: number;
   p99: number;
   limit?: number;
+  /** The adaptive limiter's measured baseline RTT at the end of the step, ms. */
+  baselineMs?: number;
   maxLagMs: number;
   /** How long the server kept working after the step's last call was answered. */
   drainSeconds: number;
@@ -129,10 +131,11 @@ async function step(
     drainSeconds: round((Date.now() - drainStart) / 1000, 1),
   };
   if (stats.limit !== undefined) row.limit = stats.limit;
+  if (stats.baselineMs !== undefined) row.baselineMs = round(stats.baselineMs, 1);
   console.log(
     `${LABELS[variant].padEnd(36)} ${`${multiple}x`.padStart(5)} goodput ${String(row.goodput).padStart(5)}/s` +
       ` rejected ${String(row.rejectedPerSecond).padStart(5)}/s deadline ${String(row.deadlineExceededPerSecond).padStart(4)}/s` +
-      ` p50 ${row.p50} ms p99 ${row.p99} ms${row.limit === undefined ? '' : ` limit ${row.limit}`} (generator lag ${row.maxLagMs} ms, drained in ${row.drainSeconds} s)`,
+      ` p50 ${row.p50} ms p99 ${row.p99} ms${row.limit === undefined ? '' : ` limit ${row.limit} baseline ${row.baselineMs} ms`} (generator lag ${row.maxLagMs} ms, drained in ${row.drainSeconds} s)`,
   );
   return row;
 }
