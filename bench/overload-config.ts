@@ -17,6 +17,8 @@ export interface OverloadServerStats {
   minRttMs?: number;
   /** The adaptive limiter's measured baseline RTT (its minRTT probe), 0 before the first measurement. */
   baselineMs?: number;
+  /** Time the adaptive limit was held for a baseline measurement with calls running, since the last stats request. */
+  heldForBaselineMs?: number;
   /** Handlers started and not finished: work still queued, e.g. for calls whose deadline passed. */
   busy: number;
 }

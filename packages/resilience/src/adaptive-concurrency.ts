@@ -40,9 +40,10 @@ export interface AdaptiveConcurrencyOptions {
   gradient2?: Gradient2Options;
   /**
    * The baseline probe (Envoy's minRTT measurement, see `MinRttProbeOptions`): at start and every
-   * minute or so the limit is held at 3 until 50 calls have ended, and their median RTT, plus 25%,
-   * caps the latency Gradient2 tolerates, so a steady queue cannot become the new normal. `false`
-   * runs Gradient2 alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.
+   * minute or so the limit is held at 3 until 50 calls have ended, and their median RTT is the
+   * baseline; once the median of recent calls is more than 25% above it the limit shrinks, however
+   * long that has lasted, so a steady queue cannot become the new normal. `false` runs Gradient2
+   * alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.
    */
   minRttProbe?: MinRttProbeOptions | false;
   /**
@@ -172,7 +173,7 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     const probe = this.probe;
     if (probe !== undefined && probe.onSample(start, now)) this.cap = Number.POSITIVE_INFINITY;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
-    this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart, probe?.tolerated);
+    this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart, probe?.maxGradient);
     if (this.limit !== before) this.updatePartitions();
     if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);
   }

@@ -8,9 +8,12 @@ import { check, resolveOptions } from '@weft/core';
  * ended, and the median of their RTTs becomes the baseline. Calls admitted before the window are
  * not counted: they ran at the old concurrency.
  *
- * The baseline bounds what `adaptiveConcurrency` tolerates: `tolerated = baseline * (1 + buffer)`
- * caps Gradient2's `rttTolerance * longRtt`, so a queue that lasts long enough for Gradient2's
- * long-term average to catch up with it still reads as a queue.
+ * Between measurements the probe gives Envoy's gradient, `baseline * (1 + buffer) / sampleRtt`,
+ * where `sampleRtt` is the median RTT of the last `window` calls (Envoy: the p50 of each
+ * `concurrency_update_interval`). `adaptiveConcurrency` passes it to Gradient2 as a bound on
+ * Gradient2's own gradient, so a queue that lasts long enough for Gradient2's long-term average
+ * to catch up with it still reads as a queue. Medians on both sides: a few slow calls (a GC
+ * pause, a busy neighbour) neither move the baseline nor shrink the limit.
  *
  * No timers: a measurement that is due starts at the next admission (with no calls, nothing needs
  * a limit). The clock and the random source are the caller's, so tests drive it exactly.
@@ -27,8 +30,10 @@ export interface MinRttProbeOptions {
   requestCount?: number;
   /** The concurrency limit held while measuring. Default `3`. */
   concurrency?: number;
-  /** How much slower than the baseline a call may be before the limit shrinks, as a fraction. Default `0.25`. */
+  /** How much slower than the baseline the recent median may be before the limit shrinks, as a fraction. Default `0.25`. */
   buffer?: number;
+  /** Calls per window whose median RTT (`sampleRtt`) is compared with the baseline. Default `25`. */
+  window?: number;
 }
 
 /** Envoy's `min_rtt_calc_params` as weft uses them (Envoy's own jitter default is 15%; its docs' example 10%). */
@@ -38,6 +43,7 @@ export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Ob
   requestCount: 50,
   concurrency: 3,
   buffer: 0.25,
+  window: 25,
 });
 
 type Resolved = Readonly<Required<MinRttProbeOptions>>;
@@ -49,16 +55,20 @@ export class MinRttProbe {
   state: MinRttProbeState = 'measuring';
   /** The measured baseline RTT (same unit as the clock); `0` until the first measurement ends. */
   baseline = 0;
-  /** `baseline * (1 + buffer)`: the RTT tolerated before the limit shrinks; unbounded until measured. */
-  tolerated = Number.POSITIVE_INFINITY;
+  /** The median RTT of the last full window of calls since the measurement; `0` before one. */
+  sampleRtt = 0;
+  /** `baseline * (1 + buffer) / sampleRtt`, Envoy's gradient; unbounded until both are known. */
+  maxGradient = Number.POSITIVE_INFINITY;
   /** Measurements completed. */
   measurements = 0;
   readonly options: Resolved;
-  /** While measuring: when the window opened (earlier admissions don't count). While waiting: when the next is due. */
+  /** While measuring: when the measurement started (earlier admissions don't count). While waiting: when the next is due. */
   private at: number;
   private count = 0;
-  // Preallocated: a sample costs a store, and the median sorts in place once per measurement.
+  // Preallocated: a sample costs a store, and a median sorts in place once per measurement or window.
   private readonly samples: Float64Array;
+  private readonly recent: Float64Array;
+  private recentCount = 0;
 
   constructor(
     options: MinRttProbeOptions | undefined,
@@ -71,8 +81,10 @@ export class MinRttProbe {
       requestCount: check.positiveInteger,
       concurrency: check.positiveInteger,
       buffer: check.nonNegative,
+      window: check.positiveInteger,
     });
     this.samples = new Float64Array(this.options.requestCount);
+    this.recent = new Float64Array(this.options.window);
     this.at = now;
   }
 
@@ -95,21 +107,36 @@ export class MinRttProbe {
    * limit is no longer held).
    */
   onSample(start: number, end: number): boolean {
-    if (this.state !== 'measuring' || start < this.at) return false;
+    if (this.state === 'waiting') {
+      const recent = this.recent;
+      recent[this.recentCount++] = end - start;
+      if (this.recentCount === recent.length) {
+        this.sampleRtt = median(recent);
+        this.maxGradient = (this.baseline * (1 + this.options.buffer)) / this.sampleRtt;
+        this.recentCount = 0;
+      }
+      return false;
+    }
+    if (start < this.at) return false;
     const samples = this.samples;
     samples[this.count++] = end - start;
     if (this.count < samples.length) return false;
-    samples.sort();
-    const mid = samples.length >> 1;
-    this.baseline =
-      samples.length % 2 === 1
-        ? (samples[mid] as number)
-        : ((samples[mid - 1] as number) + (samples[mid] as number)) / 2;
     const o = this.options;
-    this.tolerated = this.baseline * (1 + o.buffer);
+    this.baseline = median(samples);
     this.measurements++;
     this.state = 'waiting';
     this.at = end + o.interval * (1 + o.jitter * this.random());
+    // Windows start afresh: calls that ran before the measurement say nothing about this baseline.
+    this.sampleRtt = 0;
+    this.maxGradient = Number.POSITIVE_INFINITY;
+    this.recentCount = 0;
     return true;
   }
+}
+
+/** The median of `xs`, sorting it in place. */
+function median(xs: Float64Array): number {
+  xs.sort();
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2;
 }
