@@ -12,7 +12,7 @@ import {
   type WeftServerCall,
 } from '@weft/core';
 import { contextSubject } from './call-key';
-import { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
+import { Gradient2, type Gradient2Options } from './gradient2';
 import { MinRttProbe, type MinRttProbeOptions } from './min-rtt-probe';
 import { retryHint } from './rate-limit';
 
@@ -36,10 +36,7 @@ export interface AdaptiveConcurrencyOptions {
    * Default `'adaptive'`.
    */
   name?: string;
-  /**
-   * The Gradient2 algorithm's settings (see `Gradient2Options`). Default: Netflix's defaults, but
-   * with the probe on `minLimit` defaults to the probe's concurrency (3), as in Envoy.
-   */
+  /** The Gradient2 algorithm's settings (see `Gradient2Options`). Default: Netflix's defaults. */
   gradient2?: Gradient2Options;
   /**
    * The baseline probe (Envoy's minRTT measurement, see `MinRttProbeOptions`): at start and every
@@ -110,13 +107,11 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     shares: Readonly<Record<string, number>> | undefined,
     readonly now: () => number,
   ) {
+    this.algorithm = new Gradient2(gradient2);
     if (probe !== false) {
       this.probe = new MinRttProbe(probe, now());
       this.cap = this.probe.options.concurrency;
     }
-    this.algorithm = new Gradient2(
-      this.probe === undefined ? gradient2 : withProbeFloor(gradient2, this.probe.options.concurrency),
-    );
     const partitions = Object.entries(shares ?? {}).map(([n, share]) => new Partition(n, share));
     if (partitions.length === 0) partitions.push(new Partition('all', 1));
     else partitions.push(new Partition(UNKNOWN, 0));
@@ -193,18 +188,6 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     const limit = this.limit;
     for (const p of this.partitions) p.update(limit);
   }
-}
-
-/**
- * With the probe, `minLimit` defaults to its concurrency, as Envoy's `min_concurrency` is both the
- * probe's limit and the floor: a service with only a few calls in flight at capacity (short or
- * pure-CPU calls) would otherwise keep Netflix's 20 queued. Gradient2's gradient floor (0.5) still
- * keeps the limit at about `2 * queueSize` (8) or more.
- */
-function withProbeFloor(gradient2: Gradient2Options, concurrency: number): Gradient2Options {
-  if (gradient2.minLimit !== undefined) return gradient2;
-  const maxLimit = gradient2.maxLimit ?? GRADIENT2_DEFAULTS.maxLimit;
-  return { ...gradient2, minLimit: Math.min(concurrency, maxLimit) };
 }
 
 function partitionResolver(limiter: AdaptiveLimiter, by: PartitionBy): Resolve {

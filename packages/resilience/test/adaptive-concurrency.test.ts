@@ -318,26 +318,14 @@ describe('adaptiveConcurrency', () => {
       await light(50, 3, 100);
       // Steady overload: every call now takes 300 ms, round after round. Gradient2 alone lets its
       // long-term average catch up (about 200 samples) and then grows the limit to 200; against
-      // the measured 100 ms (+25% buffer) the gradient stays at its floor of 0.5.
+      // the measured 100 ms (+25% buffer) the gradient stays at its floor.
       const limits: number[] = [];
       for (let i = 0; i < 25; i++) {
         await rig.round(300);
         limits.push(rig.state.limit);
       }
-      expect(Math.max(...limits)).toBeLessThanOrEqual(20);
-      expect(limits.at(-1)).toBeLessThanOrEqual(10);
+      expect(Math.max(...limits)).toBe(20);
       expect(rig.state.baselineRttSeconds).toBeCloseTo(0.1, 6);
-    }, 60_000);
-
-    it('lets the limit fall below 20 for short calls (minLimit is the probe concurrency, as in Envoy)', async () => {
-      // A 10 ms service whose calls queue behind each other (pure CPU on one event loop): at 20 in
-      // flight every call takes 4x its baseline. Netflix's minLimit of 20 would hold 20 calls
-      // queued; with the probe the floor is Gradient2's own (2 x queueSize = 8).
-      rig = await new Rig().start({});
-      await light(50, 3, 10);
-      for (let i = 0; i < 12; i++) await rig.round(2 * rig.state.limit);
-      expect(rig.state.limit).toBeLessThanOrEqual(10);
-      expect(rig.state.limit).toBeGreaterThanOrEqual(8);
     }, 60_000);
 
     it('measures the baseline again once the interval (60 s, up to 10% jitter) has passed', async () => {
