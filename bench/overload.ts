@@ -298,7 +298,7 @@ async function measure(): Promise<RunData> {
   const servers = new Map<Variant, Child & { port?: number }>();
   for (const variant of VARIANTS) servers.set(variant, await start('overload-server.js', variant));
   // Warm-up, the same for every server: 3 callers for 2.5 s (JIT, the connection, and the adaptive
-  // limiter's first baseline measurement, which holds its limit at 3 for its first 50 calls).
+  // limiter's first baseline measurement, which holds its limit at 3 for its first 25 calls).
   for (const server of servers.values()) {
     await load.request<ClosedLoopResult>({ type: 'closed', port: server.port, concurrency: 3, seconds: 2.5 });
     await server.request<OverloadServerStats>({ type: 'stats' });

@@ -40,7 +40,7 @@ export interface AdaptiveConcurrencyOptions {
   gradient2?: Gradient2Options;
   /**
    * The baseline probe (Envoy's minRTT measurement, see `MinRttProbeOptions`): at start and every
-   * minute or so the limit is held at 3 until 50 calls have ended, and their median RTT is the
+   * minute or so the limit is held at 3 until 25 calls have ended, and their median RTT is the
    * baseline; once the median of recent calls is more than 25% above it the limit shrinks, however
    * long that has lasted, so a steady queue cannot become the new normal. `false` runs Gradient2
    * alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.

@@ -26,7 +26,10 @@ export interface MinRttProbeOptions {
    * replicas started together do not measure together. Default `0.1`.
    */
   jitter?: number;
-  /** Calls (admitted during the measurement) whose median RTT becomes the baseline. Default `50`. */
+  /**
+   * Calls (admitted during the measurement) whose median RTT becomes the baseline. Default `25`
+   * (Envoy's is 50: half the calls, half the dip, and a median of 25 is as deaf to a few outliers).
+   */
   requestCount?: number;
   /** The concurrency limit held while measuring. Default `3`. */
   concurrency?: number;
@@ -36,11 +39,14 @@ export interface MinRttProbeOptions {
   window?: number;
 }
 
-/** Envoy's `min_rtt_calc_params` as weft uses them (Envoy's own jitter default is 15%; its docs' example 10%). */
+/**
+ * Envoy's `min_rtt_calc_params` as weft uses them: Envoy's own defaults are jitter 15% and
+ * request_count 50 (its documentation's example: interval 60 s, jitter 10%).
+ */
 export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Object.freeze({
   interval: 60_000,
   jitter: 0.1,
-  requestCount: 50,
+  requestCount: 25,
   concurrency: 3,
   buffer: 0.25,
   window: 25,

@@ -297,7 +297,7 @@ describe('adaptiveConcurrency', () => {
       }
     };
 
-    it('measures its baseline first, holding the limit at 3 until 50 calls have ended', async () => {
+    it('measures its baseline first, holding the limit at 3 until 25 calls have ended', async () => {
       rig = await new Rig().start({});
       expect(rig.state.limit).toBe(3);
       expect(rig.state.measuringBaseline).toBe(true);
@@ -306,7 +306,9 @@ describe('adaptiveConcurrency', () => {
       expect((await Promise.all(rig.calls(1)))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
       rig.releaseAfter(100);
       await Promise.all(held);
-      await light(47, 3, 100);
+      await light(21, 3, 100);
+      expect(rig.state.measuringBaseline).toBe(true);
+      await light(1, 1, 100);
       expect(rig.state.measuringBaseline).toBe(false);
       expect(rig.state.baselineRttSeconds).toBeCloseTo(0.1, 6);
       // Gradient2's own limit again: its initial 20.
@@ -315,7 +317,7 @@ describe('adaptiveConcurrency', () => {
 
     it('keeps the limit down while calls stay 3x slower than the baseline, where Gradient2 alone climbs to maxLimit', async () => {
       rig = await new Rig().start({});
-      await light(50, 3, 100);
+      await light(25, 3, 100);
       // Steady overload: every call now takes 300 ms, round after round. Gradient2 alone lets its
       // long-term average catch up (about 200 samples) and then grows the limit to 200; against
       // the measured 100 ms (+25% buffer) the gradient stays at its floor.
@@ -330,7 +332,7 @@ describe('adaptiveConcurrency', () => {
 
     it('measures the baseline again once the interval (60 s, up to 10% jitter) has passed', async () => {
       rig = await new Rig().start({});
-      await light(50, 3, 100);
+      await light(25, 3, 100);
       rig.now += 59_000;
       await rig.round(300);
       expect(rig.state.measuringBaseline).toBe(false);
@@ -338,7 +340,7 @@ describe('adaptiveConcurrency', () => {
       await light(1, 1, 300);
       expect(rig.state.measuringBaseline).toBe(true);
       expect(rig.state.limit).toBe(3);
-      await light(49, 3, 300);
+      await light(24, 3, 300);
       // The new normal (a dependency that stays at 300 ms) becomes the baseline, and the limit
       // grows again once Gradient2's own long-term average has caught up (about 120 samples).
       expect(rig.state.baselineRttSeconds).toBeCloseTo(0.3, 6);

@@ -11,11 +11,11 @@ function feed(probe: MinRttProbe, at: number, n: number, rtt: number | ((i: numb
 }
 
 describe('MinRttProbe', () => {
-  it("has Envoy's min_rtt_calc_params (interval and jitter as in Envoy's documented example)", () => {
+  it("has Envoy's min_rtt_calc_params (interval and jitter as in Envoy's documented example, half its request_count)", () => {
     expect(MIN_RTT_PROBE_DEFAULTS).toEqual({
       interval: 60_000,
       jitter: 0.1,
-      requestCount: 50,
+      requestCount: 25,
       concurrency: 3,
       buffer: 0.25,
       window: 25,
@@ -27,7 +27,7 @@ describe('MinRttProbe', () => {
     expect(probe.state).toBe('measuring');
     expect(probe.limitCap(0)).toBe(3);
     expect(probe.maxGradient).toBe(UNBOUNDED);
-    for (let i = 0; i < 49; i++) expect(probe.onSample(i, i + 100)).toBe(false);
+    for (let i = 0; i < 24; i++) expect(probe.onSample(i, i + 100)).toBe(false);
     expect(probe.limitCap(200)).toBe(3);
     expect(probe.onSample(60, 160)).toBe(true);
     expect(probe.state).toBe('waiting');
@@ -80,7 +80,7 @@ describe('MinRttProbe', () => {
 
   it("gives Envoy's gradient, baseline * 1.25 / the median of each window of 25 calls", () => {
     const probe = new MinRttProbe({}, 0);
-    feed(probe, 0, 50, 100);
+    feed(probe, 0, 25, 100);
     // 24 calls of a window: no verdict yet.
     feed(probe, 1000, 24, 250);
     expect(probe.maxGradient).toBe(UNBOUNDED);
