@@ -78,7 +78,10 @@ describe('adaptiveConcurrency under overload (real sockets, real clock)', () => 
       });
       // The limiter first measures its baseline (limit 3 until 25 calls ended): a light warm-up.
       for (let i = 0; i < 26; i += 2) {
-        const pair = [unary(harness.client, { message: 'warm-up' }), unary(harness.client, { message: 'warm-up' })];
+        const pair = [
+          unary(harness.client, { message: 'warm-up' }),
+          unary(harness.client, { message: 'warm-up' }),
+        ];
         expect((await Promise.all(pair)).map((r) => r.status.code)).toEqual([grpc.status.OK, grpc.status.OK]);
       }
       const servedBefore = served;
@@ -105,7 +108,9 @@ describe('adaptiveConcurrency under overload (real sockets, real clock)', () => 
       expect(text).toMatch(/weft_adaptive_concurrency_limit\{limiter="burst"\} \d+/);
       expect(text).toMatch(/weft_adaptive_concurrency_min_rtt_seconds\{limiter="burst"\} 0\.\d+/);
       // The baseline: about the handler's 5 ms wait + 2 ms CPU, measured during the warm-up.
-      const baseline = Number(/weft_adaptive_concurrency_baseline_rtt_seconds\{limiter="burst"\} (\S+)/.exec(text)?.[1]);
+      const baseline = Number(
+        /weft_adaptive_concurrency_baseline_rtt_seconds\{limiter="burst"\} (\S+)/.exec(text)?.[1],
+      );
       expect(baseline).toBeGreaterThanOrEqual((WAIT_MS + CPU_MS) / 1000);
       expect(text).toContain('weft_adaptive_concurrency_baseline_measuring{limiter="burst"} 0');
       expect(text).toContain(

@@ -171,7 +171,7 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     const now = this.now();
     const before = this.limit;
     const probe = this.probe;
-    if (probe !== undefined && probe.onSample(start, now)) this.cap = Number.POSITIVE_INFINITY;
+    if (probe?.onSample(start, now)) this.cap = Number.POSITIVE_INFINITY;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
     this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart, probe?.maxGradient);
     if (this.limit !== before) this.updatePartitions();

@@ -98,7 +98,11 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('refuses calls over the limit with UNAVAILABLE and a pushback hint, before the handler runs', async () => {
-    rig = await new Rig().start({ minRttProbe: false, gradient2: { initialLimit: 3, minLimit: 3 }, retryAfterMs: 250 });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 3, minLimit: 3 },
+      retryAfterMs: 250,
+    });
     const admitted = rig.calls(3);
     await rig.parkedAtLeast(3);
     const refused = await Promise.all(rig.calls(2));
@@ -116,7 +120,10 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('sends the long-term RTT as the pushback by default', async () => {
-    rig = await new Rig().start({ minRttProbe: false, gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 } });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 },
+    });
     await rig.round(40);
     const admitted = rig.calls(2);
     await rig.parkedAtLeast(2);
@@ -127,7 +134,10 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('raises the limit while latency stays low, lowers it when latency grows, and recovers', async () => {
-    rig = await new Rig().start({ minRttProbe: false, gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 40 } });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 40 },
+    });
     const limits = [rig.state.limit];
     for (let i = 0; i < 12; i++) {
       await rig.round(10);
@@ -167,7 +177,10 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('gives each slot back exactly once, whether the call succeeds, is cancelled or times out', async () => {
-    rig = await new Rig().start({ minRttProbe: false, gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 } });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 },
+    });
     const { client } = rig.harness;
     for (let round = 0; round < 2; round++) {
       // Two calls the client gives up on while parked: a deadline and a cancel. The deadline is
