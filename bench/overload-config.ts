@@ -15,6 +15,10 @@ export interface OverloadServerStats {
   /** The adaptive limit (adaptive variant only). */
   limit?: number;
   minRttMs?: number;
+  /** The adaptive limiter's measured baseline RTT (its minRTT probe), 0 before the first measurement. */
+  baselineMs?: number;
+  /** Time the adaptive limit was held for a baseline measurement with calls running, since the last stats request. */
+  heldForBaselineMs?: number;
   /** Handlers started and not finished: work still queued, e.g. for calls whose deadline passed. */
   busy: number;
 }

@@ -44,6 +44,13 @@ async function main() {
     state = s;
   });
   let busy = 0;
+  // Time the adaptive limit was held for a baseline measurement while calls were running, since
+  // the last stats request (polled: the bench only needs it to the tenth of a second).
+  let heldMs = 0;
+  const POLL_MS = 20;
+  setInterval(() => {
+    if (state?.measuringBaseline === true && busy > 0) heldMs += POLL_MS;
+  }, POLL_MS).unref();
   const server = new grpc.Server({ interceptors: interceptorsFor(variant) });
   const proto = loadEchoProto();
   server.addService(proto.weft.test.TestService.service, {
@@ -67,6 +74,9 @@ async function main() {
       if (state !== undefined) {
         stats.limit = state.limit;
         stats.minRttMs = state.minRttSeconds * 1000;
+        stats.baselineMs = state.baselineRttSeconds * 1000;
+        stats.heldForBaselineMs = heldMs;
+        heldMs = 0;
       }
       process.send?.(stats);
     } else if (m.type === 'stop') {

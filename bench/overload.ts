@@ -86,6 +86,10 @@ interface StepRow {
   p50: number;
   p99: number;
   limit?: number;
+  /** The adaptive limiter's measured baseline RTT at the end of the step, ms. */
+  baselineMs?: number;
+  /** Seconds of the step during which the adaptive limit was held for a baseline measurement. */
+  heldForBaselineSeconds?: number;
   maxLagMs: number;
   /** How long the server kept working after the step's last call was answered. */
   drainSeconds: number;
@@ -109,6 +113,7 @@ async function step(
     deadlineMs: DEADLINE_MS,
   });
   let stats = await server.request<OverloadServerStats>({ type: 'stats' });
+  const held = stats.heldForBaselineMs;
   // The servers share the machine: before the next step (another variant's), let this one finish
   // the work it still holds (without a limit, calls whose deadline passed are still worked on).
   const drainStart = Date.now();
@@ -129,10 +134,12 @@ async function step(
     drainSeconds: round((Date.now() - drainStart) / 1000, 1),
   };
   if (stats.limit !== undefined) row.limit = stats.limit;
+  if (stats.baselineMs !== undefined) row.baselineMs = round(stats.baselineMs, 1);
+  if (held !== undefined) row.heldForBaselineSeconds = round(held / 1000, 1);
   console.log(
     `${LABELS[variant].padEnd(36)} ${`${multiple}x`.padStart(5)} goodput ${String(row.goodput).padStart(5)}/s` +
       ` rejected ${String(row.rejectedPerSecond).padStart(5)}/s deadline ${String(row.deadlineExceededPerSecond).padStart(4)}/s` +
-      ` p50 ${row.p50} ms p99 ${row.p99} ms${row.limit === undefined ? '' : ` limit ${row.limit}`} (generator lag ${row.maxLagMs} ms, drained in ${row.drainSeconds} s)`,
+      ` p50 ${row.p50} ms p99 ${row.p99} ms${row.limit === undefined ? '' : ` limit ${row.limit} baseline ${row.baselineMs} ms (held ${row.heldForBaselineSeconds} s)`} (generator lag ${row.maxLagMs} ms, drained in ${row.drainSeconds} s)`,
   );
   return row;
 }
@@ -152,12 +159,12 @@ async function measureCapacity(load: Child): Promise<number> {
 
 function table(rows: StepRow[], capacity: number): string {
   const lines = [
-    '| variant | offered | goodput (OK/s) | % of capacity | refused/s | deadline exceeded/s | admitted p50 (ms) | admitted p99 (ms) | adaptive limit | work left after the step (s) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | offered | goodput (OK/s) | % of capacity | refused/s | deadline exceeded/s | admitted p50 (ms) | admitted p99 (ms) | adaptive limit | adaptive baseline (ms) | held for a baseline measurement (s) | work left after the step (s) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${LABELS[r.variant]} | ${r.multiple}x (${r.offeredPerSecond}/s) | ${r.goodput} | ${Math.round((100 * r.goodput) / capacity)}% | ${r.rejectedPerSecond} | ${r.deadlineExceededPerSecond} | ${r.p50} | ${r.p99} | ${r.limit ?? ''} | ${r.drainSeconds} |`,
+      `| ${LABELS[r.variant]} | ${r.multiple}x (${r.offeredPerSecond}/s) | ${r.goodput} | ${Math.round((100 * r.goodput) / capacity)}% | ${r.rejectedPerSecond} | ${r.deadlineExceededPerSecond} | ${r.p50} | ${r.p99} | ${r.limit ?? ''} | ${r.baselineMs ?? ''} | ${r.heldForBaselineSeconds ?? ''} | ${r.drainSeconds} |`,
     );
   }
   return lines.join('\n');
@@ -290,6 +297,12 @@ async function measure(): Promise<RunData> {
   // runs against every variant in turn) so that a busy moment of the machine hits all of them.
   const servers = new Map<Variant, Child & { port?: number }>();
   for (const variant of VARIANTS) servers.set(variant, await start('overload-server.js', variant));
+  // Warm-up, the same for every server: 3 callers for 2.5 s (JIT, the connection, and the adaptive
+  // limiter's first baseline measurement, which holds its limit at 3 for its first 25 calls).
+  for (const server of servers.values()) {
+    await load.request<ClosedLoopResult>({ type: 'closed', port: server.port, concurrency: 3, seconds: 2.5 });
+    await server.request<OverloadServerStats>({ type: 'stats' });
+  }
   const rows: StepRow[] = [];
   for (const multiple of STEPS) {
     for (const variant of VARIANTS) {

@@ -76,13 +76,20 @@ describe('adaptiveConcurrency under overload (real sockets, real clock)', () => 
         handlers: costly,
         serverInterceptors: [adaptiveConcurrency({ name: 'burst' })],
       });
-      await unary(harness.client, { message: 'warm-up' });
+      // The limiter first measures its baseline (limit 3 until 25 calls ended): a light warm-up.
+      for (let i = 0; i < 26; i += 2) {
+        const pair = [
+          unary(harness.client, { message: 'warm-up' }),
+          unary(harness.client, { message: 'warm-up' }),
+        ];
+        expect((await Promise.all(pair)).map((r) => r.status.code)).toEqual([grpc.status.OK, grpc.status.OK]);
+      }
       const servedBefore = served;
       const adaptive = await burst(harness);
       const ok = count(adaptive.codes, grpc.status.OK);
       const refused = count(adaptive.codes, grpc.status.UNAVAILABLE);
       expect(ok + refused).toBe(BURST);
-      // The limit starts at 20: most of the burst is refused, before any handler runs, so the
+      // The limit is Gradient2's initial 20: most of the burst is refused, before any handler runs, so the
       // server does a fraction of the work (and of the CPU) the burst asked for.
       expect(ok).toBeGreaterThanOrEqual(20);
       expect(ok).toBeLessThanOrEqual(BURST / 4);
@@ -100,6 +107,12 @@ describe('adaptiveConcurrency under overload (real sockets, real clock)', () => 
       expect(text).toContain('weft_adaptive_concurrency_in_flight{limiter="burst"} 0');
       expect(text).toMatch(/weft_adaptive_concurrency_limit\{limiter="burst"\} \d+/);
       expect(text).toMatch(/weft_adaptive_concurrency_min_rtt_seconds\{limiter="burst"\} 0\.\d+/);
+      // The baseline: about the handler's 5 ms wait + 2 ms CPU, measured during the warm-up.
+      const baseline = Number(
+        /weft_adaptive_concurrency_baseline_rtt_seconds\{limiter="burst"\} (\S+)/.exec(text)?.[1],
+      );
+      expect(baseline).toBeGreaterThanOrEqual((WAIT_MS + CPU_MS) / 1000);
+      expect(text).toContain('weft_adaptive_concurrency_baseline_measuring{limiter="burst"} 0');
       expect(text).toContain(
         `weft_limit_rejections_total{grpc_service="weft.test.TestService",grpc_method="Unary",limiter="concurrency",rule="burst",key_class="global"} ${refused}`,
       );

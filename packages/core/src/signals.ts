@@ -101,6 +101,10 @@ export interface AdaptiveConcurrencyState {
   readonly minRttSeconds: number;
   /** The last completed call's RTT. */
   readonly sampleRttSeconds: number;
+  /** The baseline RTT measured at low concurrency (Envoy's minRTT); 0 before the first measurement or without the probe. */
+  readonly baselineRttSeconds: number;
+  /** True while the limiter measures its baseline (the limit is held at the probe's concurrency). */
+  readonly measuringBaseline: boolean;
   readonly partitions: readonly AdaptivePartitionState[];
 }
 

@@ -51,6 +51,18 @@ export function adaptiveConcurrencyMetrics(
     perLimiter((s) => s.minRttSeconds),
   );
   family(
+    'baseline_rtt_seconds',
+    "Baseline latency of each adaptiveConcurrency limiter measured at low concurrency (Envoy's minRTT); 0 before the first measurement or without the probe.",
+    'gauge',
+    perLimiter((s) => s.baselineRttSeconds),
+  );
+  family(
+    'baseline_measuring',
+    'Whether each adaptiveConcurrency limiter is measuring its baseline (1: the limit is held at the probe concurrency).',
+    'gauge',
+    perLimiter((s) => (s.measuringBaseline ? 1 : 0)),
+  );
+  family(
     'sample_rtt_seconds',
     'RTT of the last call through each adaptiveConcurrency limiter.',
     'gauge',

@@ -13,6 +13,7 @@ import {
 } from '@weft/core';
 import { contextSubject } from './call-key';
 import { Gradient2, type Gradient2Options } from './gradient2';
+import { MinRttProbe, type MinRttProbeOptions } from './min-rtt-probe';
 import { retryHint } from './rate-limit';
 
 /**
@@ -37,6 +38,14 @@ export interface AdaptiveConcurrencyOptions {
   name?: string;
   /** The Gradient2 algorithm's settings (see `Gradient2Options`). Default: Netflix's defaults. */
   gradient2?: Gradient2Options;
+  /**
+   * The baseline probe (Envoy's minRTT measurement, see `MinRttProbeOptions`): at start and every
+   * minute or so the limit is held at 3 until 25 calls have ended, and their median RTT is the
+   * baseline; once the median of recent calls is more than 25% above it the limit shrinks, however
+   * long that has lasted, so a steady queue cannot become the new normal. `false` runs Gradient2
+   * alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.
+   */
+  minRttProbe?: MinRttProbeOptions | false;
   /**
    * Shares of the limit per partition, `0..1`, summing to at most 1 (e.g. `{ live: 0.9, batch: 0.1 }`).
    * As in Netflix's partitioned limiter, a share is a guarantee, not a cap: while the whole limiter
@@ -86,15 +95,23 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
   readonly partitions: readonly Partition[];
   readonly details: string;
   private readonly algorithm: Gradient2;
+  private readonly probe: MinRttProbe | undefined;
+  /** The probe's cap on the limit (its concurrency while it measures). */
+  private cap = Number.POSITIVE_INFINITY;
   private lastAnnounced = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: string,
     gradient2: Gradient2Options,
+    probe: MinRttProbeOptions | false,
     shares: Readonly<Record<string, number>> | undefined,
     readonly now: () => number,
   ) {
     this.algorithm = new Gradient2(gradient2);
+    if (probe !== false) {
+      this.probe = new MinRttProbe(probe, now());
+      this.cap = this.probe.options.concurrency;
+    }
     const partitions = Object.entries(shares ?? {}).map(([n, share]) => new Partition(n, share));
     if (partitions.length === 0) partitions.push(new Partition('all', 1));
     else partitions.push(new Partition(UNKNOWN, 0));
@@ -104,7 +121,15 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
   }
 
   get limit(): number {
-    return this.algorithm.limit;
+    return Math.min(this.algorithm.limit, this.cap);
+  }
+
+  get baselineRttSeconds(): number {
+    return (this.probe?.baseline ?? 0) / 1000;
+  }
+
+  get measuringBaseline(): boolean {
+    return this.probe?.state === 'measuring';
   }
 
   get minRttSeconds(): number {
@@ -120,8 +145,15 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
   }
 
   /** `AbstractPartitionedLimiter.acquire`: a partition's share binds only once the whole limit is reached. */
-  tryAcquire(partition: Partition): boolean {
-    if (this.inFlight >= this.algorithm.limit) {
+  tryAcquire(partition: Partition, now: number): boolean {
+    if (this.probe !== undefined) {
+      const cap = this.probe.limitCap(now);
+      if (cap !== this.cap) {
+        this.cap = cap;
+        this.updatePartitions();
+      }
+    }
+    if (this.inFlight >= this.limit) {
       if (this.partitions.length === 1 || partition.inFlight >= partition.limit) {
         partition.rejections++;
         return false;
@@ -137,10 +169,12 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     partition.inFlight--;
     this.inFlight--;
     const now = this.now();
-    const before = this.algorithm.limit;
+    const before = this.limit;
+    const probe = this.probe;
+    if (probe?.onSample(start, now)) this.cap = Number.POSITIVE_INFINITY;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
-    const after = this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart);
-    if (after !== before) this.updatePartitions();
+    this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart, probe?.maxGradient);
+    if (this.limit !== before) this.updatePartitions();
     if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);
   }
 
@@ -151,7 +185,7 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
   }
 
   private updatePartitions(): void {
-    const limit = this.algorithm.limit;
+    const limit = this.limit;
     for (const p of this.partitions) p.update(limit);
   }
 }
@@ -194,14 +228,15 @@ class AdaptiveCall implements StageHooks {
     const limiter = this.limiter;
     const context = this.call.context;
     const partition = this.resolve(context, metadata);
-    if (!limiter.tryAcquire(partition)) {
+    const now = limiter.now();
+    if (!limiter.tryAcquire(partition, now)) {
       this.state = 'done';
       this.reject(partition);
       return;
     }
     this.state = 'admitted';
     this.partition = partition;
-    this.start = limiter.now();
+    this.start = now;
     this.inFlightAtStart = limiter.inFlight;
   }
 
@@ -279,7 +314,13 @@ export function adaptiveConcurrency(options: AdaptiveConcurrencyOptions = {}): S
   const name = options.name ?? 'adaptive';
   const now = options.now ?? performance.now.bind(performance);
   const retryAfterMs = options.retryAfterMs ?? 'rtt';
-  const limiter = new AdaptiveLimiter(name, options.gradient2 ?? {}, options.partitions, now);
+  const limiter = new AdaptiveLimiter(
+    name,
+    options.gradient2 ?? {},
+    options.minRttProbe ?? {},
+    options.partitions,
+    now,
+  );
   const resolve = partitionResolver(limiter, options.partitionBy ?? { header: 'x-priority' });
   limiter.announce();
   return stagedInterceptor({

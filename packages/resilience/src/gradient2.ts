@@ -114,8 +114,12 @@ export class Gradient2 {
   /**
    * One completed call: its RTT (any unit, as long as it is always the same one) and the calls in
    * flight when it started (itself included). Returns the new limit.
+   *
+   * `maxGradient` is not Netflix's: a bound on the gradient from outside, which
+   * `adaptiveConcurrency` derives from a baseline measured at low concurrency (see
+   * `min-rtt-probe.ts`). Left unbounded (the default), the arithmetic is exactly Netflix's.
    */
-  onSample(rtt: number, inFlight: number): number {
+  onSample(rtt: number, inFlight: number, maxGradient = Number.POSITIVE_INFINITY): number {
     const o = this.o;
     let estimatedLimit = this.estimatedLimit;
     // Java passes `(int) estimatedLimit` to the queue size function.
@@ -131,7 +135,7 @@ export class Gradient2 {
     // Don't grow the limit if we are app limited.
     if (inFlight < estimatedLimit / 2) return this.setLimit(Math.trunc(estimatedLimit));
 
-    const gradient = Math.max(0.5, Math.min(1.0, (o.rttTolerance * longRtt) / shortRtt));
+    const gradient = Math.max(0.5, Math.min(1.0, (o.rttTolerance * longRtt) / shortRtt, maxGradient));
     let newLimit = estimatedLimit * gradient + queueSize;
     newLimit = estimatedLimit * (1 - o.smoothing) + newLimit * o.smoothing;
     newLimit = Math.max(o.minLimit, Math.min(o.maxLimit, newLimit));

@@ -32,6 +32,12 @@ export {
 } from './deadline';
 export { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
 export {
+  MIN_RTT_PROBE_DEFAULTS,
+  MinRttProbe,
+  type MinRttProbeOptions,
+  type MinRttProbeState,
+} from './min-rtt-probe';
+export {
   NEAR_LIMIT_SHARE,
   type RateLimitKey,
   type RateLimitOptions,

@@ -88,6 +88,8 @@ class Rig {
 }
 
 describe('adaptiveConcurrency', () => {
+  // The tests of Gradient2's behaviour run it alone (`minRttProbe: false`), as Netflix defines it;
+  // the probe's own tests, at the end, use the defaults.
   let rig: Rig | undefined;
   afterEach(async () => {
     rig?.releaseAfter(0);
@@ -96,7 +98,11 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('refuses calls over the limit with UNAVAILABLE and a pushback hint, before the handler runs', async () => {
-    rig = await new Rig().start({ gradient2: { initialLimit: 3, minLimit: 3 }, retryAfterMs: 250 });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 3, minLimit: 3 },
+      retryAfterMs: 250,
+    });
     const admitted = rig.calls(3);
     await rig.parkedAtLeast(3);
     const refused = await Promise.all(rig.calls(2));
@@ -114,7 +120,10 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('sends the long-term RTT as the pushback by default', async () => {
-    rig = await new Rig().start({ gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 } });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 },
+    });
     await rig.round(40);
     const admitted = rig.calls(2);
     await rig.parkedAtLeast(2);
@@ -125,7 +134,10 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('raises the limit while latency stays low, lowers it when latency grows, and recovers', async () => {
-    rig = await new Rig().start({ gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 40 } });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 40 },
+    });
     const limits = [rig.state.limit];
     for (let i = 0; i < 12; i++) {
       await rig.round(10);
@@ -148,7 +160,7 @@ describe('adaptiveConcurrency', () => {
   }, 60_000); // 32 rounds of up to 40 calls: seconds on a busy machine
 
   it('keeps the limit while less than half of it is in flight, however slow the calls', async () => {
-    rig = await new Rig().start({ gradient2: { initialLimit: 10, minLimit: 2 } });
+    rig = await new Rig().start({ minRttProbe: false, gradient2: { initialLimit: 10, minLimit: 2 } });
     const alone = async (rttMs: number) => {
       const [call] = rig!.calls(1);
       await rig!.parkedAtLeast(1);
@@ -165,7 +177,10 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('gives each slot back exactly once, whether the call succeeds, is cancelled or times out', async () => {
-    rig = await new Rig().start({ gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 } });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 },
+    });
     const { client } = rig.harness;
     for (let round = 0; round < 2; round++) {
       // Two calls the client gives up on while parked: a deadline and a cancel. The deadline is
@@ -197,6 +212,7 @@ describe('adaptiveConcurrency', () => {
     signals.limitRejection.subscribe(listener);
     try {
       rig = await new Rig().start({
+        minRttProbe: false,
         gradient2: { initialLimit: 10, minLimit: 10, maxLimit: 10 },
         partitions: { live: 0.9, batch: 0.1 },
       });
@@ -234,6 +250,7 @@ describe('adaptiveConcurrency', () => {
 
   it('partitions by the authenticated subject or a function', async () => {
     rig = await new Rig().start({
+      minRttProbe: false,
       gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 },
       partitions: { gold: 0.5, silver: 0.5 },
       partitionBy: (_context, md) => String(md.get('x-tier')[0]),
@@ -263,6 +280,7 @@ describe('adaptiveConcurrency', () => {
       );
     rig = await new Rig().start(
       {
+        minRttProbe: false,
         gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 4 },
         partitions: { checkout: 0.75, reports: 0.25 },
         partitionBy: 'subject',
@@ -278,6 +296,70 @@ describe('adaptiveConcurrency', () => {
     expect(rig.partition('reports').rejections).toBe(1);
     rig.releaseAfter(1);
     await Promise.all([...held, checkout]);
+  });
+
+  describe('with its default baseline probe (Envoy-style minRTT measurement)', () => {
+    /** `n` calls in rounds of at most `width` in flight, each taking `rttMs`: a light load. */
+    const light = async (n: number, width: number, rttMs: number) => {
+      for (let sent = 0; sent < n; sent += width) {
+        const k = Math.min(width, n - sent);
+        const calls = rig!.calls(k);
+        await rig!.parkedAtLeast(k);
+        rig!.releaseAfter(rttMs);
+        expect((await Promise.all(calls)).map((r) => r.status.code)).toEqual(calls.map(() => grpc.status.OK));
+      }
+    };
+
+    it('measures its baseline first, holding the limit at 3 until 25 calls have ended', async () => {
+      rig = await new Rig().start({});
+      expect(rig.state.limit).toBe(3);
+      expect(rig.state.measuringBaseline).toBe(true);
+      const held = rig.calls(3);
+      await rig.parkedAtLeast(3);
+      expect((await Promise.all(rig.calls(1)))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
+      rig.releaseAfter(100);
+      await Promise.all(held);
+      await light(21, 3, 100);
+      expect(rig.state.measuringBaseline).toBe(true);
+      await light(1, 1, 100);
+      expect(rig.state.measuringBaseline).toBe(false);
+      expect(rig.state.baselineRttSeconds).toBeCloseTo(0.1, 6);
+      // Gradient2's own limit again: its initial 20.
+      expect(rig.state.limit).toBe(20);
+    });
+
+    it('keeps the limit down while calls stay 3x slower than the baseline, where Gradient2 alone climbs to maxLimit', async () => {
+      rig = await new Rig().start({});
+      await light(25, 3, 100);
+      // Steady overload: every call now takes 300 ms, round after round. Gradient2 alone lets its
+      // long-term average catch up (about 200 samples) and then grows the limit to 200; against
+      // the measured 100 ms (+25% buffer) the gradient stays at its floor.
+      const limits: number[] = [];
+      for (let i = 0; i < 25; i++) {
+        await rig.round(300);
+        limits.push(rig.state.limit);
+      }
+      expect(Math.max(...limits)).toBe(20);
+      expect(rig.state.baselineRttSeconds).toBeCloseTo(0.1, 6);
+    }, 60_000);
+
+    it('measures the baseline again once the interval (60 s, up to 10% jitter) has passed', async () => {
+      rig = await new Rig().start({});
+      await light(25, 3, 100);
+      rig.now += 59_000;
+      await rig.round(300);
+      expect(rig.state.measuringBaseline).toBe(false);
+      rig.now += 7_000; // 66 s after the first measurement: due whatever the jitter drew
+      await light(1, 1, 300);
+      expect(rig.state.measuringBaseline).toBe(true);
+      expect(rig.state.limit).toBe(3);
+      await light(24, 3, 300);
+      // The new normal (a dependency that stays at 300 ms) becomes the baseline, and the limit
+      // grows again once Gradient2's own long-term average has caught up (about 120 samples).
+      expect(rig.state.baselineRttSeconds).toBeCloseTo(0.3, 6);
+      for (let i = 0; i < 12; i++) await rig.round(300);
+      expect(rig.state.limit).toBeGreaterThan(30);
+    }, 60_000);
   });
 
   it('rejects bad partitions at setup', () => {

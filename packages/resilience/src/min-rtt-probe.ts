@@ -1,0 +1,148 @@
+import { check, resolveOptions } from '@weft/core';
+
+/**
+ * A baseline latency measured the way Envoy's adaptive concurrency filter measures its minRTT
+ * (`source/extensions/filters/http/adaptive_concurrency/controller/gradient_controller.cc`,
+ * `min_rtt_calc_params`): at start and then every `interval` (plus a random `jitter`), the limit
+ * is held at a very low `concurrency` until `requestCount` calls admitted during that window have
+ * ended, and the median of their RTTs becomes the baseline. Calls admitted before the window are
+ * not counted: they ran at the old concurrency.
+ *
+ * Between measurements the probe gives Envoy's gradient, `baseline * (1 + buffer) / sampleRtt`,
+ * where `sampleRtt` is the median RTT of the last `window` calls (Envoy: the p50 of each
+ * `concurrency_update_interval`). `adaptiveConcurrency` passes it to Gradient2 as a bound on
+ * Gradient2's own gradient, so a queue that lasts long enough for Gradient2's long-term average
+ * to catch up with it still reads as a queue. Medians on both sides: a few slow calls (a GC
+ * pause, a busy neighbour) neither move the baseline nor shrink the limit.
+ *
+ * No timers: a measurement that is due starts at the next admission (with no calls, nothing needs
+ * a limit). The clock and the random source are the caller's, so tests drive it exactly.
+ */
+export interface MinRttProbeOptions {
+  /** Milliseconds between the end of one measurement and the start of the next, before jitter. Default `60000` (Envoy's documented example). */
+  interval?: number;
+  /**
+   * A random delay added to each interval, as a fraction of it (`0.1`: 0 to 10% later), so that
+   * replicas started together do not measure together. Default `0.1`.
+   */
+  jitter?: number;
+  /**
+   * Calls (admitted during the measurement) whose median RTT becomes the baseline. Default `25`
+   * (Envoy's is 50: half the calls, half the dip, and a median of 25 is as deaf to a few outliers).
+   */
+  requestCount?: number;
+  /** The concurrency limit held while measuring. Default `3`. */
+  concurrency?: number;
+  /** How much slower than the baseline the recent median may be before the limit shrinks, as a fraction. Default `0.25`. */
+  buffer?: number;
+  /** Calls per window whose median RTT (`sampleRtt`) is compared with the baseline. Default `25`. */
+  window?: number;
+}
+
+/**
+ * Envoy's `min_rtt_calc_params` as weft uses them: Envoy's own defaults are jitter 15% and
+ * request_count 50 (its documentation's example: interval 60 s, jitter 10%).
+ */
+export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Object.freeze({
+  interval: 60_000,
+  jitter: 0.1,
+  requestCount: 25,
+  concurrency: 3,
+  buffer: 0.25,
+  window: 25,
+});
+
+type Resolved = Readonly<Required<MinRttProbeOptions>>;
+
+export type MinRttProbeState = 'measuring' | 'waiting';
+
+export class MinRttProbe {
+  /** `'measuring'` while the limit is held at `concurrency`; a probe measures from the moment it is created. */
+  state: MinRttProbeState = 'measuring';
+  /** The measured baseline RTT (same unit as the clock); `0` until the first measurement ends. */
+  baseline = 0;
+  /** The median RTT of the last full window of calls since the measurement; `0` before one. */
+  sampleRtt = 0;
+  /** `baseline * (1 + buffer) / sampleRtt`, Envoy's gradient; unbounded until both are known. */
+  maxGradient = Number.POSITIVE_INFINITY;
+  /** Measurements completed. */
+  measurements = 0;
+  readonly options: Resolved;
+  /** While measuring: when the measurement started (earlier admissions don't count). While waiting: when the next is due. */
+  private at: number;
+  private count = 0;
+  // Preallocated: a sample costs a store, and a median sorts in place once per measurement or window.
+  private readonly samples: Float64Array;
+  private readonly recent: Float64Array;
+  private recentCount = 0;
+
+  constructor(
+    options: MinRttProbeOptions | undefined,
+    now: number,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.options = resolveOptions('adaptiveConcurrency.minRttProbe', MIN_RTT_PROBE_DEFAULTS, options, {
+      interval: check.positive,
+      jitter: check.fraction,
+      requestCount: check.positiveInteger,
+      concurrency: check.positiveInteger,
+      buffer: check.nonNegative,
+      window: check.positiveInteger,
+    });
+    this.samples = new Float64Array(this.options.requestCount);
+    this.recent = new Float64Array(this.options.window);
+    this.at = now;
+  }
+
+  /**
+   * The cap on the concurrency limit for a call being admitted at `now`: `concurrency` while
+   * measuring, else unbounded. Starts a measurement that is due.
+   */
+  limitCap(now: number): number {
+    if (this.state === 'waiting') {
+      if (now < this.at) return Number.POSITIVE_INFINITY;
+      this.state = 'measuring';
+      this.at = now;
+      this.count = 0;
+    }
+    return this.options.concurrency;
+  }
+
+  /**
+   * A call admitted at `start` ended at `end`. Returns true when it completed a measurement (the
+   * limit is no longer held).
+   */
+  onSample(start: number, end: number): boolean {
+    if (this.state === 'waiting') {
+      const recent = this.recent;
+      recent[this.recentCount++] = end - start;
+      if (this.recentCount === recent.length) {
+        this.sampleRtt = median(recent);
+        this.maxGradient = (this.baseline * (1 + this.options.buffer)) / this.sampleRtt;
+        this.recentCount = 0;
+      }
+      return false;
+    }
+    if (start < this.at) return false;
+    const samples = this.samples;
+    samples[this.count++] = end - start;
+    if (this.count < samples.length) return false;
+    const o = this.options;
+    this.baseline = median(samples);
+    this.measurements++;
+    this.state = 'waiting';
+    this.at = end + o.interval * (1 + o.jitter * this.random());
+    // Windows start afresh: calls that ran before the measurement say nothing about this baseline.
+    this.sampleRtt = 0;
+    this.maxGradient = Number.POSITIVE_INFINITY;
+    this.recentCount = 0;
+    return true;
+  }
+}
+
+/** The median of `xs`, sorting it in place. */
+function median(xs: Float64Array): number {
+  xs.sort();
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2;
+}

@@ -1,0 +1,131 @@
+import { OptionError } from '@weft/core';
+import { describe, expect, it } from 'vitest';
+import { Gradient2, MIN_RTT_PROBE_DEFAULTS, MinRttProbe } from '../src/index';
+
+const UNBOUNDED = Number.POSITIVE_INFINITY;
+
+/** Ends `n` calls, each admitted at `at` and taking `rtt`; returns the time after the last. */
+function feed(probe: MinRttProbe, at: number, n: number, rtt: number | ((i: number) => number)): number {
+  for (let i = 0; i < n; i++) probe.onSample(at, at + (typeof rtt === 'number' ? rtt : rtt(i)));
+  return at + (typeof rtt === 'number' ? rtt : 0);
+}
+
+describe('MinRttProbe', () => {
+  it("has Envoy's min_rtt_calc_params (interval and jitter as in Envoy's documented example, half its request_count)", () => {
+    expect(MIN_RTT_PROBE_DEFAULTS).toEqual({
+      interval: 60_000,
+      jitter: 0.1,
+      requestCount: 25,
+      concurrency: 3,
+      buffer: 0.25,
+      window: 25,
+    });
+  });
+
+  it('measures from the start: the limit is held at `concurrency` until `requestCount` calls ended', () => {
+    const probe = new MinRttProbe({}, 0, () => 0);
+    expect(probe.state).toBe('measuring');
+    expect(probe.limitCap(0)).toBe(3);
+    expect(probe.maxGradient).toBe(UNBOUNDED);
+    for (let i = 0; i < 24; i++) expect(probe.onSample(i, i + 100)).toBe(false);
+    expect(probe.limitCap(200)).toBe(3);
+    expect(probe.onSample(60, 160)).toBe(true);
+    expect(probe.state).toBe('waiting');
+    expect(probe.limitCap(160)).toBe(UNBOUNDED);
+    expect(probe.baseline).toBe(100);
+    expect(probe.maxGradient).toBe(UNBOUNDED);
+    expect(probe.measurements).toBe(1);
+  });
+
+  it('takes the median of the window, so a few slow calls do not move the baseline', () => {
+    const probe = new MinRttProbe({ requestCount: 5 }, 0);
+    feed(probe, 0, 5, (i) => [30, 10, 900, 20, 11][i] as number);
+    expect(probe.baseline).toBe(20);
+    const even = new MinRttProbe({ requestCount: 4 }, 0);
+    feed(even, 0, 4, (i) => [10, 40, 20, 30][i] as number);
+    expect(even.baseline).toBe(25);
+  });
+
+  it('ignores calls admitted before the measurement started (they ran at the old concurrency)', () => {
+    const probe = new MinRttProbe({ requestCount: 2, interval: 1000, jitter: 0 }, 0);
+    feed(probe, 0, 2, 10); // first measurement ends at 10; the next is due at 1010
+    expect(probe.limitCap(1010)).toBe(3);
+    expect(probe.onSample(900, 1200)).toBe(false); // admitted at 900, before the window opened
+    expect(probe.onSample(1005, 1300)).toBe(false);
+    expect(probe.state).toBe('measuring');
+    expect(probe.onSample(1010, 1050)).toBe(false);
+    expect(probe.onSample(1020, 1060)).toBe(true);
+    expect(probe.baseline).toBe(40);
+  });
+
+  it('measures again after `interval` plus a random jitter of up to `jitter * interval`', () => {
+    for (const [draw, due] of [
+      [0, 60_100],
+      [0.5, 63_100],
+      [0.999, 66_094],
+    ] as const) {
+      const probe = new MinRttProbe({}, 0, () => draw);
+      const ended = feed(probe, 0, 50, 100); // ends at 100
+      expect(ended).toBe(100);
+      expect(probe.limitCap(due - 1)).toBe(UNBOUNDED);
+      expect(probe.state).toBe('waiting');
+      expect(probe.limitCap(Math.ceil(due))).toBe(3);
+      expect(probe.state).toBe('measuring');
+      // The new measurement replaces the old baseline.
+      feed(probe, Math.ceil(due), 50, 300);
+      expect(probe.baseline).toBe(300);
+      expect(probe.measurements).toBe(2);
+    }
+  });
+
+  it("gives Envoy's gradient, baseline * 1.25 / the median of each window of 25 calls", () => {
+    const probe = new MinRttProbe({}, 0);
+    feed(probe, 0, 25, 100);
+    // 24 calls of a window: no verdict yet.
+    feed(probe, 1000, 24, 250);
+    expect(probe.maxGradient).toBe(UNBOUNDED);
+    feed(probe, 1000, 1, 250);
+    expect(probe.sampleRtt).toBe(250);
+    expect(probe.maxGradient).toBe(0.5);
+    // A median: 12 very slow calls in a window of 25 do not count against the limit.
+    feed(probe, 2000, 12, 5000);
+    feed(probe, 2000, 13, 110);
+    expect(probe.sampleRtt).toBe(110);
+    expect(probe.maxGradient).toBeCloseTo(125 / 110, 12);
+  });
+
+  it('bounds Gradient2 so that a steady queue keeps the limit down', () => {
+    // Gradient2 saturated at 300 ms after a baseline of 100 ms: alone it lets its long-term average
+    // catch up and climbs to maxLimit; bounded by the probe (100 ms + 25%) it stays at minLimit.
+    const alone = new Gradient2();
+    const bounded = new Gradient2();
+    const probe = new MinRttProbe({}, 0);
+    for (let i = 0; i < 50; i++) {
+      alone.onSample(100, 1);
+      bounded.onSample(100, 1);
+      probe.onSample(0, 100);
+    }
+    for (let i = 0; i < 2000; i++) {
+      alone.onSample(300, alone.limit);
+      probe.onSample(0, 300);
+      bounded.onSample(300, bounded.limit, probe.maxGradient);
+    }
+    expect(alone.limit).toBe(200);
+    expect(bounded.limit).toBe(20);
+    // Within the buffer the limit grows again.
+    for (let i = 0; i < 300; i++) {
+      probe.onSample(0, 120);
+      bounded.onSample(120, bounded.limit, probe.maxGradient);
+    }
+    expect(bounded.limit).toBe(200);
+  });
+
+  it('rejects settings it cannot use, naming the option', () => {
+    expect(() => new MinRttProbe({ requestCount: 0 }, 0)).toThrow(OptionError);
+    expect(() => new MinRttProbe({ concurrency: 1.5 }, 0)).toThrow(/concurrency/);
+    expect(() => new MinRttProbe({ jitter: 2 }, 0)).toThrow(/jitter/);
+    expect(() => new MinRttProbe({ interval: 0 }, 0)).toThrow(/interval/);
+    expect(() => new MinRttProbe({ buffer: -0.1 }, 0)).toThrow(/buffer/);
+    expect(() => new MinRttProbe({ window: 0 }, 0)).toThrow(/window/);
+  });
+});
