@@ -4,7 +4,9 @@ import {
   type AdaptiveConcurrencyState,
   type AdaptivePartitionState,
   type CallContext,
+  check,
   type PartialStatus,
+  resolveOptions,
   type StagedServerInterceptor,
   type StageHooks,
   signals,
@@ -12,7 +14,8 @@ import {
   type WeftServerCall,
 } from '@weft/core';
 import { contextSubject } from './call-key';
-import { Gradient2, type Gradient2Options } from './gradient2';
+import { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
+import type { OptionDefaults } from './option-defaults';
 import { retryHint } from './rate-limit';
 
 /**
@@ -243,22 +246,28 @@ class AdaptiveCall implements StageHooks {
   }
 }
 
-function validate(options: AdaptiveConcurrencyOptions): void {
-  const shares = options.partitions;
-  if (shares === undefined) return;
+/** `adaptiveConcurrency()`'s defaults (see `AdaptiveConcurrencyOptions`). */
+export const ADAPTIVE_CONCURRENCY_DEFAULTS: OptionDefaults<AdaptiveConcurrencyOptions, 'partitions'> =
+  Object.freeze({
+    name: 'adaptive',
+    gradient2: GRADIENT2_DEFAULTS,
+    partitions: undefined,
+    partitionBy: Object.freeze({ header: 'x-priority' }),
+    retryAfterMs: 'rtt',
+    now: performance.now.bind(performance),
+  });
+
+/** Setup check of `partitions`. */
+function partitionShares(shares: Readonly<Record<string, number>> | undefined): string | undefined {
+  if (shares === undefined) return undefined;
   let sum = 0;
   for (const [name, share] of Object.entries(shares)) {
-    if (!(share >= 0 && share <= 1))
-      throw new RangeError(`adaptiveConcurrency: share of "${name}" must be in [0, 1]`);
-    if (name === UNKNOWN)
-      throw new RangeError(`adaptiveConcurrency: "${UNKNOWN}" is the partition of unlisted calls`);
+    if (!(share >= 0 && share <= 1)) return `must give each partition a share in [0, 1] ("${name}")`;
+    if (name === UNKNOWN) return `must not name "${UNKNOWN}": it is the partition of unlisted calls`;
     sum += share;
   }
   // A little slack for shares like 0.7 + 0.2 + 0.1 that do not add up to 1 in binary.
-  if (sum > 1 + 1e-9) throw new RangeError('adaptiveConcurrency: partition shares must sum to at most 1');
-  const retry = options.retryAfterMs;
-  if (typeof retry === 'number' && !(retry >= 0))
-    throw new RangeError('adaptiveConcurrency: retryAfterMs must be >= 0');
+  return sum > 1 + 1e-9 ? 'must hold shares that sum to at most 1' : undefined;
 }
 
 /**
@@ -274,13 +283,19 @@ function validate(options: AdaptiveConcurrencyOptions): void {
  * flight when it was admitted. Streaming calls are samples too, so keep long-lived streams out of
  * the limiter with `selector`.
  */
-export function adaptiveConcurrency(options: AdaptiveConcurrencyOptions = {}): StagedServerInterceptor {
-  validate(options);
-  const name = options.name ?? 'adaptive';
-  const now = options.now ?? performance.now.bind(performance);
-  const retryAfterMs = options.retryAfterMs ?? 'rtt';
-  const limiter = new AdaptiveLimiter(name, options.gradient2 ?? {}, options.partitions, now);
-  const resolve = partitionResolver(limiter, options.partitionBy ?? { header: 'x-priority' });
+export function adaptiveConcurrency(options?: AdaptiveConcurrencyOptions): StagedServerInterceptor {
+  const { name, gradient2, partitions, partitionBy, retryAfterMs, now } = resolveOptions(
+    'adaptiveConcurrency',
+    ADAPTIVE_CONCURRENCY_DEFAULTS,
+    options,
+    {
+      partitions: partitionShares,
+      retryAfterMs: (v) => (v === 'rtt' || v >= 0 ? undefined : "must be a number >= 0 or 'rtt'"),
+      now: check.function,
+    },
+  );
+  const limiter = new AdaptiveLimiter(name, gradient2, partitions, now);
+  const resolve = partitionResolver(limiter, partitionBy);
   limiter.announce();
   return stagedInterceptor({
     start: (call, stage) => new AdaptiveCall(limiter, resolve, retryAfterMs, call, stage),

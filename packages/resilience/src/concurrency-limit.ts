@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
-import { type StagedServerInterceptor, signals, stagedInterceptor } from '@weft/core';
-import { type CallKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
+import { check, resolveOptions, type StagedServerInterceptor, signals, stagedInterceptor } from '@weft/core';
+import { type CallKey, callKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
+import type { OptionDefaults } from './option-defaults';
 import { retryHint } from './rate-limit';
 
 export interface ConcurrencyLimitOptions {
@@ -10,7 +11,11 @@ export interface ConcurrencyLimitOptions {
   key?: CallKey;
   /** Names the limit in the status message and the `limitRejection` signal. Default `'concurrency'`. */
   name?: string;
-  /** The subject of a call, for `key: 'subject'`. Default: none (falls back to the peer). */
+  /**
+   * Reads the subject of a call, for `key: 'subject'`. Default `contextSubject`: the subject the
+   * authentication layer put on the call's context (`subjectKey` of `@weft/core`, which
+   * `@weft/auth`'s `jwtAuth` sets). A call without a subject is keyed on its peer's host instead.
+   */
   subject?: SubjectLookup;
   /**
    * The retry hint (`grpc-retry-pushback-ms`, `retry-after`) sent with a rejection, in ms; `0` sends
@@ -19,22 +24,14 @@ export interface ConcurrencyLimitOptions {
   retryAfterMs?: number;
 }
 
-type Resolved = Required<Omit<ConcurrencyLimitOptions, 'key'>> & { key: CallKey };
-
-const defaults = {
+/** `concurrencyLimit()`'s defaults (`max` has none: it is required). */
+export const CONCURRENCY_LIMIT_DEFAULTS: OptionDefaults<ConcurrencyLimitOptions, 'max'> = Object.freeze({
+  max: undefined,
   key: 'method',
   name: 'concurrency',
   subject: contextSubject,
   retryAfterMs: 100,
-} as const;
-
-function resolveOptions(options: ConcurrencyLimitOptions): Resolved {
-  const resolved: Resolved = { ...defaults, ...options };
-  if (!Number.isInteger(resolved.max) || resolved.max < 1) {
-    throw new RangeError('concurrencyLimit: max must be an integer of at least 1');
-  }
-  return resolved;
-}
+});
 
 /**
  * A server interceptor that caps the calls in flight per key and answers the excess with
@@ -44,7 +41,14 @@ function resolveOptions(options: ConcurrencyLimitOptions): Resolved {
  * calls in flight, not the keys ever seen.
  */
 export function concurrencyLimit(options: ConcurrencyLimitOptions): StagedServerInterceptor {
-  const { max, key, name, subject, retryAfterMs } = resolveOptions(options);
+  const resolved = resolveOptions('concurrencyLimit', CONCURRENCY_LIMIT_DEFAULTS, options, {
+    max: (v) => (v === undefined ? 'is required' : check.positiveInteger(v)),
+    key: callKey,
+    subject: check.function,
+    retryAfterMs: check.nonNegative,
+  });
+  const { key, name, subject, retryAfterMs } = resolved;
+  const max = resolved.max as number; // required: the check above throws without it
   const { keyClass, keyOf } = keyFunction(name, key, subject);
   const inFlight = new Map<string, number>();
   const details = `concurrency limit "${name}" reached (${max} in flight)`;
