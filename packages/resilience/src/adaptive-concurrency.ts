@@ -5,16 +5,15 @@ import {
   type AdaptivePartitionState,
   type CallContext,
   check,
-  type PartialStatus,
   resolveOptions,
   type StagedServerInterceptor,
-  type StageHooks,
   signals,
   stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
 import { contextSubject } from './call-key';
 import { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
+import { HeldCall } from './held-call';
 import type { OptionDefaults } from './option-defaults';
 import { retryHint } from './rate-limit';
 
@@ -179,7 +178,7 @@ function partitionResolver(limiter: AdaptiveLimiter, by: PartitionBy): Resolve {
 type CallState = 'waiting' | 'admitted' | 'done';
 
 /** One call's hooks: a class, so a call costs one small object and no closures. */
-class AdaptiveCall implements StageHooks {
+class AdaptiveCall extends HeldCall {
   private state: CallState = 'waiting';
   private partition: Partition | undefined = undefined;
   private start = 0;
@@ -191,7 +190,9 @@ class AdaptiveCall implements StageHooks {
     private readonly retryAfterMs: number | 'rtt',
     private readonly call: WeftServerCall,
     private readonly stage: number,
-  ) {}
+  ) {
+    super();
+  }
 
   onReceiveMetadata(metadata: Metadata): void {
     const limiter = this.limiter;
@@ -208,17 +209,7 @@ class AdaptiveCall implements StageHooks {
     this.inFlightAtStart = limiter.inFlight;
   }
 
-  onCancel(): void {
-    this.release();
-  }
-
-  onSendStatus(partial: PartialStatus): PartialStatus {
-    this.release();
-    return partial;
-  }
-
-  // Idempotent: grpc-js reports every stream close as a cancel, normal ones after the status too.
-  private release(): void {
+  protected release(): void {
     if (this.state !== 'admitted') return;
     this.state = 'done';
     this.limiter.release(this.partition as Partition, this.start, this.inFlightAtStart);

@@ -18,10 +18,10 @@ import {
   type PartialStatus,
   resolveOptions,
   type StagedServerInterceptor,
-  type StageHooks,
   stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
+import { HeldCall } from './held-call';
 import type { OptionDefaults } from './option-defaults';
 import { type Expirable, type QueuedTimeout, TimeoutQueue } from './timeout-queue';
 
@@ -153,7 +153,7 @@ interface Limits {
 }
 
 /** One call under `serverDeadline`: imposes its deadline and ends it when it passes. */
-class DeadlinedCall implements StageHooks, Expirable {
+class DeadlinedCall extends HeldCall implements Expirable {
   private queue: TimeoutQueue | undefined = undefined;
   private timer: QueuedTimeout | undefined = undefined;
   constructor(
@@ -161,7 +161,9 @@ class DeadlinedCall implements StageHooks, Expirable {
     private readonly stage: number,
     private readonly limits: Limits,
     private readonly queueFor: (ms: number) => TimeoutQueue,
-  ) {}
+  ) {
+    super();
+  }
 
   onReceiveMetadata(): void {
     const { call, limits } = this;
@@ -190,16 +192,7 @@ class DeadlinedCall implements StageHooks, Expirable {
     call.sendStatusFrom(this.stage, DEADLINE_EXCEEDED);
   }
 
-  onCancel(): void {
-    this.stop();
-  }
-
-  onSendStatus(partial: PartialStatus): PartialStatus {
-    this.stop();
-    return partial;
-  }
-
-  private stop(): void {
+  protected release(): void {
     if (this.timer !== undefined) this.queue?.cancel(this.timer);
     this.timer = undefined;
   }

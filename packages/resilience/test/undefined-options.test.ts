@@ -117,14 +117,12 @@ const cases: [
 ];
 
 describe('resilience interceptors with every option explicitly undefined', () => {
-  let harness: Harness | undefined;
-  afterEach(async () => {
-    await harness?.close();
-    harness = undefined;
-  });
+  const started: Harness[] = [];
+  afterEach(() => Promise.all(started.splice(0).map((h) => h.close())));
 
   it.each(cases)('%s: a unary and a server-streaming call succeed', async (_name, interceptors) => {
-    harness = await startHarness(interceptors);
+    const harness = await startHarness(interceptors);
+    started.push(harness);
     const one = await unary(harness.client, { message: 'hi' });
     expect(one.status.code).toBe(grpc.status.OK);
     expect(one.responses.map((r) => r.message)).toEqual(['hi']);
