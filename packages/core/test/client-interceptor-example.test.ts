@@ -6,10 +6,13 @@ import { startHarness, unary } from '../../../test/harness';
 import { requestId } from './client-interceptor-example';
 
 describe('README: Writing a client interceptor', () => {
-  it('shows the example as it is in client-interceptor-example.ts', () => {
-    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
-    const example = readFileSync(join(__dirname, 'client-interceptor-example.ts'), 'utf8');
-    expect(readme).toContain(example.trim());
+  it("is the section's code block, to the letter", () => {
+    const [readme, example] = ['../README.md', 'client-interceptor-example.ts'].map((file) =>
+      readFileSync(join(__dirname, file), 'utf8'),
+    );
+    const section = readme?.split('## Writing a client interceptor')[1] ?? '';
+    const block = section.split('```ts\n')[1]?.split('\n```')[0];
+    expect(block).toBe(example?.trim());
   });
 
   it('runs: the server gets the request id, and the report gets it with the status', async () => {

@@ -193,7 +193,8 @@ export type CircuitBreakerInterceptor = Interceptor & {
  * the window failed at `failureRatio` or more, it opens: calls fail at once with UNAVAILABLE
  * (`circuit open for <method>`, or get the `fallback`'s answer) without reaching the network.
  * After `cooldownMs` it lets `halfOpenProbes` probe calls through: success closes it, failure
- * opens it again. Publishes `signals.breakerTransition` and `signals.breakerRejection`.
+ * opens it again. Publishes `signals.breakerTransition` and `signals.breakerRejection`. A call with
+ * the call option `weftCircuitBreaker: false` bypasses it (neither rejected nor counted).
  */
 export function circuitBreaker(options?: CircuitBreakerOptions): CircuitBreakerInterceptor {
   const resolved = resolve(options);

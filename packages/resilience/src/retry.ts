@@ -175,7 +175,7 @@ export function parsePushback(metadata: Metadata | undefined): number | undefine
  * fresh call through the next interceptors (so they see every attempt) and carries
  * `grpc-previous-rpc-attempts` from the second on. Client-streaming and bidi calls pass through.
  * Publishes `signals.retryAttempt` for each retry and `signals.retryThrottled` for each retry the
- * throttle refused.
+ * throttle refused. A call may bring its own policy, or `false`, in the `weftRetry` call option.
  */
 export function retry(options?: RetryOptions): Interceptor {
   const resolved = resolveOptions('retry', RETRY_DEFAULTS, options, {
