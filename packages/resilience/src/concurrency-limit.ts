@@ -1,6 +1,8 @@
 import { status } from '@grpc/grpc-js';
-import { check, resolveOptions, type StagedServerInterceptor, signals, stagedInterceptor } from '@weft/core';
+import type { CallContext, StagedServerInterceptor, WeftServerCall } from '@weft/core';
+import { check, resolveOptions, signals, stagedInterceptor } from '@weft/core';
 import { type CallKey, callKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
+import { HeldCall } from './held-call';
 import type { OptionDefaults } from './option-defaults';
 import { retryHint } from './rate-limit';
 
@@ -53,47 +55,69 @@ export function concurrencyLimit(options: ConcurrencyLimitOptions): StagedServer
   const inFlight = new Map<string, number>();
   const details = `concurrency limit "${name}" reached (${max} in flight)`;
 
-  return stagedInterceptor({
-    start(call, stage) {
-      const context = call.context;
-      let held: string | undefined;
-      // Idempotent: grpc-js reports every stream close as a cancel, normal ones after the status too.
-      const release = () => {
-        if (held === undefined) return;
-        const count = (inFlight.get(held) ?? 1) - 1;
-        if (count <= 0) inFlight.delete(held);
-        else inFlight.set(held, count);
-        held = undefined;
-      };
-      return {
-        onReceiveMetadata() {
-          const k = keyOf(context);
-          const count = inFlight.get(k) ?? 0;
-          if (count >= max) {
-            if (signals.limitRejection.hasSubscribers) {
-              signals.limitRejection.publish({
-                method: context.method,
-                limiter: 'concurrency',
-                rule: name,
-                keyClass,
-              });
-            }
-            call.sendStatusFrom(stage, {
-              code: status.RESOURCE_EXHAUSTED,
-              details,
-              metadata: retryAfterMs > 0 ? retryHint(retryAfterMs) : null,
-            });
-            return;
-          }
-          inFlight.set(k, count + 1);
-          held = k;
-        },
-        onCancel: release,
-        onSendStatus(partial) {
-          release();
-          return partial;
-        },
-      };
+  const limiter: Limiter = {
+    inFlight,
+    max,
+    keyOf,
+    reject(call, stage) {
+      if (signals.limitRejection.hasSubscribers) {
+        signals.limitRejection.publish({
+          method: call.context.method,
+          limiter: 'concurrency',
+          rule: name,
+          keyClass,
+        });
+      }
+      call.sendStatusFrom(stage, {
+        code: status.RESOURCE_EXHAUSTED,
+        details,
+        metadata: retryAfterMs > 0 ? retryHint(retryAfterMs) : null,
+      });
     },
-  });
+  };
+  return stagedInterceptor({ start: (call, stage) => new SlotCall(limiter, call, stage) });
+}
+
+/** What every call through one `concurrencyLimit()` shares. */
+interface Limiter {
+  readonly inFlight: Map<string, number>;
+  readonly max: number;
+  readonly keyOf: (context: CallContext) => string;
+  reject(call: WeftServerCall, stage: number): void;
+}
+
+/** One call under `concurrencyLimit`: takes a slot when its metadata arrives, gives it back once. */
+class SlotCall extends HeldCall {
+  /** The key whose slot this call holds. */
+  private held: string | undefined = undefined;
+
+  constructor(
+    private readonly limiter: Limiter,
+    private readonly call: WeftServerCall,
+    private readonly stage: number,
+  ) {
+    super();
+  }
+
+  onReceiveMetadata(): void {
+    const { inFlight, max } = this.limiter;
+    const k = this.limiter.keyOf(this.call.context);
+    const count = inFlight.get(k) ?? 0;
+    if (count >= max) {
+      this.limiter.reject(this.call, this.stage);
+      return;
+    }
+    inFlight.set(k, count + 1);
+    this.held = k;
+  }
+
+  protected release(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    const inFlight = this.limiter.inFlight;
+    const count = (inFlight.get(held) ?? 1) - 1;
+    if (count <= 0) inFlight.delete(held);
+    else inFlight.set(held, count);
+    this.held = undefined;
+  }
 }
