@@ -1,21 +1,47 @@
-import { Metadata, type NextCall, type StatusObject, type status } from '@grpc/grpc-js';
+import {
+  type Interceptor,
+  type InterceptorOptions,
+  Metadata,
+  type NextCall,
+  type StatusObject,
+  type status,
+} from '@grpc/grpc-js';
 
 /** grpc-js's client call interface (`InterceptingCallInterface`, not exported from its index). */
 export type ClientCall = ReturnType<NextCall>;
 /** The listener a client call is started with (grpc-js's `InterceptingListener`, likewise). */
 export type ClientCallListener = NonNullable<Parameters<ClientCall['start']>[1]>;
-type MessageContext = Parameters<ClientCall['sendMessageWithContext']>[0];
+/** What comes with a message sent (grpc-js's `MessageContext`, likewise): flags and a write callback. */
+export type ClientMessageContext = Parameters<ClientCall['sendMessageWithContext']>[0];
+
+/** A client interceptor as weft writes it: it returns any `ClientCall`. */
+export type ClientCallInterceptor = (options: InterceptorOptions, nextCall: NextCall) => ClientCall;
+
+/**
+ * The one way weft makes a grpc-js client `Interceptor`: `intercept` returns any `ClientCall`
+ * (`nextCall(options)` itself, a `ForwardingClientCall`, a `LocalClientCall`). grpc-js types an
+ * interceptor as returning its `InterceptingCall` class, but only ever uses the call's interface,
+ * and a call returned without an `InterceptingCall` around it saves a layer (a requester, a
+ * listener and their closures) per call. This is the one place that tells the compiler so: the
+ * assertion is on the function, once, not on each call.
+ */
+export function defineClientInterceptor(intercept: ClientCallInterceptor): Interceptor {
+  return intercept as Interceptor;
+}
 
 /**
  * A client call that forwards everything to the next call and is itself the listener it starts that
- * call with. weft's per-call client objects extend it and override what they watch: grpc-js only
- * uses the interface of what an interceptor returns, so one such object per call stands in for a
- * grpc-js layer (an `InterceptingCall` with a requester and a listener of closures).
+ * call with: the base of weft's client interceptors (see "Writing a client interceptor" in the
+ * README). A subclass overrides what it watches or changes and calls `super`; one such object per
+ * call stands in for a grpc-js layer (an `InterceptingCall` with a requester and a listener of
+ * closures), which grpc-js accepts because it only uses the interface of what an interceptor returns.
  */
 export class ForwardingClientCall implements ClientCall {
+  /** The listener of the layer above, given to `start`. */
   protected upstream: ClientCallListener = {};
 
-  constructor(protected readonly call: ClientCall) {}
+  /** `call`: the next call (`nextCall(options)`); a subclass may point it at another one (a retry's next attempt). */
+  constructor(protected call: ClientCall) {}
 
   start(metadata: Metadata, listener?: ClientCallListener): void {
     this.upstream = listener ?? {};
@@ -32,7 +58,7 @@ export class ForwardingClientCall implements ClientCall {
     this.upstream.onReceiveStatus?.(received);
   }
 
-  sendMessageWithContext(context: MessageContext, message: unknown): void {
+  sendMessageWithContext(context: ClientMessageContext, message: unknown): void {
     this.call.sendMessageWithContext(context, message);
   }
   sendMessage(message: unknown): void {
@@ -56,26 +82,46 @@ export class ForwardingClientCall implements ClientCall {
 }
 
 /**
+ * The call below a `LocalClientCall`: no network, nothing sent. A write is done at once (its
+ * callback runs), so a caller streaming into a call answered locally is never left waiting.
+ */
+const DETACHED: ClientCall = Object.freeze({
+  start() {},
+  sendMessageWithContext(context: ClientMessageContext) {
+    context.callback?.();
+  },
+  sendMessage() {},
+  startRead() {},
+  halfClose() {},
+  cancelWithStatus() {},
+  getPeer: () => '',
+  getAuthContext: () => null,
+});
+
+/**
  * A client call answered on this side, without the network: an open circuit breaker, a deadline
- * that passed before the call started. Subclasses say how it fails (`failure()`); `start()` schedules
- * `complete()`, which ends the call with that status. A subclass may complete later
- * (`completeLater()`) or otherwise (`finish()` with a response message).
+ * that passed before the call started. A `ForwardingClientCall` over no call: subclasses say how
+ * it fails (`failure()`); `start()` schedules `complete()`, which ends the call with that status. A
+ * subclass may complete later (`completeLater()`) or otherwise (`finish()` with a response message).
  *
  * It completes on a macrotask (`setImmediate`), never on `process.nextTick` or a microtask: a
  * caller's `while (...) await call()` loop of calls failed this way would otherwise never yield to
  * timers and I/O, starving the process (and an in-flight probe or request whose answer could end
  * the failures). `cancelWithStatus` before that ends the call with the caller's status instead.
  */
-export abstract class LocalClientCall implements ClientCall {
-  protected upstream: ClientCallListener = {};
+export abstract class LocalClientCall extends ForwardingClientCall {
   /** The last request message sent, for a subclass that answers from it. */
   protected request: unknown = undefined;
   private ended = false;
 
+  constructor() {
+    super(DETACHED);
+  }
+
   /** The status the call fails with (made when it fails: its metadata is the caller's to keep). */
   protected abstract failure(): StatusObject;
 
-  start(_metadata: Metadata, listener?: ClientCallListener): void {
+  override start(_metadata: Metadata, listener?: ClientCallListener): void {
     this.upstream = listener ?? {};
     this.completeLater();
   }
@@ -96,10 +142,10 @@ export abstract class LocalClientCall implements ClientCall {
     if (this.ended) return;
     this.ended = true;
     if (message !== undefined) {
-      this.upstream.onReceiveMetadata?.(new Metadata());
-      this.upstream.onReceiveMessage?.(message);
+      this.onReceiveMetadata(new Metadata());
+      this.onReceiveMessage(message);
     }
-    this.upstream.onReceiveStatus?.(received);
+    this.onReceiveStatus(received);
   }
 
   /** Whether the call has ended (completed or cancelled). */
@@ -107,23 +153,12 @@ export abstract class LocalClientCall implements ClientCall {
     return this.ended;
   }
 
-  sendMessageWithContext(context: MessageContext, message: unknown): void {
+  override sendMessageWithContext(context: ClientMessageContext, message: unknown): void {
     this.request = message;
-    context.callback?.();
+    super.sendMessageWithContext(context, message);
   }
-  sendMessage(message: unknown): void {
-    this.request = message;
-  }
-  halfClose(): void {}
-  startRead(): void {}
-  cancelWithStatus(code: status, details: string): void {
+  override cancelWithStatus(code: status, details: string): void {
     this.finish({ code, details, metadata: new Metadata() });
-  }
-  getPeer(): string {
-    return '';
-  }
-  getAuthContext(): null {
-    return null;
   }
 }
 

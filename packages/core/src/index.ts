@@ -11,7 +11,10 @@ export {
 } from './call-context';
 export {
   type ClientCall,
+  type ClientCallInterceptor,
   type ClientCallListener,
+  type ClientMessageContext,
+  defineClientInterceptor,
   ForwardingClientCall,
   LOCAL_STATUS_KEY,
   LocalClientCall,

@@ -1,5 +1,4 @@
 import {
-  type InterceptingCall,
   type Interceptor,
   type InterceptorOptions,
   type Metadata,
@@ -8,7 +7,13 @@ import {
   status,
 } from '@grpc/grpc-js';
 import type { CallContext } from './call-context';
-import { type ClientCall, type ClientCallListener, ForwardingClientCall } from './client-call';
+import {
+  type ClientCall,
+  type ClientCallListener,
+  type ClientMessageContext,
+  defineClientInterceptor,
+  ForwardingClientCall,
+} from './client-call';
 import { type MethodInfo, methodInfo } from './method-info';
 import {
   type ServerStage,
@@ -261,10 +266,7 @@ class ClientObservation extends ForwardingClientCall implements ObservedClientCa
     }
     super.onReceiveStatus(received);
   }
-  override sendMessageWithContext(
-    context: Parameters<ClientCall['sendMessageWithContext']>[0],
-    message: unknown,
-  ): void {
+  override sendMessageWithContext(context: ClientMessageContext, message: unknown): void {
     this.reporter?.onSendMessage?.(message);
     super.sendMessageWithContext(context, message);
   }
@@ -278,13 +280,9 @@ function startWith(observation: ClientObservation): void {
 /** A client interceptor that reports every call to `observers`. */
 export function observeClient(...observers: ClientObserver[]): ObservingClientInterceptor {
   const frozen = Object.freeze([...observers]);
-  const interceptor = (options: InterceptorOptions, nextCall: NextCall) =>
-    // grpc-js types interceptors as returning its InterceptingCall class but only uses the interface.
-    new ClientObservation(
-      methodInfo(options.method_definition),
-      options,
-      frozen,
-      nextCall(options),
-    ) as unknown as InterceptingCall;
+  const interceptor = defineClientInterceptor(
+    (options: InterceptorOptions, nextCall: NextCall) =>
+      new ClientObservation(methodInfo(options.method_definition), options, frozen, nextCall(options)),
+  );
   return Object.assign(interceptor, { observers: frozen });
 }

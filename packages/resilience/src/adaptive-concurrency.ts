@@ -4,16 +4,18 @@ import {
   type AdaptiveConcurrencyState,
   type AdaptivePartitionState,
   type CallContext,
-  type PartialStatus,
+  check,
+  resolveOptions,
   type StagedServerInterceptor,
-  type StageHooks,
   signals,
   stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
 import { contextSubject } from './call-key';
-import { Gradient2, type Gradient2Options } from './gradient2';
-import { MinRttProbe, type MinRttProbeOptions } from './min-rtt-probe';
+import { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
+import { HeldCall } from './held-call';
+import { MIN_RTT_PROBE_DEFAULTS, MinRttProbe, type MinRttProbeOptions } from './min-rtt-probe';
+import type { OptionDefaults } from './option-defaults';
 import { retryHint } from './rate-limit';
 
 /**
@@ -210,7 +212,7 @@ function partitionResolver(limiter: AdaptiveLimiter, by: PartitionBy): Resolve {
 type CallState = 'waiting' | 'admitted' | 'done';
 
 /** One call's hooks: a class, so a call costs one small object and no closures. */
-class AdaptiveCall implements StageHooks {
+class AdaptiveCall extends HeldCall {
   private state: CallState = 'waiting';
   private partition: Partition | undefined = undefined;
   private start = 0;
@@ -222,7 +224,9 @@ class AdaptiveCall implements StageHooks {
     private readonly retryAfterMs: number | 'rtt',
     private readonly call: WeftServerCall,
     private readonly stage: number,
-  ) {}
+  ) {
+    super();
+  }
 
   onReceiveMetadata(metadata: Metadata): void {
     const limiter = this.limiter;
@@ -240,17 +244,7 @@ class AdaptiveCall implements StageHooks {
     this.inFlightAtStart = limiter.inFlight;
   }
 
-  onCancel(): void {
-    this.release();
-  }
-
-  onSendStatus(partial: PartialStatus): PartialStatus {
-    this.release();
-    return partial;
-  }
-
-  // Idempotent: grpc-js reports every stream close as a cancel, normal ones after the status too.
-  private release(): void {
+  protected release(): void {
     if (this.state !== 'admitted') return;
     this.state = 'done';
     this.limiter.release(this.partition as Partition, this.start, this.inFlightAtStart);
@@ -278,22 +272,29 @@ class AdaptiveCall implements StageHooks {
   }
 }
 
-function validate(options: AdaptiveConcurrencyOptions): void {
-  const shares = options.partitions;
-  if (shares === undefined) return;
+/** `adaptiveConcurrency()`'s defaults (see `AdaptiveConcurrencyOptions`). */
+export const ADAPTIVE_CONCURRENCY_DEFAULTS: OptionDefaults<AdaptiveConcurrencyOptions, 'partitions'> =
+  Object.freeze({
+    name: 'adaptive',
+    gradient2: GRADIENT2_DEFAULTS,
+    minRttProbe: MIN_RTT_PROBE_DEFAULTS,
+    partitions: undefined,
+    partitionBy: Object.freeze({ header: 'x-priority' }),
+    retryAfterMs: 'rtt',
+    now: performance.now.bind(performance),
+  });
+
+/** Setup check of `partitions`. */
+function partitionShares(shares: Readonly<Record<string, number>> | undefined): string | undefined {
+  if (shares === undefined) return undefined;
   let sum = 0;
   for (const [name, share] of Object.entries(shares)) {
-    if (!(share >= 0 && share <= 1))
-      throw new RangeError(`adaptiveConcurrency: share of "${name}" must be in [0, 1]`);
-    if (name === UNKNOWN)
-      throw new RangeError(`adaptiveConcurrency: "${UNKNOWN}" is the partition of unlisted calls`);
+    if (!(share >= 0 && share <= 1)) return `must give each partition a share in [0, 1] ("${name}")`;
+    if (name === UNKNOWN) return `must not name "${UNKNOWN}": it is the partition of unlisted calls`;
     sum += share;
   }
   // A little slack for shares like 0.7 + 0.2 + 0.1 that do not add up to 1 in binary.
-  if (sum > 1 + 1e-9) throw new RangeError('adaptiveConcurrency: partition shares must sum to at most 1');
-  const retry = options.retryAfterMs;
-  if (typeof retry === 'number' && !(retry >= 0))
-    throw new RangeError('adaptiveConcurrency: retryAfterMs must be >= 0');
+  return sum > 1 + 1e-9 ? 'must hold shares that sum to at most 1' : undefined;
 }
 
 /**
@@ -309,19 +310,19 @@ function validate(options: AdaptiveConcurrencyOptions): void {
  * flight when it was admitted. Streaming calls are samples too, so keep long-lived streams out of
  * the limiter with `selector`.
  */
-export function adaptiveConcurrency(options: AdaptiveConcurrencyOptions = {}): StagedServerInterceptor {
-  validate(options);
-  const name = options.name ?? 'adaptive';
-  const now = options.now ?? performance.now.bind(performance);
-  const retryAfterMs = options.retryAfterMs ?? 'rtt';
-  const limiter = new AdaptiveLimiter(
-    name,
-    options.gradient2 ?? {},
-    options.minRttProbe ?? {},
-    options.partitions,
-    now,
+export function adaptiveConcurrency(options?: AdaptiveConcurrencyOptions): StagedServerInterceptor {
+  const { name, gradient2, minRttProbe, partitions, partitionBy, retryAfterMs, now } = resolveOptions(
+    'adaptiveConcurrency',
+    ADAPTIVE_CONCURRENCY_DEFAULTS,
+    options,
+    {
+      partitions: partitionShares,
+      retryAfterMs: (v) => (v === 'rtt' || v >= 0 ? undefined : "must be a number >= 0 or 'rtt'"),
+      now: check.function,
+    },
   );
-  const resolve = partitionResolver(limiter, options.partitionBy ?? { header: 'x-priority' });
+  const limiter = new AdaptiveLimiter(name, gradient2, minRttProbe, partitions, now);
+  const resolve = partitionResolver(limiter, partitionBy);
   limiter.announce();
   return stagedInterceptor({
     start: (call, stage) => new AdaptiveCall(limiter, resolve, retryAfterMs, call, stage),

@@ -11,6 +11,14 @@ import { type CallContext, subjectKey } from '@weft/core';
  */
 export type CallKey = 'global' | 'method' | 'subject' | 'peer' | ((context: CallContext) => string);
 
+/** Setup check of a `CallKey` option. */
+export function callKey(key: CallKey | undefined): string | undefined {
+  if (key === undefined || typeof key === 'function') return undefined;
+  return ['global', 'method', 'subject', 'peer'].includes(key)
+    ? undefined
+    : "must be 'global', 'method', 'subject', 'peer' or a function";
+}
+
 /** Reads the authenticated subject of a call; `undefined` when it has none. */
 export type SubjectLookup = (context: CallContext) => string | undefined;
 

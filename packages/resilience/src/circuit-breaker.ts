@@ -1,24 +1,21 @@
-import {
-  type InterceptingCall,
-  type Interceptor,
-  type InterceptorOptions,
-  Metadata,
-  type NextCall,
-  type StatusObject,
-  status,
-} from '@grpc/grpc-js';
+import { type Interceptor, Metadata, type StatusObject, status } from '@grpc/grpc-js';
 import {
   type BreakerState,
   type ClientCall,
   type ClientCallListener,
+  check,
+  defineClientInterceptor,
   ForwardingClientCall,
   LocalClientCall,
   localReason,
   localStatusMetadata,
   type MethodInfo,
-  methodInfo,
+  resolveOptions,
   signals,
 } from '@weft/core';
+import type { OptionDefaults } from './option-defaults';
+import { RollingCounts } from './rolling-counts';
+import { PerTarget, type TargetOption, targetOf } from './targets';
 
 /** What a fallback is told about the call it stands in for. */
 export interface FallbackCall {
@@ -61,7 +58,7 @@ export interface CircuitBreakerOptions {
    * interceptors the channel's target, so by default every call through this `circuitBreaker()`
    * is one target, `'default'`: make one per client, or name targets here.
    */
-  target?: string | ((options: InterceptorOptions) => string);
+  target?: TargetOption;
   /**
    * Answers a unary call the open circuit rejects: return a response message to send instead of
    * failing, or `undefined` to fail as usual. Other call shapes always fail fast. Default: none.
@@ -79,7 +76,8 @@ export const BREAKER_FAILURE_CODES: readonly status[] = Object.freeze([
   status.UNKNOWN,
 ]);
 
-const defaults = {
+/** `circuitBreaker()`'s defaults (see `CircuitBreakerOptions`). */
+export const CIRCUIT_BREAKER_DEFAULTS: OptionDefaults<CircuitBreakerOptions, 'fallback'> = Object.freeze({
   failureRatio: 0.5,
   minimumCalls: 20,
   windowMs: 10_000,
@@ -87,88 +85,31 @@ const defaults = {
   cooldownMs: 5_000,
   halfOpenProbes: 1,
   failureCodes: BREAKER_FAILURE_CODES,
-  target: 'default' as CircuitBreakerOptions['target'],
-  fallback: undefined as CircuitBreakerOptions['fallback'],
+  target: 'default',
+  fallback: undefined,
   now: () => performance.now(),
-};
+});
 
-type Resolved = typeof defaults;
+type Resolved = typeof CIRCUIT_BREAKER_DEFAULTS;
 
-function resolveOptions(options: CircuitBreakerOptions): Resolved {
-  const resolved: Resolved = { ...defaults };
-  for (const [key, value] of Object.entries(options)) {
-    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
-  }
-  if (!(resolved.failureRatio > 0 && resolved.failureRatio <= 1)) {
-    throw new RangeError('circuitBreaker: failureRatio must be in (0, 1]');
-  }
-  if (!(resolved.minimumCalls >= 1) || !(resolved.windowMs > 0) || !(resolved.buckets >= 1)) {
-    throw new RangeError('circuitBreaker: minimumCalls, windowMs and buckets must be positive');
-  }
-  if (!(resolved.cooldownMs >= 0) || !(resolved.halfOpenProbes >= 1)) {
-    throw new RangeError('circuitBreaker: cooldownMs must be >= 0 and halfOpenProbes >= 1');
-  }
-  return resolved;
-}
-
-/** Outcome counts of the last `windowMs`, kept in a ring of buckets. */
-class RollingWindow {
-  private readonly totals: number[];
-  private readonly failures: number[];
-  private readonly bucketMs: number;
-  /** Index (time / bucketMs) of the newest bucket. */
-  private head = Number.NEGATIVE_INFINITY;
-
-  constructor(windowMs: number, buckets: number) {
-    this.totals = new Array(buckets).fill(0);
-    this.failures = new Array(buckets).fill(0);
-    this.bucketMs = windowMs / buckets;
-  }
-
-  record(now: number, failed: boolean): void {
-    const slot = this.advance(now);
-    this.totals[slot] = (this.totals[slot] ?? 0) + 1;
-    if (failed) this.failures[slot] = (this.failures[slot] ?? 0) + 1;
-  }
-
-  /** `[total, failures]` over the window ending `now`. */
-  counts(now: number): [number, number] {
-    this.advance(now);
-    let total = 0;
-    let failed = 0;
-    for (let i = 0; i < this.totals.length; i++) {
-      total += this.totals[i] ?? 0;
-      failed += this.failures[i] ?? 0;
-    }
-    return [total, failed];
-  }
-
-  reset(): void {
-    this.totals.fill(0);
-    this.failures.fill(0);
-  }
-
-  /** Clears the buckets that left the window since the last call; returns the current slot. */
-  private advance(now: number): number {
-    const n = this.totals.length;
-    const index = Math.floor(now / this.bucketMs);
-    if (index > this.head) {
-      const stale = Math.min(n, index - this.head);
-      for (let i = 1; i <= stale; i++) {
-        const slot = (((index - stale + i) % n) + n) % n;
-        this.totals[slot] = 0;
-        this.failures[slot] = 0;
-      }
-      this.head = index;
-    }
-    return ((this.head % n) + n) % n;
-  }
+function resolve(options: CircuitBreakerOptions | undefined): Resolved {
+  return resolveOptions('circuitBreaker', CIRCUIT_BREAKER_DEFAULTS, options, {
+    failureRatio: (v) => (v > 0 && v <= 1 ? undefined : 'must be a number in (0, 1]'),
+    minimumCalls: check.positive,
+    windowMs: check.positive,
+    buckets: check.positiveInteger,
+    cooldownMs: check.nonNegative,
+    halfOpenProbes: check.positiveInteger,
+    fallback: check.function,
+    now: check.function,
+  });
 }
 
 /** The breaker of one target and method. */
 class Breaker {
   state: BreakerState = 'closed';
-  private readonly window: RollingWindow;
+  /** Calls (first) and failures (second) in the window. */
+  private readonly window: RollingCounts;
   private openedAt = 0;
   private probes = 0;
   private probeSuccesses = 0;
@@ -180,7 +121,7 @@ class Breaker {
     readonly target: string,
     readonly method: MethodInfo,
   ) {
-    this.window = new RollingWindow(options.windowMs, options.buckets);
+    this.window = new RollingCounts(options.windowMs, options.buckets);
   }
 
   /** Whether a call may go out now; `'probe'` when it is a half-open probe. */
@@ -214,11 +155,13 @@ class Breaker {
       return;
     }
     if (failed === undefined || this.state !== 'closed') return;
+    const window = this.window;
     const now = this.options.now();
-    this.window.record(now, failed);
+    window.addFirst(now);
     if (!failed) return;
-    const [total, failures] = this.window.counts(now);
-    if (total >= this.options.minimumCalls && failures / total >= this.options.failureRatio) this.open();
+    window.addSecond(now);
+    const total = window.first;
+    if (total >= this.options.minimumCalls && window.second / total >= this.options.failureRatio) this.open();
   }
 
   private open(): void {
@@ -250,56 +193,33 @@ export type CircuitBreakerInterceptor = Interceptor & {
  * the window failed at `failureRatio` or more, it opens: calls fail at once with UNAVAILABLE
  * (`circuit open for <method>`, or get the `fallback`'s answer) without reaching the network.
  * After `cooldownMs` it lets `halfOpenProbes` probe calls through: success closes it, failure
- * opens it again. Publishes `signals.breakerTransition` and `signals.breakerRejection`.
+ * opens it again. Publishes `signals.breakerTransition` and `signals.breakerRejection`. A call with
+ * the call option `weftCircuitBreaker: false` bypasses it (neither rejected nor counted).
  */
-export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreakerInterceptor {
-  const resolved = resolveOptions(options);
-  const { failureCodes, target, fallback } = resolved;
-  const failures = new Set(failureCodes);
-  // Per target, then per method path: bounded by the targets a client names times the methods it
-  // calls. Two lookups instead of a key string built (and hashed) per call.
-  const breakers = new Map<string, Map<string, Breaker>>();
-  const breakerFor = (targetName: string, method: MethodInfo) => {
-    let byMethod = breakers.get(targetName);
-    if (byMethod === undefined) {
-      byMethod = new Map();
-      breakers.set(targetName, byMethod);
-    }
-    let breaker = byMethod.get(method.path);
-    if (breaker === undefined) {
-      breaker = new Breaker(resolved, targetName, method);
-      byMethod.set(method.path, breaker);
-    }
-    return breaker;
-  };
+export function circuitBreaker(options?: CircuitBreakerOptions): CircuitBreakerInterceptor {
+  const resolved = resolve(options);
+  const { target, fallback } = resolved;
+  const failures = new Set(resolved.failureCodes);
+  const breakers = new PerTarget((targetName, method) => new Breaker(resolved, targetName, method));
 
-  const interceptor = (callOptions: InterceptorOptions, nextCall: NextCall) => {
-    const method = methodInfo(callOptions.method_definition);
-    const targetName = typeof target === 'function' ? target(callOptions) : (target ?? 'default');
-    const breaker = breakerFor(targetName, method);
+  const interceptor = defineClientInterceptor((callOptions, nextCall) => {
+    // Bypassed for this call (`weftCircuitBreaker: false`): neither rejected nor counted.
+    if (callOptions.weftCircuitBreaker === false) return nextCall(callOptions);
+    const targetName = targetOf(target, callOptions);
+    const breaker = breakers.get(targetName, callOptions.method_definition);
     const admitted = breaker.admit();
-    // grpc-js only uses the returned call's interface: both calls below stand in for a layer.
     if (admitted === 'no') {
+      const method = breaker.method;
       if (signals.breakerRejection.hasSubscribers)
         signals.breakerRejection.publish({ target: targetName, method });
       const useFallback = fallback !== undefined && method.type === 'unary';
-      return new RejectedCall(
-        method,
-        targetName,
-        useFallback ? fallback : undefined,
-      ) as unknown as InterceptingCall;
+      return new RejectedCall(method, targetName, useFallback ? fallback : undefined);
     }
-    return new JudgedCall(
-      nextCall(callOptions),
-      breaker,
-      admitted === 'probe',
-      failures,
-    ) as unknown as InterceptingCall;
-  };
+    return new JudgedCall(nextCall(callOptions), breaker, admitted === 'probe', failures);
+  });
   return Object.assign(interceptor, {
     state(methodName: string, targetName = typeof target === 'string' ? target : 'default'): BreakerState {
-      const path = methodName.startsWith('/') ? methodName : `/${methodName}`;
-      return breakers.get(targetName)?.get(path)?.state ?? 'closed';
+      return breakers.peek(targetName, methodName)?.state ?? 'closed';
     },
   });
 }

@@ -1,20 +1,19 @@
-import {
-  type InterceptingCall,
-  type Interceptor,
-  type InterceptorOptions,
-  type NextCall,
-  type StatusObject,
-  status,
-} from '@grpc/grpc-js';
+import { type Interceptor, type StatusObject, status } from '@grpc/grpc-js';
 import {
   type ClientCall,
+  check,
+  defineClientInterceptor,
   ForwardingClientCall,
   LocalClientCall,
   localStatusMetadata,
   type MethodInfo,
   methodInfo,
+  resolveOptions,
   signals,
 } from '@weft/core';
+import type { OptionDefaults } from './option-defaults';
+import { RollingCounts } from './rolling-counts';
+import { PerTarget, type TargetOption, targetOf } from './targets';
 
 export interface ClientThrottleOptions {
   /**
@@ -49,7 +48,7 @@ export interface ClientThrottleOptions {
    * grpc-js does not show interceptors the channel's target: by default every call through this
    * `clientThrottle()` is one target, `'default'`, so make one per client or name targets here.
    */
-  target?: string | ((options: InterceptorOptions) => string);
+  target?: TargetOption;
   /** Throttle each method of a target on its own. Default `false`: a target's quota is usually shared. */
   perMethod?: boolean;
   /** Clock in ms. Default `performance.now`. */
@@ -58,120 +57,66 @@ export interface ClientThrottleOptions {
   random?: () => number;
 }
 
-const defaults = {
+/** `clientThrottle()`'s defaults (see `ClientThrottleOptions`). */
+export const CLIENT_THROTTLE_DEFAULTS: OptionDefaults<ClientThrottleOptions> = Object.freeze({
   k: 2,
   windowMs: 120_000,
   buckets: 120,
-  rejectCodes: Object.freeze([status.RESOURCE_EXHAUSTED, status.UNAVAILABLE]) as readonly status[],
+  rejectCodes: Object.freeze([status.RESOURCE_EXHAUSTED, status.UNAVAILABLE]),
   minRequests: 20,
-  target: 'default' as ClientThrottleOptions['target'],
+  target: 'default',
   perMethod: false,
   now: () => performance.now(),
   random: Math.random,
-};
-
-type Resolved = typeof defaults;
+});
 
 /** The status codes `clientThrottle()` counts as "not accepted" by default (see `rejectCodes`). */
-export const THROTTLE_REJECT_CODES: readonly status[] = defaults.rejectCodes;
-
-function resolveOptions(options: ClientThrottleOptions): Resolved {
-  const resolved: Resolved = { ...defaults };
-  for (const [key, value] of Object.entries(options)) {
-    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
-  }
-  if (!(resolved.k >= 1) || !Number.isFinite(resolved.k)) {
-    throw new RangeError('clientThrottle: k must be a number >= 1');
-  }
-  if (!(resolved.windowMs > 0) || !(resolved.buckets >= 1) || !Number.isInteger(resolved.buckets)) {
-    throw new RangeError('clientThrottle: windowMs must be positive and buckets a positive integer');
-  }
-  if (!(resolved.minRequests >= 0)) throw new RangeError('clientThrottle: minRequests must be >= 0');
-  return resolved;
-}
+export const THROTTLE_REJECT_CODES: readonly status[] = CLIENT_THROTTLE_DEFAULTS.rejectCodes;
 
 /**
- * Requests and accepts of one target over the window: a ring of buckets with running totals, so
- * a call costs O(1) and allocates nothing (buckets that leave the window are subtracted as the
- * clock passes them).
+ * Requests (first) and accepts (second) of one target over the window, and the chance that the
+ * next request is refused.
  */
-export class ThrottleWindow {
-  private readonly requests: Float64Array;
-  private readonly accepts: Float64Array;
-  private readonly bucketMs: number;
-  /** Index (time / bucketMs) of the newest bucket. */
-  private head = Number.NEGATIVE_INFINITY;
-  private requestTotal = 0;
-  private acceptTotal = 0;
-
+export class ThrottleWindow extends RollingCounts {
   constructor(
     windowMs: number,
     buckets: number,
     private readonly k: number,
     private readonly minRequests: number,
   ) {
-    this.requests = new Float64Array(buckets);
-    this.accepts = new Float64Array(buckets);
-    this.bucketMs = windowMs / buckets;
+    super(windowMs, buckets);
   }
 
   /** The chance a request sent at `now` is refused: `max(0, (requests - K * accepts) / (requests + 1))`. */
   probability(now: number): number {
     this.advance(now);
-    const requests = this.requestTotal;
-    if (requests < this.minRequests) return 0;
-    const p = (requests - this.k * this.acceptTotal) / (requests + 1);
-    return Math.max(p, 0);
+    return this.refusal(this.first);
   }
 
   /**
    * Counts a request (sent or refused here) before it is sent, and answers the probability it is
-   * refused: `probability(now)` from the counts before it, in one pass over the ring.
+   * refused: `probability(now)` from the counts before it.
    */
   request(now: number): number {
-    const slot = this.advance(now);
-    const requests = this.requestTotal;
-    this.requests[slot] = (this.requests[slot] ?? 0) + 1;
-    this.requestTotal = requests + 1;
-    if (requests < this.minRequests) return 0;
-    const p = (requests - this.k * this.acceptTotal) / (requests + 1);
-    return Math.max(p, 0);
+    this.addFirst(now);
+    return this.refusal(this.first - 1);
   }
 
   /** Counts a request the target accepted. */
   accept(now: number): void {
-    const slot = this.advance(now);
-    this.accepts[slot] = (this.accepts[slot] ?? 0) + 1;
-    this.acceptTotal++;
+    this.addSecond(now);
   }
 
   /** `[requests, accepts]` in the window ending `now`. */
   counts(now: number): [number, number] {
     this.advance(now);
-    return [this.requestTotal, this.acceptTotal];
+    return [this.first, this.second];
   }
 
-  /** Drops the buckets that left the window since the last call; returns the current slot. */
-  private advance(now: number): number {
-    const n = this.requests.length;
-    const index = Math.floor(now / this.bucketMs);
-    if (index > this.head) {
-      const stale = Math.min(n, index - this.head);
-      for (let i = 1; i <= stale; i++) {
-        const slot = (((index - stale + i) % n) + n) % n;
-        this.requestTotal -= this.requests[slot] ?? 0;
-        this.acceptTotal -= this.accepts[slot] ?? 0;
-        this.requests[slot] = 0;
-        this.accepts[slot] = 0;
-      }
-      // Totals are sums of the buckets; with a fresh ring there is nothing to drift.
-      if (stale === n) {
-        this.requestTotal = 0;
-        this.acceptTotal = 0;
-      }
-      this.head = index;
-    }
-    return ((this.head % n) + n) % n;
+  private refusal(requests: number): number {
+    if (requests < this.minRequests) return 0;
+    const p = (requests - this.k * this.second) / (requests + 1);
+    return Math.max(p, 0);
   }
 }
 
@@ -199,46 +144,47 @@ export type ClientThrottleInterceptor = Interceptor & {
  * breaker (`clientInterceptors({ throttle })` does): each attempt is a request, and the breaker
  * does not count the throttle's local refusals as the target's failures.
  */
-export function clientThrottle(options: ClientThrottleOptions = {}): ClientThrottleInterceptor {
-  const resolved = resolveOptions(options);
+export function clientThrottle(options?: ClientThrottleOptions): ClientThrottleInterceptor {
+  const resolved = resolveOptions('clientThrottle', CLIENT_THROTTLE_DEFAULTS, options, {
+    k: (v) => (v >= 1 && Number.isFinite(v) ? undefined : 'must be a number >= 1'),
+    windowMs: check.positive,
+    buckets: check.positiveInteger,
+    minRequests: check.nonNegative,
+    now: check.function,
+    random: check.function,
+  });
   const { k, windowMs, buckets, minRequests, target, perMethod, now, random } = resolved;
   const rejects = new Set(resolved.rejectCodes);
-  // Per target, then per method path (or one '' entry): two lookups, no key string per call.
-  const throttles = new Map<string, Map<string, ThrottleWindow>>();
-  const windowFor = (targetName: string, path: string) => {
-    let byMethod = throttles.get(targetName);
-    if (byMethod === undefined) {
-      byMethod = new Map();
-      throttles.set(targetName, byMethod);
-    }
-    let window = byMethod.get(path);
+  const newWindow = () => new ThrottleWindow(windowMs, buckets, k, minRequests);
+  // Per target and method with `perMethod`, else one window per target.
+  const byMethod = new PerTarget(newWindow);
+  const byTarget = new Map<string, ThrottleWindow>();
+  const windowOf = (targetName: string): ThrottleWindow => {
+    let window = byTarget.get(targetName);
     if (window === undefined) {
-      window = new ThrottleWindow(windowMs, buckets, k, minRequests);
-      byMethod.set(path, window);
+      window = newWindow();
+      byTarget.set(targetName, window);
     }
     return window;
   };
 
-  const interceptor = (callOptions: InterceptorOptions, nextCall: NextCall) => {
-    const targetName = typeof target === 'function' ? target(callOptions) : (target ?? 'default');
-    const path = perMethod ? callOptions.method_definition.path : '';
-    const window = windowFor(targetName, path);
+  const interceptor = defineClientInterceptor((callOptions, nextCall) => {
+    const targetName = targetOf(target, callOptions);
+    const window = perMethod ? byMethod.get(targetName, callOptions.method_definition) : windowOf(targetName);
     // Counted before it is sent (or refused): refusals are requests the target did not accept.
     const p = window.request(now());
-    // grpc-js only uses the returned call's interface: both calls below stand in for a layer.
     if (p > 0 && random() < p) {
       const method = methodInfo(callOptions.method_definition);
       if (signals.throttleRejection.hasSubscribers)
         signals.throttleRejection.publish({ target: targetName, method });
-      return new ThrottledCall(targetName, method) as unknown as InterceptingCall;
+      return new ThrottledCall(targetName, method);
     }
-    return new CountedCall(nextCall(callOptions), window, rejects, now) as unknown as InterceptingCall;
-  };
+    return new CountedCall(nextCall(callOptions), window, rejects, now);
+  });
   return Object.assign(interceptor, {
     stats(targetName = typeof target === 'string' ? target : 'default', method?: string) {
-      let path = '';
-      if (perMethod && method !== undefined) path = method.startsWith('/') ? method : `/${method}`;
-      const window = throttles.get(targetName)?.get(path);
+      const window =
+        perMethod && method !== undefined ? byMethod.peek(targetName, method) : byTarget.get(targetName);
       if (window === undefined) return { probability: 0, requests: 0, accepts: 0 };
       const at = now();
       const [requests, accepts] = window.counts(at);

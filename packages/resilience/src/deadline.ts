@@ -1,29 +1,39 @@
-import {
-  type Deadline,
-  InterceptingCall,
-  type Interceptor,
-  type InterceptorOptions,
-  type NextCall,
-  type StatusObject,
-  status,
-} from '@grpc/grpc-js';
+import type { Deadline, Interceptor, Metadata, StatusObject } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import {
   type CallContext,
+  type ClientCall,
+  type ClientCallListener,
+  check,
   createContextKey,
+  defineClientInterceptor,
+  ForwardingClientCall,
   getCallContext,
   LocalClientCall,
   localStatusMetadata,
+  lookupByMethod,
+  MethodCache,
   type MethodInfo,
-  methodInfo,
+  type MethodKey,
   type PartialStatus,
+  resolveOptions,
   type StagedServerInterceptor,
-  type StageHooks,
   stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
+import { HeldCall } from './held-call';
+import type { OptionDefaults } from './option-defaults';
+import { type Expirable, type QueuedTimeout, TimeoutQueue } from './timeout-queue';
 
-/** A timeout in ms for every method, or per method (`undefined`: none for that method). */
-export type MethodTimeout = number | ((method: MethodInfo) => number | undefined);
+/**
+ * A timeout in ms: one for every method, a table keyed by method (`package.Service/Method`, its
+ * path, `package.Service` or `*`; the most specific key wins, see `lookupByMethod` in `@weft/core`),
+ * or a function of the method. A method the table or function leaves out (`undefined`) has none.
+ */
+export type MethodTimeout =
+  | number
+  | Readonly<Record<MethodKey, number>>
+  | ((method: MethodInfo) => number | undefined);
 
 /** Where `serverDeadline` records a deadline it imposed, for `callDeadline` and `clientDeadline`. */
 const imposedKey = createContextKey<number>('weft.deadline');
@@ -55,83 +65,30 @@ export class DeadlineExceededError extends Error {
 /** Node fires longer timers after 1 ms; no deadline needs more than ~24.8 days. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function timeoutFor(timeout: MethodTimeout | undefined, method: MethodInfo): number | undefined {
-  const ms = typeof timeout === 'function' ? timeout(method) : timeout;
+/** A usable timeout (ms), at most `MAX_TIMER_MS`, or `undefined`. */
+function clampTimeout(ms: number | undefined): number | undefined {
   return ms !== undefined && ms >= 0 && Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : undefined;
 }
 
-/** What a `TimeoutQueue` calls when a timeout passes (the call it belongs to: no closure per call). */
-interface Expirable {
-  expire(): void;
+function timeoutFor(timeout: MethodTimeout | undefined, method: MethodInfo): number | undefined {
+  if (typeof timeout === 'function') return clampTimeout(timeout(method));
+  return clampTimeout(typeof timeout === 'object' ? lookupByMethod(timeout, method) : timeout);
 }
 
-interface QueuedTimeout {
-  readonly at: number;
-  target: Expirable | undefined;
-  next: QueuedTimeout | undefined;
+/** Setup check of a `MethodTimeout`. */
+function methodTimeout(value: MethodTimeout | undefined): string | undefined {
+  if (value === undefined || typeof value === 'function') return undefined;
+  if (typeof value === 'number') return check.nonNegative(value);
+  if (typeof value !== 'object' || value === null) return 'must be a number, a table by method or a function';
+  for (const ms of Object.values(value)) {
+    if (check.nonNegative(ms) !== undefined) return 'must map methods to numbers >= 0';
+  }
+  return undefined;
 }
 
-/**
- * Timeouts that all last `ms`: added in time order, they also expire in that order, so a FIFO list
- * with one timer for its head replaces a timer per call (a Node timer per call, an async resource
- * when async hooks are on, showed as the largest cost of this interceptor).
- */
-class TimeoutQueue {
-  private head: QueuedTimeout | undefined;
-  private tail: QueuedTimeout | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private armedFor = 0;
-
-  constructor(private readonly ms: number) {}
-
-  /**
-   * Calls `target.expire()` `ms` after `now` (the caller's `Date.now()`: one clock read per call)
-   * unless the returned entry's `target` is cleared first.
-   */
-  add(target: Expirable, now: number): QueuedTimeout {
-    const entry: QueuedTimeout = { at: now + this.ms, target, next: undefined };
-    if (this.tail === undefined) this.head = entry;
-    else this.tail.next = entry;
-    this.tail = entry;
-    if (this.timer === undefined) this.arm(entry.at);
-    return entry;
-  }
-
-  /**
-   * Forgets `entry`. Calls mostly end in the order they started, so dropping ended entries from the
-   * head keeps the queue as long as the calls in flight: entries and their calls die young instead
-   * of living a whole timeout (and being promoted to the old generation) when calls are short.
-   */
-  cancel(entry: QueuedTimeout): void {
-    entry.target = undefined;
-    let head = this.head;
-    while (head !== undefined && head.target === undefined) head = head.next;
-    this.head = head;
-    if (head === undefined) this.tail = undefined;
-  }
-
-  private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.armedFor = at;
-    this.timer = setTimeout(this.expire, Math.max(0, at - Date.now()));
-    this.timer.unref();
-  }
-
-  private readonly expire = (): void => {
-    this.timer = undefined;
-    const now = Date.now();
-    let entry = this.head;
-    while (entry !== undefined && (entry.target === undefined || entry.at <= now)) {
-      const target = entry.target;
-      entry.target = undefined;
-      entry = entry.next;
-      this.head = entry;
-      target?.expire();
-    }
-    if (entry === undefined) this.tail = undefined;
-    else if (this.timer === undefined || this.armedFor !== entry.at) this.arm(entry.at);
-  };
-}
+/** `serverDeadline()`'s defaults: no default deadline, no cap. */
+export const SERVER_DEADLINE_DEFAULTS: OptionDefaults<ServerDeadlineOptions, 'default' | 'max'> =
+  Object.freeze({ default: undefined, max: undefined });
 
 export interface ServerDeadlineOptions {
   /** Deadline (ms from arrival) for calls that come without one. Default: none (they may run forever). */
@@ -153,10 +110,16 @@ export interface ServerDeadlineOptions {
  * Put it after metrics and logging (as `serverInterceptors` does) so they see the status it sends.
  * Deadlines the client set and that are within `max` are left to grpc-js.
  */
-export function serverDeadline(options: ServerDeadlineOptions = {}): StagedServerInterceptor {
-  const { default: fallback, max } = options;
+export function serverDeadline(options?: ServerDeadlineOptions): StagedServerInterceptor {
+  const { default: fallback, max } = resolveOptions('serverDeadline', SERVER_DEADLINE_DEFAULTS, options, {
+    default: methodTimeout,
+    max: methodTimeout,
+  });
   // Per-method timeouts resolved once per method, not per call.
-  const perMethod = new Map<string, Limits>();
+  const limits = new MethodCache<Limits>((method) => ({
+    fallback: timeoutFor(fallback, method),
+    max: timeoutFor(max, method),
+  }));
   // One queue per duration: every deadline this interceptor imposes is now + fallback or now + max.
   const queues = new Map<number, TimeoutQueue>();
   const queueFor = (ms: number) => {
@@ -167,20 +130,12 @@ export function serverDeadline(options: ServerDeadlineOptions = {}): StagedServe
     }
     return queue;
   };
-  const limitsFor = (method: MethodInfo) => {
-    let limits = perMethod.get(method.path);
-    if (limits === undefined) {
-      limits = { fallback: timeoutFor(fallback, method), max: timeoutFor(max, method) };
-      perMethod.set(method.path, limits);
-    }
-    return limits;
-  };
 
   return stagedInterceptor({
     start(call, stage) {
-      const limits = limitsFor(call.context.method);
-      if (limits.fallback === undefined && limits.max === undefined) return undefined;
-      return new DeadlinedCall(call, stage, limits, queueFor);
+      const own = limits.get(call.context.method);
+      if (own.fallback === undefined && own.max === undefined) return undefined;
+      return new DeadlinedCall(call, stage, own, queueFor);
     },
   });
 }
@@ -198,7 +153,7 @@ interface Limits {
 }
 
 /** One call under `serverDeadline`: imposes its deadline and ends it when it passes. */
-class DeadlinedCall implements StageHooks, Expirable {
+class DeadlinedCall extends HeldCall implements Expirable {
   private queue: TimeoutQueue | undefined = undefined;
   private timer: QueuedTimeout | undefined = undefined;
   constructor(
@@ -206,7 +161,9 @@ class DeadlinedCall implements StageHooks, Expirable {
     private readonly stage: number,
     private readonly limits: Limits,
     private readonly queueFor: (ms: number) => TimeoutQueue,
-  ) {}
+  ) {
+    super();
+  }
 
   onReceiveMetadata(): void {
     const { call, limits } = this;
@@ -235,16 +192,7 @@ class DeadlinedCall implements StageHooks, Expirable {
     call.sendStatusFrom(this.stage, DEADLINE_EXCEEDED);
   }
 
-  onCancel(): void {
-    this.stop();
-  }
-
-  onSendStatus(partial: PartialStatus): PartialStatus {
-    this.stop();
-    return partial;
-  }
-
-  private stop(): void {
+  protected release(): void {
     if (this.timer !== undefined) this.queue?.cancel(this.timer);
     this.timer = undefined;
   }
@@ -267,36 +215,47 @@ export interface ClientDeadlineOptions {
   margin?: number;
 }
 
-const clientDefaults = { propagate: true, margin: 0 } as const;
+/** `clientDeadline()`'s defaults (see `ClientDeadlineOptions`). */
+export const CLIENT_DEADLINE_DEFAULTS: OptionDefaults<ClientDeadlineOptions, 'default'> = Object.freeze({
+  default: undefined,
+  propagate: true,
+  margin: 0,
+});
 
 /**
  * A client interceptor that sets `options.deadline` when the caller set none (from `default`) and,
  * with `propagate`, makes calls made while handling a server call inherit that call's deadline.
  * The earliest of the caller's, the default and the inherited deadline wins... except that a
- * caller's explicit deadline is never replaced by the default.
+ * caller's explicit deadline is never replaced by the default. A call may change `default`,
+ * `propagate` and `margin` for itself with the `weftDeadline` call option.
  */
-export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor {
-  const { default: fallback, propagate, margin } = { ...clientDefaults, ...options };
-  const perMethod = new Map<string, number | undefined>();
-  const fallbackFor = (path: string, options: InterceptorOptions) => {
-    if (fallback === undefined) return undefined;
-    if (typeof fallback === 'number') return fallback;
-    if (!perMethod.has(path))
-      perMethod.set(path, timeoutFor(fallback, methodInfo(options.method_definition)));
-    return perMethod.get(path);
-  };
+export function clientDeadline(options?: ClientDeadlineOptions): Interceptor {
+  const resolved = resolveOptions('clientDeadline', CLIENT_DEADLINE_DEFAULTS, options, {
+    default: methodTimeout,
+    margin: check.nonNegative,
+  });
+  const fallback = resolved.default;
+  const fallbacks =
+    typeof fallback === 'object' || typeof fallback === 'function'
+      ? new MethodCache((method) => timeoutFor(fallback, method))
+      : undefined;
+  const fixed = clampTimeout(typeof fallback === 'number' ? fallback : undefined);
 
-  return (options: InterceptorOptions, nextCall) => {
+  return defineClientInterceptor((options, nextCall) => {
+    const perCall = options.weftDeadline;
     const own = deadlineMs(options.deadline);
     let deadline = own;
     if (!Number.isFinite(deadline)) {
-      const ms = fallbackFor(options.method_definition.path, options);
+      const ms =
+        perCall?.timeout !== undefined
+          ? clampTimeout(perCall.timeout)
+          : (fallbacks?.get(options.method_definition) ?? fixed);
       if (ms !== undefined) deadline = Date.now() + ms;
     }
-    const parent = propagate ? getCallContext() : undefined;
+    const parent = (perCall?.propagate ?? resolved.propagate) ? getCallContext() : undefined;
     let inherited = false;
     if (parent !== undefined) {
-      const parentDeadline = callDeadline(parent) - margin;
+      const parentDeadline = callDeadline(parent) - (perCall?.margin ?? resolved.margin);
       if (parentDeadline < deadline) {
         deadline = parentDeadline;
         inherited = true;
@@ -307,16 +266,16 @@ export function clientDeadline(options: ClientDeadlineOptions = {}): Interceptor
     // loops over such calls would never yield to timers and I/O. (No clock read without a deadline.)
     if (deadline !== Number.POSITIVE_INFINITY && deadline <= Date.now()) {
       const details = inherited ? PROPAGATED_DEADLINE : 'Deadline exceeded before the call started';
-      return new FailedCall({ code: status.DEADLINE_EXCEEDED, details }) as unknown as InterceptingCall;
+      return new FailedCall({ code: status.DEADLINE_EXCEEDED, details });
     }
     // The incoming call ended early (its caller went away, or a deadline it was given passed).
-    if (parent?.signal.aborted) return new FailedCall(abortStatus(parent)) as unknown as InterceptingCall;
+    if (parent?.signal.aborted) return new FailedCall(abortStatus(parent));
     if (deadline !== own) options = { ...options, deadline };
     const call = nextCall(options);
-    // Nothing to do past the start: no layer of its own (grpc-js only uses the call's interface).
-    if (parent === undefined) return call as InterceptingCall;
-    return cancelWithParent(call, parent);
-  };
+    // Nothing to do past the start: no layer of its own.
+    if (parent === undefined) return call;
+    return new ParentBoundCall(call, parent);
+  });
 }
 
 const PROPAGATED_DEADLINE = 'Deadline exceeded (propagated)';
@@ -350,26 +309,33 @@ class FailedCall extends LocalClientCall {
   }
 }
 
-/** Cancels `call` when the server call it was made for ends early (client gone, deadline passed). */
-function cancelWithParent(call: ReturnType<NextCall>, parent: CallContext): InterceptingCall {
-  const signal = parent.signal;
-  const onAbort = () => {
-    const { code, details } = abortStatus(parent);
-    call.cancelWithStatus(code, details);
-  };
-  return new InterceptingCall(call, {
-    start(metadata, _listener, next) {
-      next(metadata, {
-        onReceiveStatus(received, statusNext) {
-          signal.removeEventListener('abort', onAbort);
-          statusNext(received);
-        },
-      });
-      // An abort before this call was made failed it in `clientDeadline` already.
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    },
-  });
+/** An outgoing call cancelled when the server call it was made for ends early (client gone, deadline passed). */
+class ParentBoundCall extends ForwardingClientCall {
+  constructor(
+    call: ClientCall,
+    private readonly parent: CallContext,
+  ) {
+    super(call);
+  }
+
+  override start(metadata: Metadata, listener?: ClientCallListener): void {
+    super.start(metadata, listener);
+    const signal = this.parent.signal;
+    // An abort before this call was made failed it in `clientDeadline` already.
+    if (signal.aborted) this.handleEvent();
+    else signal.addEventListener('abort', this, { once: true });
+  }
+
+  /** The parent's `abort` event (this object is its listener: no closure per call). */
+  handleEvent(): void {
+    const { code, details } = abortStatus(this.parent);
+    this.call.cancelWithStatus(code, details);
+  }
+
+  override onReceiveStatus(received: StatusObject): void {
+    this.parent.signal.removeEventListener('abort', this);
+    super.onReceiveStatus(received);
+  }
 }
 
 export interface DeadlineOptions {
@@ -377,10 +343,17 @@ export interface DeadlineOptions {
   client?: ClientDeadlineOptions;
 }
 
+/** `deadline()`'s defaults: each half with its own defaults. */
+export const DEADLINE_DEFAULTS: OptionDefaults<DeadlineOptions, 'server' | 'client'> = Object.freeze({
+  server: undefined,
+  client: undefined,
+});
+
 /** Both halves at once: `const { server, client } = deadline({ server: { max: 30_000 }, client: { margin: 5 } })`. */
-export function deadline(options: DeadlineOptions = {}): {
+export function deadline(options?: DeadlineOptions): {
   server: StagedServerInterceptor;
   client: Interceptor;
 } {
-  return { server: serverDeadline(options.server), client: clientDeadline(options.client) };
+  const { server, client } = resolveOptions('deadline', DEADLINE_DEFAULTS, options);
+  return { server: serverDeadline(server), client: clientDeadline(client) };
 }

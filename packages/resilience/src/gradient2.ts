@@ -19,6 +19,9 @@
  * Pure arithmetic: no clock here, the caller measures RTTs.
  */
 
+import { check, OptionError, resolveOptions } from '@weft/core';
+import type { OptionDefaults } from './option-defaults';
+
 export interface Gradient2Options {
   /** The limit before any sample. Default `20`. */
   initialLimit?: number;
@@ -56,7 +59,7 @@ interface ResolvedGradient2 {
 }
 
 /** Netflix's `Gradient2Limit.Builder` defaults. */
-export const GRADIENT2_DEFAULTS = Object.freeze({
+export const GRADIENT2_DEFAULTS: OptionDefaults<Gradient2Options> = Object.freeze({
   initialLimit: 20,
   minLimit: 20,
   maxLimit: 200,
@@ -69,19 +72,17 @@ export const GRADIENT2_DEFAULTS = Object.freeze({
 /** Samples averaged plainly before the long-term average becomes exponential (`ExpAvgMeasurement`'s warm-up). */
 const WARMUP_SAMPLES = 10;
 
-function resolveGradient2(options: Gradient2Options): ResolvedGradient2 {
-  const o = { ...GRADIENT2_DEFAULTS, ...options };
-  const positiveInt = (name: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1)
-      throw new RangeError(`gradient2: ${name} must be an integer of at least 1`);
-  };
-  positiveInt('initialLimit', o.initialLimit);
-  positiveInt('minLimit', o.minLimit);
-  positiveInt('maxLimit', o.maxLimit);
-  positiveInt('longWindow', o.longWindow);
-  if (o.minLimit > o.maxLimit) throw new RangeError('gradient2: minLimit must not exceed maxLimit');
-  if (!(o.smoothing > 0 && o.smoothing <= 1)) throw new RangeError('gradient2: smoothing must be in (0, 1]');
-  if (!(o.rttTolerance >= 1)) throw new RangeError('gradient2: rttTolerance must be at least 1');
+function resolveGradient2(options: Gradient2Options | undefined): ResolvedGradient2 {
+  const o = resolveOptions('gradient2', GRADIENT2_DEFAULTS, options, {
+    initialLimit: check.positiveInteger,
+    minLimit: check.positiveInteger,
+    maxLimit: check.positiveInteger,
+    longWindow: check.positiveInteger,
+    smoothing: (v) => (v > 0 && v <= 1 ? undefined : 'must be a number in (0, 1]'),
+    rttTolerance: (v) => (v >= 1 ? undefined : 'must be a number >= 1'),
+  });
+  if (o.minLimit > o.maxLimit)
+    throw new OptionError('gradient2', 'minLimit', 'must not exceed maxLimit', o.minLimit);
   const queueSize = o.queueSize;
   return {
     ...o,
@@ -104,7 +105,7 @@ export class Gradient2 {
   private warmupCount = 0;
   private warmupSum = 0;
 
-  constructor(options: Gradient2Options = {}) {
+  constructor(options?: Gradient2Options) {
     this.o = resolveGradient2(options);
     this.estimatedLimit = this.o.initialLimit;
     this.limit = this.o.initialLimit;

@@ -1,15 +1,18 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import {
   type CallContext,
+  check,
   type LimitEvent,
   type PartialStatus,
+  resolveOptions,
   type StagedServerInterceptor,
   type StageHooks,
   signals,
   stagedInterceptor,
   type WeftServerCall,
 } from '@weft/core';
-import { type CallKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
+import { type CallKey, callKey, contextSubject, keyFunction, type SubjectLookup } from './call-key';
+import type { OptionDefaults } from './option-defaults';
 import { type BucketState, MemoryStore, type RateLimitStore } from './token-bucket';
 
 /** What a rule's buckets are keyed on; see `CallKey`. */
@@ -46,11 +49,10 @@ export interface RateLimitOptions {
    */
   rules: RateLimitRule[];
   /**
-   * The authenticated subject of a call, for rules keyed on `'subject'`. Default: none, so
-   * `'subject'` rules key on the peer. With `@weft/auth`, pass
-   * `subject: (ctx) => authIdentity(ctx)?.subject`; the auth layer must run before (outside) this
-   * one, as `serverInterceptors()` orders them. (No default lookup: this package does not depend
-   * on `@weft/auth`.)
+   * Reads the subject of a call, for rules keyed on `'subject'`. Default `contextSubject`: the
+   * subject the authentication layer put on the call's context (`subjectKey` of `@weft/core`, which
+   * `@weft/auth`'s `jwtAuth` sets; the auth layer must run before, outside, this one, as
+   * `serverInterceptors()` orders them). A call without a subject is keyed on its peer's host.
    */
   subject?: SubjectLookup;
   /**
@@ -82,33 +84,45 @@ interface ResolvedRule {
   readonly nearLimit: number;
 }
 
+/** `rateLimit()`'s defaults (`rules` has none: it is required). */
+export const RATE_LIMIT_DEFAULTS: OptionDefaults<RateLimitOptions, 'rules'> = Object.freeze({
+  rules: undefined,
+  subject: contextSubject,
+  headers: false,
+});
+
+/** A rule's defaults (`name` and `rate` are required; `burst` defaults to `max(1, ceil(rate))`, `store` to a new `MemoryStore`). */
+export const RATE_LIMIT_RULE_DEFAULTS: OptionDefaults<RateLimitRule, 'name' | 'rate' | 'burst' | 'store'> =
+  Object.freeze({
+    name: undefined,
+    rate: undefined,
+    burst: undefined,
+    key: 'global',
+    store: undefined,
+    shadow: false,
+  });
+
 function resolveRule(rule: RateLimitRule, subject: SubjectLookup): ResolvedRule {
-  if (!(rule.rate > 0) || !Number.isFinite(rule.rate)) {
-    throw new RangeError(`rate limit "${rule.name}": rate must be a positive number`);
-  }
-  const burst = rule.burst ?? Math.max(1, Math.ceil(rule.rate));
-  if (!(burst >= 1) || !Number.isFinite(burst)) {
-    throw new RangeError(`rate limit "${rule.name}": burst must be at least 1`);
-  }
-  const { keyClass, keyOf } = keyFunction(rule.name, rule.key ?? 'global', subject);
+  const o = resolveOptions(`rate limit "${rule?.name}"`, RATE_LIMIT_RULE_DEFAULTS, rule, {
+    name: (v) => (typeof v === 'string' ? undefined : 'is required (a string)'),
+    rate: (v) => (v !== undefined && v > 0 && Number.isFinite(v) ? undefined : 'must be a positive number'),
+    burst: (v) => (v === undefined || (v >= 1 && Number.isFinite(v)) ? undefined : 'must be at least 1'),
+    key: callKey,
+  });
+  const name = o.name as string; // required: checked above
+  const rate = o.rate as number;
+  const burst = o.burst ?? Math.max(1, Math.ceil(rate));
+  const { keyClass, keyOf } = keyFunction(name, o.key, subject);
   return {
-    name: rule.name,
-    rate: rule.rate,
+    name,
+    rate,
     burst,
     keyClass,
     keyOf,
-    store: rule.store ?? new MemoryStore(),
-    shadow: rule.shadow === true,
+    store: o.store ?? new MemoryStore(),
+    shadow: o.shadow,
     nearLimit: burst * NEAR_LIMIT_SHARE,
   };
-}
-
-function resolveRules(options: RateLimitOptions): ResolvedRule[] {
-  if (!Array.isArray(options?.rules) || options.rules.length === 0) {
-    throw new TypeError('rateLimit: at least one rule is required');
-  }
-  const subject = options.subject ?? contextSubject;
-  return options.rules.map((rule) => resolveRule(rule, subject));
 }
 
 /** The trailers of a limited call: `retry-after` (seconds, rounded up) and `grpc-retry-pushback-ms`. */
@@ -130,8 +144,12 @@ export function retryHint(waitMs: number): Metadata {
  * `signals.limitNearLimit`. With `headers`, the RateLimit trailers go out on every checked call.
  */
 export function rateLimit(options: RateLimitOptions): StagedServerInterceptor {
-  const rules = resolveRules(options);
-  const headers = options.headers === true;
+  const resolved = resolveOptions('rateLimit', RATE_LIMIT_DEFAULTS, options, {
+    rules: (v) => (Array.isArray(v) && v.length > 0 ? undefined : 'must hold at least one rule'),
+    subject: check.function,
+  });
+  const { subject, headers } = resolved;
+  const rules = (resolved.rules as RateLimitRule[]).map((rule) => resolveRule(rule, subject));
 
   const reject = (call: WeftServerCall, stage: number, rule: ResolvedRule, waitMs: number): void => {
     if (signals.limitRejection.hasSubscribers) signals.limitRejection.publish(limitEvent(call, rule));
@@ -167,7 +185,7 @@ export function rateLimit(options: RateLimitOptions): StagedServerInterceptor {
     return true;
   };
   // Checks rules from `index` on; synchronous stores stay synchronous (no promise per call).
-  const check = (limited: LimitedCall, index: number): void | Promise<void> => {
+  const checkRules = (limited: LimitedCall, index: number): void | Promise<void> => {
     const { call, stage } = limited;
     const context = call.context;
     for (let i = index; i < rules.length; i++) {
@@ -189,7 +207,7 @@ export function rateLimit(options: RateLimitOptions): StagedServerInterceptor {
           (settled) => {
             // A call cancelled meanwhile takes no tokens from the remaining rules.
             if (context.cancelled) return;
-            if (!judge(limited, rule, settled)) return check(limited, i + 1);
+            if (!judge(limited, rule, settled)) return checkRules(limited, i + 1);
           },
           () => storeFailed(call, stage, rule),
         );
@@ -200,8 +218,8 @@ export function rateLimit(options: RateLimitOptions): StagedServerInterceptor {
 
   return stagedInterceptor({
     start: headers
-      ? (call, stage) => new TrailingLimitedCall(call, stage, check)
-      : (call, stage) => new LimitedCall(call, stage, check),
+      ? (call, stage) => new TrailingLimitedCall(call, stage, checkRules)
+      : (call, stage) => new LimitedCall(call, stage, checkRules),
   });
 }
 

@@ -1,4 +1,6 @@
+import { check, resolveOptions } from '@weft/core';
 import type * as RateLimiterFlexible from 'rate-limiter-flexible';
+import type { OptionDefaults } from './option-defaults';
 import type { BucketState, RateLimitStore } from './token-bucket';
 
 /**
@@ -61,6 +63,16 @@ export interface RedisStoreOptions {
   onError?: (error: unknown) => void;
 }
 
+/** `redisStore()`'s defaults (`client` is required; `onError` defaults to a rate-limited line on stderr). */
+export const REDIS_STORE_DEFAULTS: OptionDefaults<RedisStoreOptions, 'client' | 'onError'> = Object.freeze({
+  client: undefined,
+  keyPrefix: 'weft-rl',
+  failOpen: true,
+  timeoutMs: 200,
+  useRedisPackage: false,
+  onError: undefined,
+});
+
 function defaultOnError(): (error: unknown) => void {
   let last = Number.NEGATIVE_INFINITY;
   return (error) => {
@@ -87,10 +99,14 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
   // Loaded here, not at import: only a Redis-backed limit needs rate-limiter-flexible. A plain
   // `require` keeps setup synchronous and works for CommonJS and ESM consumers (the build is CJS).
   const { RateLimiterRedis, RateLimiterRes } = require('rate-limiter-flexible') as typeof RateLimiterFlexible;
-  const keyPrefix = options.keyPrefix ?? 'weft-rl';
-  const failOpen = options.failOpen ?? true;
-  const timeoutMs = options.timeoutMs ?? 200;
-  const onError = options.onError ?? defaultOnError();
+  const resolved = resolveOptions('redisStore', REDIS_STORE_DEFAULTS, options, {
+    client: (v) => (typeof v === 'object' && v !== null ? undefined : 'is required (a Redis client)'),
+    timeoutMs: check.positive,
+    onError: check.function,
+  });
+  const { keyPrefix, failOpen, timeoutMs, useRedisPackage } = resolved;
+  const client = resolved.client as RedisClientLike; // required: checked above
+  const onError = resolved.onError ?? defaultOnError();
   // One limiter per (rate, burst): built once, on first use, not per call.
   const limiters = new Map<string, RateLimiterFlexible.RateLimiterRedis>();
   const limiterFor = (rate: number, burst: number): RateLimiterFlexible.RateLimiterRedis => {
@@ -98,8 +114,8 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
     let limiter = limiters.get(id);
     if (limiter === undefined) {
       limiter = new RateLimiterRedis({
-        storeClient: options.client,
-        useRedisPackage: options.useRedisPackage ?? false,
+        storeClient: client,
+        useRedisPackage,
         keyPrefix,
         points: burst,
         duration: burst / rate,

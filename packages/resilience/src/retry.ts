@@ -1,6 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
 import {
-  type InterceptingCall,
   type Interceptor,
   type InterceptorOptions,
   Metadata,
@@ -8,9 +7,29 @@ import {
   type StatusObject,
   status,
 } from '@grpc/grpc-js';
-import { localReason, type MethodInfo, methodInfo, type RetryAttempt, signals } from '@weft/core';
+import {
+  type ClientCallListener,
+  type ClientMessageContext,
+  check,
+  defineClientInterceptor,
+  ForwardingClientCall,
+  localReason,
+  lookupByMethod,
+  MethodCache,
+  type MethodInfo,
+  type MethodKey,
+  type MethodMatcher,
+  methodInfo,
+  type OptionChecks,
+  type RetryAttempt,
+  resolveOptions,
+  signals,
+  toPredicate,
+} from '@weft/core';
 import { deadlineMs, MAX_TIMER_MS } from './deadline';
+import type { OptionDefaults } from './option-defaults';
 import { RetryThrottle } from './retry-throttle';
+import { type TargetOption, targetOf } from './targets';
 
 /** How one method is retried (gRFC A6 `retryPolicy`). */
 export interface RetryPolicy {
@@ -40,16 +59,17 @@ export interface RetryThrottling {
 
 export interface RetryOptions extends RetryPolicy {
   /**
-   * Policies for some methods, keyed by `package.Service/Method`, `/package.Service/Method` or
-   * `package.Service` (every method of it); `false` turns retries off for them. The most specific
-   * key wins; its fields fill in over the defaults above. Default: none.
+   * Policies for some methods, keyed by method (`package.Service/Method`, its path,
+   * `package.Service` for every method of it, or `*`); `false` turns retries off for them. The most
+   * specific key wins; its fields fill in over the policy above. Default: none.
    */
-  methods?: Readonly<Record<string, RetryPolicy | false>>;
+  methods?: Readonly<Record<MethodKey, RetryPolicy | false>>;
   /**
    * Methods that must never be retried, because running them twice does harm (a payment, an
-   * append): `package.Service/Method` names, or a predicate. Default: none.
+   * append): any `MethodMatcher` of `@weft/core` (method keys, a `{ service, type }` match, a
+   * predicate). Default: none.
    */
-  nonIdempotent?: readonly string[] | ((method: MethodInfo) => boolean);
+  nonIdempotent?: MethodMatcher;
   /**
    * Retry throttling per target (gRFC A6); `false` turns it off. Default `{ maxTokens: 10,
    * tokenRatio: 0.1 }`.
@@ -60,57 +80,75 @@ export interface RetryOptions extends RetryPolicy {
    * channel's target, so by default every call through this `retry()` shares one bucket named
    * `'default'`: make one `retry()` per client, or name targets here.
    */
-  target?: string | ((options: InterceptorOptions) => string);
+  target?: TargetOption;
   /** Random numbers in [0, 1) for the jitter. Default `Math.random`. */
   random?: () => number;
-}
-
-interface ResolvedPolicy {
-  readonly maxAttempts: number;
-  readonly initialBackoff: number;
-  readonly maxBackoff: number;
-  readonly multiplier: number;
-  readonly retryable: ReadonlySet<status>;
-  readonly perAttemptTimeout: number | undefined;
 }
 
 /** The status codes `retry()` retries by default (see the codes table in the README). */
 export const RETRYABLE_CODES: readonly status[] = Object.freeze([status.UNAVAILABLE]);
 
-const policyDefaults = {
+/** The most attempts gRFC A6 allows; larger configured values are capped to it. */
+export const MAX_ATTEMPTS_CAP = 5;
+
+/** A retry policy with every field filled in. */
+type PolicySettings = OptionDefaults<RetryPolicy, 'perAttemptTimeout'>;
+
+/** The default retry policy (see `RetryPolicy`). */
+export const RETRY_POLICY_DEFAULTS: PolicySettings = Object.freeze({
   maxAttempts: 3,
   initialBackoff: 100,
   maxBackoff: 1000,
   multiplier: 2,
   retryableCodes: RETRYABLE_CODES,
-  perAttemptTimeout: undefined as number | undefined,
+  perAttemptTimeout: undefined,
+});
+
+/** The default retry throttling (see `RetryThrottling`). */
+export const RETRY_THROTTLING_DEFAULTS: OptionDefaults<RetryThrottling> = Object.freeze({
+  maxTokens: 10,
+  tokenRatio: 0.1,
+});
+
+/** `retry()`'s defaults: the default policy and the options around it. */
+export const RETRY_DEFAULTS: OptionDefaults<RetryOptions, 'methods' | 'nonIdempotent' | 'perAttemptTimeout'> =
+  Object.freeze({
+    ...RETRY_POLICY_DEFAULTS,
+    methods: undefined,
+    nonIdempotent: undefined,
+    throttling: RETRY_THROTTLING_DEFAULTS,
+    target: 'default',
+    random: Math.random,
+  });
+
+const POLICY_CHECKS: OptionChecks<PolicySettings> = {
+  maxAttempts: (v) => (v >= 1 ? undefined : 'must be a number >= 1'),
+  initialBackoff: check.nonNegative,
+  maxBackoff: check.nonNegative,
+  multiplier: (v) => (v >= 1 && Number.isFinite(v) ? undefined : 'must be a number >= 1'),
+  retryableCodes: (v) => (Array.isArray(v) ? undefined : 'must be a list of status codes'),
+  perAttemptTimeout: check.positive,
 };
 
-/** The most attempts gRFC A6 allows; larger configured values are capped to it. */
-export const MAX_ATTEMPTS_CAP = 5;
-
-const throttlingDefaults: Required<RetryThrottling> = { maxTokens: 10, tokenRatio: 0.1 };
-
-function resolvePolicy(base: RetryPolicy, override: RetryPolicy = {}): ResolvedPolicy {
-  const merged = { ...policyDefaults, ...stripUndefined(base), ...stripUndefined(override) };
-  if (!(merged.maxAttempts >= 1)) throw new RangeError('retry: maxAttempts must be at least 1');
-  if (!(merged.initialBackoff >= 0) || !(merged.maxBackoff >= 0) || !(merged.multiplier >= 1)) {
-    throw new RangeError('retry: backoffs must be >= 0 and multiplier >= 1');
-  }
-  return {
-    maxAttempts: Math.min(Math.floor(merged.maxAttempts), MAX_ATTEMPTS_CAP),
-    initialBackoff: merged.initialBackoff,
-    maxBackoff: merged.maxBackoff,
-    multiplier: merged.multiplier,
-    retryable: new Set(merged.retryableCodes),
-    perAttemptTimeout: merged.perAttemptTimeout,
-  };
+/** A policy ready for calls: its settings and what is derived from them once. */
+interface ResolvedPolicy {
+  readonly settings: PolicySettings;
+  readonly maxAttempts: number;
+  readonly retryable: ReadonlySet<status>;
 }
 
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key as keyof T] = v as T[keyof T];
-  return out;
+/** `override` filled in over `base`, checked; `name` says where it came from in errors. */
+function resolvePolicy(
+  name: string,
+  base: PolicySettings,
+  override: RetryPolicy | undefined,
+): ResolvedPolicy {
+  const settings = override === undefined ? base : resolveOptions(name, base, override, POLICY_CHECKS);
+  return {
+    settings,
+    maxAttempts: Math.min(Math.floor(settings.maxAttempts), MAX_ATTEMPTS_CAP),
+    retryable: new Set(settings.retryableCodes),
+  };
 }
 
 /**
@@ -137,102 +175,110 @@ export function parsePushback(metadata: Metadata | undefined): number | undefine
  * fresh call through the next interceptors (so they see every attempt) and carries
  * `grpc-previous-rpc-attempts` from the second on. Client-streaming and bidi calls pass through.
  * Publishes `signals.retryAttempt` for each retry and `signals.retryThrottled` for each retry the
- * throttle refused.
+ * throttle refused. A call may bring its own policy, or `false`, in the `weftRetry` call option.
  */
-export function retry(options: RetryOptions = {}): Interceptor {
-  const {
-    methods = {},
-    nonIdempotent,
-    throttling,
-    target = 'default',
-    random = Math.random,
-    ...base
-  } = options;
-  resolvePolicy(base); // validates the options at setup, not on the first call
-  const overrides = new Map<string, RetryPolicy | false>(Object.entries(methods));
-  const neverRetry =
-    typeof nonIdempotent === 'function'
-      ? nonIdempotent
-      : (
-          (names: Set<string>) => (m: MethodInfo) =>
-            names.has(m.fullMethod) || names.has(m.path)
-        )(new Set(nonIdempotent ?? []));
-  const throttleSettings = throttling === false ? undefined : { ...throttlingDefaults, ...throttling };
+export function retry(options?: RetryOptions): Interceptor {
+  const resolved = resolveOptions('retry', RETRY_DEFAULTS, options, {
+    ...(POLICY_CHECKS as OptionChecks<typeof RETRY_DEFAULTS>),
+    target: (v) =>
+      typeof v === 'string' || typeof v === 'function' ? undefined : 'must be a string or a function',
+    random: check.function,
+  });
+  const { methods, target, random } = resolved;
+  const base = resolveOptions('retry', RETRY_POLICY_DEFAULTS, resolved);
+  const basePolicy = resolvePolicy('retry', base, undefined);
+  // Checked at setup, not on a method's first call.
+  for (const [key, policy] of Object.entries(methods ?? {}))
+    if (policy !== false) resolvePolicy(`retry (methods["${key}"])`, base, policy);
+  const neverRetry = resolved.nonIdempotent === undefined ? undefined : toPredicate(resolved.nonIdempotent);
+  const throttling =
+    resolved.throttling === false
+      ? undefined
+      : resolveOptions('retry throttling', RETRY_THROTTLING_DEFAULTS, resolved.throttling, {
+          maxTokens: check.positive,
+          tokenRatio: check.positive,
+        });
   const throttles = new Map<string, RetryThrottle>();
   const throttleFor = (name: string) => {
-    if (throttleSettings === undefined) return undefined;
+    if (throttling === undefined) return undefined;
     let throttle = throttles.get(name);
     if (throttle === undefined) {
-      throttle = new RetryThrottle(throttleSettings.maxTokens, throttleSettings.tokenRatio);
+      throttle = new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
       throttles.set(name, throttle);
     }
     return throttle;
   };
-  // Resolved once per method: `undefined` means "pass through".
-  const policies = new Map<string, ResolvedPolicy | undefined>();
-  const policyFor = (method: MethodInfo): ResolvedPolicy | undefined => {
-    if (policies.has(method.path)) return policies.get(method.path);
-    let policy: ResolvedPolicy | undefined;
-    const override =
-      overrides.get(method.fullMethod) ?? overrides.get(method.path) ?? overrides.get(method.service);
-    const streaming = method.type === 'client_stream' || method.type === 'bidi_stream';
-    if (!streaming && override !== false && !neverRetry(method)) {
-      policy = resolvePolicy(base, override);
-      if (policy.maxAttempts < 2) policy = undefined;
-    }
-    policies.set(method.path, policy);
-    return policy;
+  // The policy of each method, resolved once; `undefined` means "pass through".
+  const policies = new MethodCache<ResolvedPolicy | undefined>((method) => {
+    if (method.type === 'client_stream' || method.type === 'bidi_stream') return undefined;
+    const override = methods === undefined ? undefined : lookupByMethod(methods, method);
+    if (override === false || neverRetry?.(method)) return undefined;
+    const policy = override === undefined ? basePolicy : resolvePolicy('retry', base, override);
+    return policy.maxAttempts < 2 ? undefined : policy;
+  });
+  /** The policy of a call with `weftRetry`, over its method's (or the base) policy; per call. */
+  const callPolicy = (callOptions: InterceptorOptions, perCall: RetryPolicy): ResolvedPolicy | undefined => {
+    const definition = callOptions.method_definition;
+    if (definition.requestStream) return undefined;
+    const own = policies.get(definition)?.settings ?? base;
+    const policy = resolvePolicy('weftRetry', own, perCall);
+    return policy.maxAttempts < 2 ? undefined : policy;
   };
 
-  return (callOptions: InterceptorOptions, nextCall: NextCall) => {
-    const method = methodInfo(callOptions.method_definition);
-    const policy = policyFor(method);
-    // grpc-js types interceptors as returning its InterceptingCall class but only uses the
-    // interface: the next call itself (no policy) or the RetryingCall is returned without a
-    // wrapping layer, each of which costs a share of a call.
-    if (policy === undefined) return nextCall(callOptions) as InterceptingCall;
-    const targetName = typeof target === 'function' ? target(callOptions) : target;
+  return defineClientInterceptor((callOptions, nextCall) => {
+    const perCall = callOptions.weftRetry;
+    const policy =
+      perCall === undefined
+        ? policies.get(callOptions.method_definition)
+        : perCall === false
+          ? undefined
+          : callPolicy(callOptions, perCall);
+    // No policy: the next call itself, no layer of its own.
+    if (policy === undefined) return nextCall(callOptions);
+    const targetName = targetOf(target, callOptions);
     return new RetryingCall(
       callOptions,
       nextCall,
       policy,
-      method,
+      methodInfo(callOptions.method_definition),
       targetName,
       throttleFor(targetName),
       random,
-    ) as unknown as InterceptingCall;
-  };
+    );
+  });
 }
 
 function publishRetry(attempt: RetryAttempt): void {
   signals.retryAttempt.publish(attempt);
 }
 
-type Attempt = ReturnType<NextCall>;
-/** grpc-js's `MessageContext` (not exported from its index). */
-type MessageContext = Parameters<Attempt['sendMessageWithContext']>[0];
-type UpstreamListener = Partial<{
-  onReceiveMetadata(metadata: Metadata): void;
-  onReceiveMessage(message: unknown): void;
-  onReceiveStatus(status: StatusObject): void;
-}>;
+/** The options of an attempt: the call's, with `perAttemptTimeout` as the deadline if it is earlier. */
+function attemptOptions(
+  options: InterceptorOptions,
+  policy: ResolvedPolicy,
+  deadline: number,
+): InterceptorOptions {
+  const timeout = policy.settings.perAttemptTimeout;
+  if (timeout === undefined) return options;
+  const attemptDeadline = Date.now() + timeout;
+  return attemptDeadline < deadline ? { ...options, deadline: attemptDeadline } : options;
+}
 
 /**
- * One logical call made of attempts. It stands where grpc-js expects the next call
- * (`InterceptingCallInterface`): the layer above talks to it as to one call; each attempt is a
- * fresh `nextCall(...)` replaying the buffered request.
+ * One logical call made of attempts: a `ForwardingClientCall` whose next call (`call`) is the
+ * attempt in flight, and the listener of every attempt. The layer above talks to it as to one call;
+ * each attempt is a fresh `nextCall(...)` replaying the buffered request.
  */
-class RetryingCall implements Attempt {
-  private listener: UpstreamListener = {};
+class RetryingCall extends ForwardingClientCall {
+  /** `attempt`: `call` is in flight; `waiting`: between attempts (a retry timer runs); `done`: ended. */
+  private state: 'attempt' | 'waiting' | 'done' = 'attempt';
   private metadata: Metadata | undefined;
-  private message: { context: MessageContext; message: unknown } | undefined;
+  private message: { context: ClientMessageContext; message: unknown } | undefined;
   private halfClosed = false;
   private readRequested = false;
-  private attempt: Attempt | undefined;
-  private attempts = 0;
+  private attempts = 1;
   /** Headers or a message arrived: the response has started and is never retried. */
   private committed = false;
-  private done = false;
   private timer: NodeJS.Timeout | undefined;
   private retriesSincePushback = 0;
   private readonly deadline: number;
@@ -251,111 +297,72 @@ class RetryingCall implements Attempt {
     private readonly throttle: RetryThrottle | undefined,
     private readonly random: () => number,
   ) {
-    this.deadline = deadlineMs(options.deadline);
+    const deadline = deadlineMs(options.deadline);
+    super(nextCall(attemptOptions(options, policy, deadline)));
+    this.deadline = deadline;
     this.unaryResponse = !options.method_definition.responseStream;
   }
 
-  start(metadata: Metadata, listener?: UpstreamListener): void {
+  override start(metadata: Metadata, listener?: ClientCallListener): void {
     this.metadata = metadata;
-    this.listener = listener ?? {};
     // Attempts end in grpc-js callbacks outside the caller's async context; retry signals are
     // published back inside it, so a tracing listener finds the call's span active.
     // An AsyncResource rather than AsyncLocalStorage.snapshot(): on Node 20 each snapshot also
     // defines deprecated accessors on a bound function, which showed as 8% of a client's CPU.
     if (signals.retryAttempt.hasSubscribers)
       this.scope = new AsyncResource('WeftRetry', { requireManualDestroy: true });
-    this.startAttempt();
+    super.start(metadata, listener);
   }
 
-  sendMessageWithContext(context: MessageContext, message: unknown): void {
+  override sendMessageWithContext(context: ClientMessageContext, message: unknown): void {
     this.message = { context, message };
-    this.attempt?.sendMessageWithContext(context, message);
+    if (this.state === 'attempt') super.sendMessageWithContext(context, message);
   }
 
-  sendMessage(message: unknown): void {
-    this.sendMessageWithContext({}, message);
-  }
-
-  halfClose(): void {
+  override halfClose(): void {
     this.halfClosed = true;
-    this.attempt?.halfClose();
+    if (this.state === 'attempt') super.halfClose();
   }
 
-  startRead(): void {
+  override startRead(): void {
     this.readRequested = true;
-    this.attempt?.startRead();
+    if (this.state === 'attempt') super.startRead();
   }
 
-  cancelWithStatus(code: status, details: string): void {
-    if (this.done) return;
-    if (this.attempt !== undefined) {
+  override cancelWithStatus(code: status, details: string): void {
+    if (this.state === 'attempt') {
       this.committed = true; // whatever status the attempt ends with goes up as it is
-      this.attempt.cancelWithStatus(code, details);
+      super.cancelWithStatus(code, details);
+    } else if (this.state === 'waiting') {
+      // Between attempts: nothing is in flight to report the cancel, and none starts again.
+      clearTimeout(this.timer);
+      this.finish({ code, details, metadata: new Metadata() });
+    }
+  }
+
+  // The listener of each attempt; one attempt is in flight at a time and ends with its status.
+  override onReceiveMetadata(received: Metadata): void {
+    if (this.state !== 'attempt') return;
+    this.committed = true;
+    super.onReceiveMetadata(received);
+  }
+
+  override onReceiveMessage(received: unknown): void {
+    if (this.state !== 'attempt') return;
+    if (this.unaryResponse) {
+      // grpc-js hands a unary call a `null` message just before a status that came without
+      // one: hold the message until the status says whether the attempt is final.
+      this.response = { message: received };
+      if (received !== null) this.committed = true;
       return;
     }
-    // Between attempts: nothing is in flight to report the cancel.
-    clearTimeout(this.timer);
-    this.finish({ code, details, metadata: new Metadata() });
+    this.committed = true;
+    super.onReceiveMessage(received);
   }
 
-  getPeer(): string {
-    return this.attempt?.getPeer() ?? '';
-  }
-
-  getAuthContext(): ReturnType<Attempt['getAuthContext']> {
-    return this.attempt?.getAuthContext() ?? null;
-  }
-
-  private startAttempt(): void {
-    this.attempts++;
-    const n = this.attempts;
-    let metadata = this.metadata as Metadata;
-    let options = this.options;
-    if (n > 1) {
-      metadata = metadata.clone();
-      metadata.set('grpc-previous-rpc-attempts', String(n - 1));
-    }
-    if (this.policy.perAttemptTimeout !== undefined) {
-      const attemptDeadline = Date.now() + this.policy.perAttemptTimeout;
-      if (attemptDeadline < this.deadline) options = { ...options, deadline: attemptDeadline };
-    }
-    const attempt = this.nextCall(options);
-    this.attempt = attempt;
-    const listener: UpstreamListener = {
-      onReceiveMetadata: (received) => {
-        if (this.attempt !== attempt) return;
-        this.committed = true;
-        this.listener.onReceiveMetadata?.(received);
-      },
-      onReceiveMessage: (received) => {
-        if (this.attempt !== attempt) return;
-        if (this.unaryResponse) {
-          // grpc-js hands a unary call a `null` message just before a status that came without
-          // one: hold the message until the status says whether the attempt is final.
-          this.response = { message: received };
-          if (received !== null) this.committed = true;
-          return;
-        }
-        this.committed = true;
-        this.listener.onReceiveMessage?.(received);
-      },
-      onReceiveStatus: (received) => {
-        if (this.attempt !== attempt) return;
-        this.attempt = undefined;
-        this.onAttemptStatus(received);
-      },
-    };
-    attempt.start(metadata, listener);
-    if (this.message !== undefined) {
-      // The caller's write callback belongs to the first attempt; replays write silently.
-      const context = n === 1 ? this.message.context : { flags: this.message.context.flags };
-      attempt.sendMessageWithContext(context, this.message.message);
-    }
-    if (this.halfClosed) attempt.halfClose();
-    if (this.readRequested) attempt.startRead();
-  }
-
-  private onAttemptStatus(received: StatusObject): void {
+  override onReceiveStatus(received: StatusObject): void {
+    if (this.state !== 'attempt') return;
+    this.state = 'waiting';
     const delay = this.retryDelay(received);
     if (delay === undefined) {
       this.finish(received);
@@ -369,8 +376,23 @@ class RetryingCall implements Attempt {
     }
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (!this.done) this.startAttempt();
+      if (this.state === 'waiting') this.startAttempt();
     }, delay);
+  }
+
+  private startAttempt(): void {
+    const n = ++this.attempts;
+    const metadata = (this.metadata as Metadata).clone();
+    metadata.set('grpc-previous-rpc-attempts', String(n - 1));
+    this.call = this.nextCall(attemptOptions(this.options, this.policy, this.deadline));
+    this.state = 'attempt';
+    this.call.start(metadata, this);
+    if (this.message !== undefined) {
+      // The caller's write callback belongs to the first attempt; replays write silently.
+      this.call.sendMessageWithContext({ flags: this.message.context.flags }, this.message.message);
+    }
+    if (this.halfClosed) this.call.halfClose();
+    if (this.readRequested) this.call.startRead();
   }
 
   /** The wait before the next attempt, or `undefined` when `received` is final. */
@@ -380,9 +402,10 @@ class RetryingCall implements Attempt {
       return undefined;
     }
     const now = Date.now();
+    const settings = this.policy.settings;
     const attemptTimedOut =
       received.code === status.DEADLINE_EXCEEDED &&
-      this.policy.perAttemptTimeout !== undefined &&
+      settings.perAttemptTimeout !== undefined &&
       now < this.deadline;
     if (!attemptTimedOut && !this.policy.retryable.has(received.code)) return undefined;
     // A status made on this side (an open breaker, a throttle: `x-weft-local`) is not the target
@@ -404,7 +427,7 @@ class RetryingCall implements Attempt {
       delay = pushback;
       this.retriesSincePushback = 0;
     } else {
-      const { initialBackoff, multiplier, maxBackoff } = this.policy;
+      const { initialBackoff, multiplier, maxBackoff } = settings;
       const bound = Math.min(initialBackoff * multiplier ** this.retriesSincePushback, maxBackoff);
       delay = this.random() * bound;
       this.retriesSincePushback++;
@@ -415,10 +438,10 @@ class RetryingCall implements Attempt {
   }
 
   private finish(final: StatusObject): void {
-    if (this.done) return;
-    this.done = true;
+    if (this.state === 'done') return;
+    this.state = 'done';
     this.scope?.emitDestroy(); // the call is over: destroy hooks may forget it
-    if (this.response !== undefined) this.listener.onReceiveMessage?.(this.response.message);
-    this.listener.onReceiveStatus?.(final);
+    if (this.response !== undefined) super.onReceiveMessage(this.response.message);
+    super.onReceiveStatus(final);
   }
 }

@@ -1,3 +1,6 @@
+import { check, resolveOptions } from '@weft/core';
+import type { OptionDefaults } from './option-defaults';
+
 /**
  * Where a rate limit keeps its token buckets. `take` removes one token from the bucket `key`
  * (created full, `burst` tokens, refilled at `rate` tokens per second) and answers `0` when the
@@ -40,11 +43,12 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-const memoryDefaults: Required<MemoryStoreOptions> = {
+/** `MemoryStore`'s defaults (see `MemoryStoreOptions`). */
+export const MEMORY_STORE_DEFAULTS: OptionDefaults<MemoryStoreOptions> = Object.freeze({
   maxKeys: 10_000,
   sweepIntervalMs: 60_000,
   now: () => performance.now(),
-};
+});
 
 interface Bucket {
   tokens: number;
@@ -62,8 +66,12 @@ export class MemoryStore implements RateLimitStore {
   private readonly now: () => number;
   private lastSweep: number;
 
-  constructor(options: MemoryStoreOptions = {}) {
-    const resolved = { ...memoryDefaults, ...options };
+  constructor(options?: MemoryStoreOptions) {
+    const resolved = resolveOptions('memoryStore', MEMORY_STORE_DEFAULTS, options, {
+      maxKeys: check.positive,
+      sweepIntervalMs: check.nonNegative,
+      now: check.function,
+    });
     this.maxKeys = Math.max(1, resolved.maxKeys);
     this.sweepIntervalMs = resolved.sweepIntervalMs;
     this.now = resolved.now;

@@ -4,6 +4,7 @@ import {
   type AdaptiveConcurrencyState,
   type AdaptivePartitionState,
   type LimitRejection,
+  OptionError,
   serverInterceptors,
   signals,
 } from '@weft/core';
@@ -363,9 +364,9 @@ describe('adaptiveConcurrency', () => {
   });
 
   it('rejects bad partitions at setup', () => {
-    expect(() => adaptiveConcurrency({ partitions: { live: 0.9, batch: 0.2 } })).toThrow(RangeError);
-    expect(() => adaptiveConcurrency({ partitions: { live: -1 } })).toThrow(RangeError);
-    expect(() => adaptiveConcurrency({ partitions: { unknown: 0.5 } })).toThrow(RangeError);
+    expect(() => adaptiveConcurrency({ partitions: { live: 0.9, batch: 0.2 } })).toThrow(OptionError);
+    expect(() => adaptiveConcurrency({ partitions: { live: -1 } })).toThrow(OptionError);
+    expect(() => adaptiveConcurrency({ partitions: { unknown: 0.5 } })).toThrow(OptionError);
     expect(() => adaptiveConcurrency({ partitions: { a: 0.7, b: 0.2, c: 0.1 } })).not.toThrow();
   });
 });

@@ -4,6 +4,7 @@ import {
   type BreakerTransition,
   LOCAL_STATUS_KEY,
   localReason,
+  OptionError,
   type RetryAttempt,
   signals,
 } from '@weft/core';
@@ -379,7 +380,7 @@ describe('circuitBreaker', () => {
   );
 
   it('rejects bad options at setup', () => {
-    expect(() => circuitBreaker({ failureRatio: 0 })).toThrow(RangeError);
-    expect(() => circuitBreaker({ halfOpenProbes: 0 })).toThrow(RangeError);
+    expect(() => circuitBreaker({ failureRatio: 0 })).toThrow(OptionError);
+    expect(() => circuitBreaker({ halfOpenProbes: 0 })).toThrow(OptionError);
   });
 });

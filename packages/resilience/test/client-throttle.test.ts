@@ -1,5 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import { clientInterceptors, LOCAL_STATUS_KEY, signals, type ThrottleRejection } from '@weft/core';
+import {
+  clientInterceptors,
+  LOCAL_STATUS_KEY,
+  OptionError,
+  signals,
+  type ThrottleRejection,
+} from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, startHarness, unary } from '../../../test/harness';
 import { type ClientThrottleOptions, circuitBreaker, clientThrottle, rateLimit, retry } from '../src/index';
@@ -211,8 +217,8 @@ describe('clientThrottle', () => {
   });
 
   it('rejects bad options at setup', () => {
-    expect(() => clientThrottle({ k: 0.5 })).toThrow(RangeError);
-    expect(() => clientThrottle({ buckets: 0 })).toThrow(RangeError);
-    expect(() => clientThrottle({ minRequests: -1 })).toThrow(RangeError);
+    expect(() => clientThrottle({ k: 0.5 })).toThrow(OptionError);
+    expect(() => clientThrottle({ buckets: 0 })).toThrow(OptionError);
+    expect(() => clientThrottle({ minRequests: -1 })).toThrow(OptionError);
   });
 });

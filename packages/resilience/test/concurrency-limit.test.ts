@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { type LimitRejection, signals } from '@weft/core';
+import { type LimitRejection, OptionError, signals } from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Harness,
@@ -192,7 +192,7 @@ describe('concurrencyLimit', () => {
   });
 
   it('rejects a bad max at setup', () => {
-    expect(() => concurrencyLimit({ max: 0 })).toThrow(RangeError);
-    expect(() => concurrencyLimit({ max: 1.5 })).toThrow(RangeError);
+    expect(() => concurrencyLimit({ max: 0 })).toThrow(OptionError);
+    expect(() => concurrencyLimit({ max: 1.5 })).toThrow(OptionError);
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OptionError } from '@weft/core';
 import { describe, expect, it } from 'vitest';
 import { GRADIENT2_DEFAULTS, Gradient2 } from '../src/index';
 
@@ -92,9 +93,9 @@ describe('Gradient2', () => {
   });
 
   it('rejects settings the algorithm cannot use', () => {
-    expect(() => new Gradient2({ minLimit: 0 })).toThrow(RangeError);
-    expect(() => new Gradient2({ minLimit: 50, maxLimit: 10 })).toThrow(RangeError);
-    expect(() => new Gradient2({ smoothing: 0 })).toThrow(RangeError);
-    expect(() => new Gradient2({ rttTolerance: 0.9 })).toThrow(RangeError);
+    expect(() => new Gradient2({ minLimit: 0 })).toThrow(OptionError);
+    expect(() => new Gradient2({ minLimit: 50, maxLimit: 10 })).toThrow(OptionError);
+    expect(() => new Gradient2({ smoothing: 0 })).toThrow(OptionError);
+    expect(() => new Gradient2({ rttTolerance: 0.9 })).toThrow(OptionError);
   });
 });
