@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { clientInterceptors } from '@weft/core';
 import { grpcOtelClientMetrics } from '@weft/metrics';
-import { retry } from '@weft/resilience';
+import { clientDeadline, retry } from '@weft/resilience';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counterAt, histogramAt, testMeters } from '../packages/metrics/test/grpc-otel';
 import { type Harness, startHarness, unary } from './harness';
@@ -14,7 +14,13 @@ import { type Harness, startHarness, unary } from './harness';
 const FAIL = 'weft.test.TestService/Fail';
 const UNARY = 'weft.test.TestService/Unary';
 
-describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
+// clientDeadline and retry's per-attempt timeout copy the call options for the calls below them:
+// the attempt level must still find the call it belongs to (it found none before, and counted each
+// call as one more attempt).
+describe.each([
+  ['retry alone', false],
+  ['with clientDeadline and a per-attempt timeout', true],
+])('gRFC A66 attempts and A96 retry metrics through weft retry (%s)', (_name, withDeadlines) => {
   const meters = testMeters();
   const backoffMs = 20;
   let harness: Harness;
@@ -31,6 +37,7 @@ describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
       interceptors: clientInterceptors({
         metrics,
         attemptMetrics: metrics.attempt,
+        deadline: withDeadlines ? clientDeadline({ default: 5000 }) : undefined,
         // random() near 1: each retry waits almost the whole bound (timers round down to the ms), so
         // the delay has a floor of (bound - 1) ms per retry.
         retry: retry({
@@ -38,6 +45,7 @@ describe('gRFC A66 attempts and A96 retry metrics through weft retry', () => {
           maxBackoff: backoffMs,
           throttling: false,
           random: () => 0.999,
+          perAttemptTimeout: withDeadlines ? 4000 : undefined,
         }),
       }),
     });

@@ -83,9 +83,10 @@ export class ForwardingClientCall implements ClientCall {
 
 /**
  * The call below a `LocalClientCall`: no network, nothing sent. A write is done at once (its
- * callback runs), so a caller streaming into a call answered locally is never left waiting.
+ * callback runs), so a caller streaming into a call answered locally is never left waiting. Also
+ * the placeholder of a forwarding call that makes its next call when started. Internal to core.
  */
-const DETACHED: ClientCall = Object.freeze({
+export const DETACHED: ClientCall = Object.freeze({
   start() {},
   sendMessageWithContext(context: ClientMessageContext) {
     context.callback?.();

@@ -8,9 +8,9 @@ import {
 } from '@grpc/grpc-js';
 import type { CallContext } from './call-context';
 import {
-  type ClientCall,
   type ClientCallListener,
   type ClientMessageContext,
+  DETACHED,
   defineClientInterceptor,
   ForwardingClientCall,
 } from './client-call';
@@ -225,9 +225,9 @@ class ClientObservation extends ForwardingClientCall implements ObservedClientCa
     readonly method: MethodInfo,
     readonly options: InterceptorOptions,
     private readonly observers: readonly ClientObserver[],
-    call: ClientCall,
+    private readonly nextCall: NextCall,
   ) {
-    super(call);
+    super(DETACHED);
   }
 
   override start(metadata: Metadata, listener?: ClientCallListener): void {
@@ -235,6 +235,11 @@ class ClientObservation extends ForwardingClientCall implements ObservedClientCa
     this.started = performance.now();
     const reporter = startAll(this.observers, this);
     this.reporter = reporter;
+    // The layers below are made now, after the observers started, not when the call was made: an
+    // observer may leave something on the options for an inner one (A66's call tracer for its
+    // attempts), and an inner interceptor that copies the options (a deadline) then copies it too.
+    // grpc-js calls `start` before anything else, so nothing reaches DETACHED.
+    this.call = this.nextCall(this.options);
     if (reporter === undefined) {
       this.call.start(metadata, listener);
       return;
@@ -282,7 +287,7 @@ export function observeClient(...observers: ClientObserver[]): ObservingClientIn
   const frozen = Object.freeze([...observers]);
   const interceptor = defineClientInterceptor(
     (options: InterceptorOptions, nextCall: NextCall) =>
-      new ClientObservation(methodInfo(options.method_definition), options, frozen, nextCall(options)),
+      new ClientObservation(methodInfo(options.method_definition), options, frozen, nextCall),
   );
   return Object.assign(interceptor, { observers: frozen });
 }
