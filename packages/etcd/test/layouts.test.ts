@@ -184,7 +184,7 @@ describe.runIf(bin.run)('layouts on a real etcd', () => {
         format: 'go-endpoints',
         metadata: { zone: 'a' },
       }),
-    ).toThrow(/metadata cannot be registered in the 'go-endpoints' format/);
+    ).toThrow(/option "metadata" cannot be registered in the 'go-endpoints' format/);
   });
 
   it('fails calls naming the count and key of unreadable documents instead of "no instances"', async () => {
