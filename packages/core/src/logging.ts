@@ -34,60 +34,61 @@ export interface LoggingOptions {
   logPayloads?: boolean;
 }
 
+/** A code-to-level function from the codes of each level and the level of every other code. */
+function levelsOf(levels: Partial<Record<LogLevel, readonly status[]>>, otherwise: LogLevel) {
+  const table = new Map<status, LogLevel>();
+  for (const [level, codes] of Object.entries(levels) as [LogLevel, readonly status[]][]) {
+    for (const code of codes) table.set(code, level);
+  }
+  return (code: status): LogLevel => table.get(code) ?? otherwise;
+}
+
+const S = status;
+
 /**
  * go-grpc-middleware v2's `DefaultServerCodeToLevel`: caller mistakes and success info, overload
  * and refusals warn, bugs error. (`test/logging.test.ts` checks all 17 codes against Go's source.)
  */
-export function serverCodeToLevel(code: status): LogLevel {
-  switch (code) {
-    case status.OK:
-    case status.CANCELLED:
-    case status.INVALID_ARGUMENT:
-    case status.NOT_FOUND:
-    case status.ALREADY_EXISTS:
-    case status.UNAUTHENTICATED:
-      return 'info';
-    case status.DEADLINE_EXCEEDED:
-    case status.PERMISSION_DENIED:
-    case status.RESOURCE_EXHAUSTED:
-    case status.FAILED_PRECONDITION:
-    case status.ABORTED:
-    case status.OUT_OF_RANGE:
-    case status.UNAVAILABLE:
-      return 'warn';
-    default:
-      return 'error';
-  }
-}
+export const serverCodeToLevel: (code: status) => LogLevel = levelsOf(
+  {
+    info: [S.OK, S.CANCELLED, S.INVALID_ARGUMENT, S.NOT_FOUND, S.ALREADY_EXISTS, S.UNAUTHENTICATED],
+    warn: [
+      S.DEADLINE_EXCEEDED,
+      S.PERMISSION_DENIED,
+      S.RESOURCE_EXHAUSTED,
+      S.FAILED_PRECONDITION,
+      S.ABORTED,
+      S.OUT_OF_RANGE,
+      S.UNAVAILABLE,
+    ],
+  },
+  'error',
+);
 
 /**
  * go-grpc-middleware v2's `DefaultClientCodeToLevel`, one step quieter than the server: success
  * and answers that are the caller's business (invalid argument, not found, exhausted, aborted...)
- * debug; unknown, deadline exceeded and auth refusals info; unimplemented, internal, unavailable
- * and data loss warn. (`test/logging.test.ts` checks all 17 codes against Go's source.)
+ * debug; unimplemented, internal, unavailable and data loss warn; the rest (unknown, deadline
+ * exceeded, auth refusals, codes outside the 17) info. (`test/logging.test.ts` checks all 17 codes
+ * against Go's source.)
  */
-export function clientCodeToLevel(code: status): LogLevel {
-  switch (code) {
-    case status.OK:
-    case status.CANCELLED:
-    case status.INVALID_ARGUMENT:
-    case status.NOT_FOUND:
-    case status.ALREADY_EXISTS:
-    case status.RESOURCE_EXHAUSTED:
-    case status.FAILED_PRECONDITION:
-    case status.ABORTED:
-    case status.OUT_OF_RANGE:
-      return 'debug';
-    case status.UNIMPLEMENTED:
-    case status.INTERNAL:
-    case status.UNAVAILABLE:
-    case status.DATA_LOSS:
-      return 'warn';
-    default:
-      // UNKNOWN, DEADLINE_EXCEEDED, PERMISSION_DENIED, UNAUTHENTICATED, and codes outside the 17.
-      return 'info';
-  }
-}
+export const clientCodeToLevel: (code: status) => LogLevel = levelsOf(
+  {
+    debug: [
+      S.OK,
+      S.CANCELLED,
+      S.INVALID_ARGUMENT,
+      S.NOT_FOUND,
+      S.ALREADY_EXISTS,
+      S.RESOURCE_EXHAUSTED,
+      S.FAILED_PRECONDITION,
+      S.ABORTED,
+      S.OUT_OF_RANGE,
+    ],
+    warn: [S.UNIMPLEMENTED, S.INTERNAL, S.UNAVAILABLE, S.DATA_LOSS],
+  },
+  'info',
+);
 
 type Fields = Readonly<Record<string, unknown>>;
 
