@@ -1,4 +1,4 @@
-export { type EtcdResolverOptions, registerEtcdResolver } from './etcd-resolver';
+export { ETCD_RESOLVER_DEFAULTS, type EtcdResolverOptions, registerEtcdResolver } from './etcd-resolver';
 export {
   DEFAULT_PREFIX,
   type DecodedInstance,
@@ -21,7 +21,11 @@ export {
   leaderElection,
 } from './leader-election';
 export { LEADER_TRAILER, type LeaderOnlyOptions, leaderOnly } from './leader-only';
-export { type LeaderResolverOptions, registerLeaderResolver } from './leader-resolver';
+export {
+  LEADER_RESOLVER_DEFAULTS,
+  type LeaderResolverOptions,
+  registerLeaderResolver,
+} from './leader-resolver';
 export { type ElectedLeader, electionPrefix } from './leader-watch';
 export { type RegisterServiceOptions, registerService, type ServiceRegistration } from './register-service';
 export {

@@ -5,8 +5,15 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness, type TestServiceClient, testProto, unary } from '../../../test/harness';
 import { binary, waitUntil } from '../../../test/harness/servers';
-import { registerEtcdResolver, registerService, type ServiceRegistration } from '../src/index';
+import {
+  ETCD_RESOLVER_DEFAULTS,
+  type EtcdResolverOptions,
+  registerEtcdResolver,
+  registerService,
+  type ServiceRegistration,
+} from '../src/index';
 import { type EtcdServer, startEtcd } from './etcd-server';
+import { optionErrorOf } from './option-error';
 
 const bin = binary('etcd', 'etcd-server');
 const ROUND_ROBIN = { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) };
@@ -61,6 +68,14 @@ describe.runIf(bin.run)('etcd:/// resolver (real etcd)', () => {
     });
     return child;
   };
+  /** The registration every test uses (a test that registers `etcd` itself restores it). */
+  const registerForTests = () =>
+    registerEtcdResolver({
+      client,
+      retryInitialMs: 100,
+      retryMaxMs: 1000,
+      onError: (error) => resolverErrors.push(error.message),
+    });
   const handled = (server: Harness) => server.handled.get('Unary') ?? 0;
   /** Runs `n` calls and returns how many each server handled. */
   const spread = async (users: TestServiceClient, n = 20) => {
@@ -75,12 +90,7 @@ describe.runIf(bin.run)('etcd:/// resolver (real etcd)', () => {
   beforeAll(async () => {
     etcd = await startEtcd(bin);
     client = etcd.client();
-    registerEtcdResolver({
-      client,
-      retryInitialMs: 100,
-      retryMaxMs: 1000,
-      onError: (error) => resolverErrors.push(error.message),
-    });
+    registerForTests();
   });
   afterAll(async () => {
     for (const c of channels) c.close();
@@ -219,5 +229,43 @@ describe.runIf(bin.run)('etcd:/// resolver (real etcd)', () => {
     } finally {
       dead.close();
     }
+  });
+
+  it('fails calls naming the expected target when the path is not one service name', async () => {
+    const result = await unary(channel('etcd:///a/b'), { message: 'x' }, { deadline: Date.now() + 3000 });
+    expect(result.status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(result.status.details).toBe('etcd:///a/b: expected etcd:///<service>, got etcd:///a/b');
+  });
+
+  it('takes every optional option given as undefined as its default', async () => {
+    const server = await startServer();
+    const registration = registerService({ client, service: 'undefined-options', address: server.address });
+    registrations.push(registration);
+    await registration.ready;
+    const options = Object.fromEntries(Object.keys(ETCD_RESOLVER_DEFAULTS).map((k) => [k, undefined]));
+    try {
+      // Scheme `etcd` and prefix `/services/` by default: the registration above is found.
+      registerEtcdResolver({ ...options, client });
+      const result = await unary(channel('etcd:///undefined-options'), { message: 'x' });
+      expect(result.status.code, result.status.details).toBe(grpc.status.OK);
+      expect(handled(server)).toBe(1);
+    } finally {
+      registerForTests();
+    }
+  });
+
+  it('refuses options that cannot work at setup with an OptionError', () => {
+    const refused = (options: Partial<EtcdResolverOptions>) =>
+      optionErrorOf(
+        () => registerEtcdResolver({ client, ...options } as EtcdResolverOptions),
+        registerForTests,
+      );
+    expect(refused({ client: undefined })).toMatch(/^registerEtcdResolver: option "client" is required/);
+    expect(refused({ scheme: 'etcd:' })).toMatch(/option "scheme" must be a URI scheme .*\(got "etcd:"\)/);
+    expect(refused({ scheme: '' })).toMatch(/option "scheme" must be a URI scheme/);
+    expect(refused({ retryInitialMs: 0 })).toMatch(/option "retryInitialMs" must be a positive number/);
+    expect(refused({ retryMaxMs: Number.NaN })).toMatch(/option "retryMaxMs" must be a positive number/);
+    expect(refused({ prefix: 1 as never })).toMatch(/option "prefix" must be a string/);
+    expect(refused({ onError: 'log' as never })).toMatch(/option "onError" must be a function/);
   });
 });

@@ -5,12 +5,22 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type TestServiceClient, testProto, unary } from '../../../test/harness';
 import { binary, waitUntil } from '../../../test/harness/servers';
-import { LEADER_TRAILER, leaderElection, leaderOnly, registerLeaderResolver } from '../src/index';
+import {
+  LEADER_RESOLVER_DEFAULTS,
+  LEADER_TRAILER,
+  type LeaderResolverOptions,
+  leaderElection,
+  leaderOnly,
+  registerLeaderResolver,
+} from '../src/index';
 import { type EtcdServer, startEtcd } from './etcd-server';
+import { optionErrorOf } from './option-error';
 
 const bin = binary('etcd', 'etcd-server');
 const TTL = 2;
 const ELECTION = 'users';
+/** The `etcd-leader` resolver's options in these tests (a test that registers another restores them). */
+const RESOLVER_OPTIONS = { retryInitialMs: 100, retryMaxMs: 1000, onError: () => undefined };
 
 /** A replica in a child process: its address, its output lines, and the process to kill. */
 interface Replica {
@@ -84,7 +94,7 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
   beforeAll(async () => {
     etcd = await startEtcd(bin);
     client = etcd.client();
-    registerLeaderResolver({ client, retryInitialMs: 100, retryMaxMs: 1000, onError: () => undefined });
+    registerLeaderResolver({ client, ...RESOLVER_OPTIONS });
   });
   afterAll(async () => {
     for (const c of channels) c.close();
@@ -217,5 +227,48 @@ describe.runIf(bin.run)('leader election (real etcd, replicas in child processes
       await server.close();
       await observer.resign();
     }
+  });
+
+  it('fails etcd-leader:/// calls naming the expected target when the path is not one election name', async () => {
+    const result = await unary(
+      channel('etcd-leader:///a/b'),
+      { message: 'x' },
+      { deadline: Date.now() + 3000 },
+    );
+    expect(result.status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(result.status.details).toBe(
+      'etcd-leader:///a/b: expected etcd-leader:///<election>, got etcd-leader:///a/b',
+    );
+  });
+
+  it('takes every optional resolver option given as undefined as its default', async () => {
+    const server = await startHarness();
+    const candidate = leaderElection({ client, name: 'undefined-options', address: server.address });
+    const options = Object.fromEntries(Object.keys(LEADER_RESOLVER_DEFAULTS).map((k) => [k, undefined]));
+    try {
+      await waitUntil('the candidate to lead', async () => candidate.isLeader(), 5000);
+      // Scheme `etcd-leader` by default: the channel reaches the leader.
+      registerLeaderResolver({ ...options, client });
+      const result = await unary(channel('etcd-leader:///undefined-options'), { message: 'x' });
+      expect(result.status.code, result.status.details).toBe(grpc.status.OK);
+      expect(server.handled.get('Unary')).toBe(1);
+    } finally {
+      registerLeaderResolver({ client, ...RESOLVER_OPTIONS }); // back to what the other tests use
+      await candidate.resign();
+      await server.close();
+    }
+  });
+
+  it('refuses resolver options that cannot work at setup with an OptionError', () => {
+    const refused = (options: Partial<LeaderResolverOptions>) =>
+      optionErrorOf(
+        () => registerLeaderResolver({ client, ...options } as LeaderResolverOptions),
+        () => registerLeaderResolver({ client, ...RESOLVER_OPTIONS }),
+      );
+    expect(refused({ client: undefined })).toMatch(/^registerLeaderResolver: option "client" is required/);
+    expect(refused({ scheme: 'etcd leader' })).toMatch(/option "scheme" must be a URI scheme/);
+    expect(refused({ retryInitialMs: -1 })).toMatch(/option "retryInitialMs" must be a positive number/);
+    expect(refused({ retryMaxMs: 0 })).toMatch(/option "retryMaxMs" must be a positive number/);
+    expect(refused({ onError: 'log' as never })).toMatch(/option "onError" must be a function/);
   });
 });
