@@ -83,7 +83,7 @@ export interface ObservingClientInterceptor extends Interceptor {
 const CANCELLED: FinishedStatus = fixedStatus(status.CANCELLED, 'Cancelled');
 const DEADLINE: FinishedStatus = fixedStatus(status.DEADLINE_EXCEEDED, 'Deadline exceeded');
 
-/** Fans one call out to several reporters, for folded observers. */
+/** Fans one client call out to several reporters (server observers are one stage each). */
 class ReporterGroup implements CallReporter {
   constructor(private readonly reporters: CallReporter[]) {}
   onReceiveMessage(message: unknown): void {
