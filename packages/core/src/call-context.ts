@@ -43,8 +43,11 @@ export class CallContext {
   private fields: LogFields | undefined;
   private moreFields: LogFields[] | undefined;
   private controller: AbortController | undefined;
-  private cancelReason: unknown;
-  private ended = false;
+  /**
+   * How the call ended, its one end state: `undefined` while it is live, `STATUS_SENT` once a status
+   * went out through a weft layer, else the reason it was cancelled. The first of the two wins.
+   */
+  private ending: unknown = undefined;
 
   constructor(
     readonly method: MethodInfo,
@@ -114,23 +117,29 @@ export class CallContext {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.cancelReason !== undefined) this.controller.abort(this.cancelReason);
+      if (this.cancelled) this.controller.abort(this.ending);
     }
     return this.controller.signal;
   }
 
+  /** True once the call was cancelled (`cancel()`) before a status went out. */
   get cancelled(): boolean {
-    return this.cancelReason !== undefined;
+    return this.ending !== undefined && this.ending !== STATUS_SENT;
   }
 
-  /** True once a status has gone out through a weft layer: the call is over, nothing to cancel. */
+  /** True once a status has gone out through a weft layer while the call was live: it is over, nothing to cancel. */
   get statusSent(): boolean {
-    return this.ended;
+    return this.ending === STATUS_SENT;
+  }
+
+  /** True once the call is over, either way: a status went out or it was cancelled. */
+  get ended(): boolean {
+    return this.ending !== undefined;
   }
 
   /** @internal Called by weft's server layers when a status passes through them. */
   markStatusSent(): void {
-    this.ended = true;
+    if (this.ending === undefined) this.ending = STATUS_SENT;
   }
 
   /**
@@ -138,11 +147,14 @@ export class CallContext {
    * whose status has been sent is over and is not cancelled any more.
    */
   cancel(reason: unknown): void {
-    if (this.cancelReason !== undefined || this.ended) return;
-    this.cancelReason = reason ?? new Error('call cancelled');
-    this.controller?.abort(this.cancelReason);
+    if (this.ending !== undefined) return;
+    this.ending = reason ?? new Error('call cancelled');
+    this.controller?.abort(this.ending);
   }
 }
+
+/** `CallContext.ending` once a status went out (a module-private value no cancel reason can be). */
+const STATUS_SENT = Symbol('weft.statusSent');
 
 const storage = new AsyncLocalStorage<CallContext>();
 /**

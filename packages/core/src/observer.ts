@@ -22,7 +22,7 @@ import {
   stagedInterceptor,
   type WeftServerCall,
 } from './server-stage';
-import type { PartialStatus } from './status';
+import { fixedStatus, type PartialStatus } from './status';
 
 /** The status a call finished with, as observers see it. `metadata` is the trailers (mutable on the server). */
 export interface FinishedStatus {
@@ -84,18 +84,11 @@ export interface ObservingClientInterceptor extends Interceptor {
   readonly observers: readonly ClientObserver[];
 }
 
-const CANCELLED: FinishedStatus = Object.freeze({
-  code: status.CANCELLED,
-  details: 'Cancelled',
-  metadata: null,
-});
-const DEADLINE: FinishedStatus = Object.freeze({
-  code: status.DEADLINE_EXCEEDED,
-  details: 'Deadline exceeded',
-  metadata: null,
-});
+/** What a stream close means to observers: no status passed weft, so none is on the wire. */
+const CANCELLED: FinishedStatus = fixedStatus(status.CANCELLED, 'Cancelled');
+const DEADLINE: FinishedStatus = fixedStatus(status.DEADLINE_EXCEEDED, 'Deadline exceeded');
 
-/** Fans one call out to several reporters, for folded observers. */
+/** Fans one client call out to several reporters (server observers are one stage each). */
 class ReporterGroup implements CallReporter {
   constructor(private readonly reporters: CallReporter[]) {}
   onReceiveMessage(message: unknown): void {
@@ -138,18 +131,21 @@ function startAll<C>(observers: readonly { start(call: C): CallReporter | undefi
   return reporters.length === 1 ? reporters[0] : new ReporterGroup(reporters);
 }
 
-/** Per-call state of the server observer stage; it is the stage's hooks for the call, too. */
+/**
+ * One observer's part of one server call: the stage hooks that turn the call's events into its
+ * reporter's (headers, messages, and one `onFinish` with the status or what a stream close means).
+ */
 class ServerObservation implements ObservedServerCall, StageHooks {
   readonly side = 'server';
   readonly method: MethodInfo;
   readonly context: CallContext;
   metadata!: Metadata;
   reporter: CallReporter | undefined = undefined;
-  enter: (<A>(fn: (arg: A) => void, arg: A) => void) | undefined = undefined;
-  started = 0;
-  finished = false;
+  enter: StageHooks['enter'] = undefined;
+  private started = 0;
+  private finished = false;
   constructor(
-    private readonly observers: readonly ServerObserver[],
+    private readonly observer: ServerObserver,
     private readonly call: WeftServerCall,
   ) {
     this.context = call.context;
@@ -159,9 +155,10 @@ class ServerObservation implements ObservedServerCall, StageHooks {
   onReceiveMetadata(metadata: Metadata): void {
     this.metadata = metadata;
     this.started = performance.now();
-    const reporter = startAll(this.observers, this);
+    const reporter = this.observer.start(this);
     this.reporter = reporter;
-    if (reporter?.enter !== undefined) this.enter = (fn, arg) => reporter.enter?.(fn, arg);
+    // A shared function, not a closure: no object per call for a reporter with a scope.
+    if (reporter?.enter !== undefined) this.enter = enterReporter;
   }
   onReceiveMessage(message: unknown): void {
     this.reporter?.onReceiveMessage?.(message);
@@ -189,16 +186,29 @@ class ServerObservation implements ObservedServerCall, StageHooks {
   }
 }
 
-/** An interceptor built from observers: foldable both as observers and as a stage. */
+/** `ServerObservation.enter` when its reporter has a scope (called as a method of the observation). */
+function enterReporter<A>(this: ServerObservation, fn: (arg: A) => void, arg: A): void {
+  (this.reporter as CallReporter & Required<Pick<CallReporter, 'enter'>>).enter(fn, arg);
+}
+
+/** An interceptor built from observers; `observers` lets you merge two such into one preset slot. */
 export interface ObservingServerInterceptor extends StagedServerInterceptor {
   readonly observers: readonly ServerObserver[];
 }
 
-/** A server interceptor that reports every call to `observers` (one stage however many observers). */
+/**
+ * A server interceptor that reports every call to `observers`: a thin layer over stages, one stage
+ * per observer (`StageHooks` is the server's extension API; an observer is the reporter-shaped way
+ * to write one that only watches, shared with the client side).
+ */
 export function observeServer(...observers: ServerObserver[]): ObservingServerInterceptor {
   const frozen = Object.freeze([...observers]);
-  const stage: ServerStage = { start: (call) => new ServerObservation(frozen, call) };
-  return Object.assign(stagedInterceptor(stage), { observers: frozen });
+  const stages = frozen.map(
+    (observer): ServerStage => ({
+      start: (call) => new ServerObservation(observer, call),
+    }),
+  );
+  return Object.assign(stagedInterceptor(...stages), { observers: frozen });
 }
 
 /**

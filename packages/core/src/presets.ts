@@ -1,5 +1,5 @@
 import type { Interceptor, ServerInterceptor } from '@grpc/grpc-js';
-import { observeClient, observeServer } from './observer';
+import { observeClient } from './observer';
 import { recovery } from './recovery';
 import { stagedInterceptor } from './server-stage';
 
@@ -52,9 +52,9 @@ export interface ClientPreset {
  *    token's `sub` replaces the workload identity peer identity put there);
  * 7. rate limit, 8. concurrency limit, then your `extra` interceptors;
  * 9. recovery, innermost, so the INTERNAL it makes of a thrown error is what metrics and logs see.
- * Neighbouring weft interceptors fold into one grpc-js layer (their stages run in this order), and
- * neighbouring observers (tracing, metrics, logging) into one stage: an interceptor of your own in
- * `extra` splits the layer in two, nothing else changes.
+ * Neighbouring weft interceptors fold into one grpc-js layer (their stages run in this order; an
+ * observer-based one, such as tracing, metrics or logging, is one stage per observer): an
+ * interceptor of your own in `extra` splits the layer in two, nothing else changes.
  */
 export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
   const ordered = [
@@ -69,7 +69,7 @@ export function serverInterceptors(preset: ServerPreset): ServerInterceptor[] {
     ...(preset.extra ?? []),
     preset.recovery === false ? undefined : (preset.recovery ?? recovery()),
   ];
-  return fold(fold(ordered, 'observers', observeServer), 'stages', stagedInterceptor);
+  return fold(ordered, 'stages', stagedInterceptor);
 }
 
 /**

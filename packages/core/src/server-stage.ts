@@ -9,10 +9,8 @@ import {
 } from '@grpc/grpc-js';
 import { attachMetadata, type CallContext, runInContext } from './call-context';
 import { CallCancelledError, serverCallContext } from './server-call';
-import type { PartialStatus } from './status';
-
-/** The listener grpc-js hands a layer's `start` (its type is not exported by grpc-js). */
-type DownstreamListener = Parameters<ServerInterceptingCallInterface['start']>[0];
+import { type Deliver, deliverHalfClose, deliverMessage, deliverMetadata, ServerLayer } from './server-layer';
+import { fixedStatus, type PartialStatus } from './status';
 
 /**
  * What one weft server interceptor does to one call: its "stage" of weft's server layer. Stages of
@@ -68,16 +66,7 @@ export interface StagedServerInterceptor extends ServerInterceptor {
   readonly stages: readonly ServerStage[];
 }
 
-const INTERNAL: PartialStatus = Object.freeze({
-  code: status.INTERNAL,
-  details: 'Internal error',
-  metadata: null,
-});
-
-type Deliver<A> = (listener: DownstreamListener, arg: A) => void;
-const deliverMetadata: Deliver<Metadata> = (listener, metadata) => listener.onReceiveMetadata(metadata);
-const deliverMessage: Deliver<unknown> = (listener, message) => listener.onReceiveMessage(message);
-const deliverHalfClose: Deliver<undefined> = (listener) => listener.onReceiveHalfClose();
+const INTERNAL = fixedStatus(status.INTERNAL, 'Internal error');
 
 /**
  * The longest status message weft's layer sends, in characters. grpc-js percent-encodes it into
@@ -96,18 +85,38 @@ function capDetails(details: string): string {
 }
 
 /**
- * The grpc-js layer weft's server interceptors return: one per group of neighbouring weft
- * interceptors, running their stages in order. It also listens to the layer below it (it is the
- * listener it starts that layer with: no listener object per call). The call's `CallContext` is
- * the async context of everything downstream, and is cancelled when the call is.
+ * Where a call is in one weft layer: its only state.
+ * - `admitting`: the stages' `onReceiveMetadata` run; the downstream has nothing yet.
+ * - `open`: every stage admitted; the downstream has the metadata, request events flow.
+ * - `responding`: the same, and response headers went out (so none are made up before a message).
+ * - `silenced`: a stage about to end the call drops what the downstream sends (`silenceDownstream`).
+ * - `ended`: a status left this layer; later messages, statuses and request events are dropped, and
+ *   the stream close grpc-js reports after it is the normal end, not a cancel.
+ * - `cancelled`: the stream closed before a status left (client cancel, lost connection, grpc-js's
+ *   own deadline); everything is dropped.
+ *
+ * The call's `CallContext` has the call-wide end (`statusSent`, `cancelled`); this state stays per
+ * layer because a call can cross several weft layers (an interceptor of your own between two weft
+ * interceptors splits them), each with its own admission and its own status passing through.
  */
-export class WeftServerCall implements ServerInterceptingCallInterface {
+type ServerCallState = 'admitting' | 'open' | 'responding' | 'silenced' | 'ended' | 'cancelled';
+
+/**
+ * The grpc-js layer weft's server interceptors return: one per group of neighbouring weft
+ * interceptors, running their stages in order (the stage loop: admission, hooks, scopes; the
+ * grpc-js plumbing is `ServerLayer`'s). The call's `CallContext` is the async context of
+ * everything downstream, and is cancelled when the call is.
+ */
+export class WeftServerCall extends ServerLayer {
   /**
    * A deadline a stage imposed (`serverDeadline`): inner stages and the handler see it in
    * `getDeadline()`. A field of weft's own class, not a method patched onto a call: adding
    * properties to grpc-js's call objects per call slows every access to them (the bench measured it).
    */
   deadline: Deadline | undefined = undefined;
+  private state: ServerCallState = 'admitting';
+  /** While admitting: the stage deciding (the ones before it admitted the call). */
+  private deciding = 0;
   private readonly hooks: (StageHooks | undefined)[];
   private readonly watchesHeaders: boolean;
   /**
@@ -117,25 +126,13 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
    * is an AsyncLocalStorage frame, two with OpenTelemetry's: a third of a unary call's frames).
    */
   private readonly scopedMessages: boolean;
-  private listener: DownstreamListener | undefined = undefined;
-  /** While admission runs: the stage deciding. */
-  private deciding = 0;
-  private admitting = false;
-  private pendingMessage: unknown = undefined;
-  private hasPendingMessage = false;
-  /** Stages `[0, pendingSeenBy)` have already seen the pending message. */
-  private pendingSeenBy = 0;
-  private pendingHalfClose = false;
-  private headersSent = false;
-  private silenced = false;
-  private ended = false;
-  private cancelled = false;
 
   constructor(
-    private readonly next: ServerInterceptingCallInterface,
+    next: ServerInterceptingCallInterface,
     readonly context: CallContext,
     stages: readonly ServerStage[],
   ) {
+    super(next);
     const hooks: (StageHooks | undefined)[] = new Array(stages.length);
     let watchesHeaders = false;
     for (let i = 0; i < stages.length; i++) {
@@ -149,32 +146,37 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
     this.scopedMessages = type === 'client_stream' || type === 'bidi_stream';
   }
 
-  // --- the call, as the handler (or an inner layer) sees it ---
-
-  start(listener: DownstreamListener): void {
-    this.listener = listener;
-    this.next.start(this);
+  /** Whether the downstream may still send: nothing silenced or ended the call. */
+  private downstreamLive(): boolean {
+    const state = this.state;
+    return state === 'open' || state === 'responding' || state === 'admitting';
   }
 
+  // --- responses: what the downstream (inner layers, the handler) sends ---
+
   sendMetadata(metadata: Metadata): void {
-    if (this.ended || this.silenced) return;
-    this.headersSent = true;
+    if (!this.downstreamLive()) return;
+    if (this.state === 'open') this.state = 'responding';
     const hooks = this.hooks;
     for (let i = hooks.length - 1; i >= 0; i--) hooks[i]?.onSendMetadata?.(metadata);
     this.next.sendMetadata(metadata);
   }
 
   sendMessage(message: unknown, callback: () => void): void {
-    if (this.ended || this.silenced) return;
+    if (!this.downstreamLive()) return;
     // As grpc-js's own layer does, so stages watching headers see them before the first message.
-    if (!this.headersSent && this.watchesHeaders) this.sendMetadata(new Metadata());
+    if (this.state === 'open' && this.watchesHeaders) this.sendMetadata(new Metadata());
     const hooks = this.hooks;
     for (let i = hooks.length - 1; i >= 0; i--) hooks[i]?.onSendMessage?.(message);
     this.next.sendMessage(message, callback);
   }
 
   sendStatus(status: PartialStatus): void {
-    if (!this.silenced) this.sendStatusFrom(this.hooks.length - 1, status);
+    if (this.downstreamLive()) this.sendStatusFrom(this.hooks.length - 1, status);
+  }
+
+  override getDeadline(): Deadline {
+    return this.deadline ?? super.getDeadline();
   }
 
   /**
@@ -182,7 +184,7 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
    * to end the call (a deadline that passed) can cancel the handler first without racing it.
    */
   silenceDownstream(): void {
-    this.silenced = true;
+    if (this.state !== 'ended' && this.state !== 'cancelled') this.state = 'silenced';
   }
 
   /**
@@ -191,7 +193,7 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
    * the call was cancelled (its stream is gone; stages were told through `onCancel`).
    */
   sendStatusFrom(stage: number, status: PartialStatus): void {
-    if (this.ended || this.cancelled) return;
+    if (this.state === 'ended' || this.state === 'cancelled') return;
     let out: PartialStatus | undefined = status;
     for (let i = stage; i >= 0; i--) {
       const hook = this.hooks[i];
@@ -199,7 +201,7 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
       out = hook.onSendStatus(out);
       if (out === undefined) return;
     }
-    this.ended = true;
+    this.state = 'ended';
     this.context.markStatusSent();
     const details = out.details;
     this.next.sendStatus(
@@ -209,35 +211,12 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
     );
   }
 
-  startRead(): void {
-    this.next.startRead();
-  }
-  getPeer(): string {
-    return this.next.getPeer();
-  }
-  getDeadline(): Deadline {
-    return this.deadline ?? this.next.getDeadline();
-  }
-  getHost(): string {
-    return this.next.getHost();
-  }
-  getAuthContext(): ReturnType<ServerInterceptingCallInterface['getAuthContext']> {
-    return this.next.getAuthContext();
-  }
-  getConnectionInfo(): ReturnType<ServerInterceptingCallInterface['getConnectionInfo']> {
-    return this.next.getConnectionInfo();
-  }
-  getMetricsRecorder(): ReturnType<ServerInterceptingCallInterface['getMetricsRecorder']> {
-    return this.next.getMetricsRecorder();
-  }
-
-  // --- the listener of the layer below: events on their way to the handler ---
+  // --- requests: the layer below's events, on their way to the handler ---
 
   /** @internal */
   onReceiveMetadata(metadata: Metadata): void {
-    if (this.cancelled) return;
+    if (this.state !== 'admitting') return;
     attachMetadata(this.context, metadata);
-    this.admitting = true;
     this.admitFrom(0, metadata);
   }
 
@@ -255,85 +234,73 @@ export class WeftServerCall implements ServerInterceptingCallInterface {
         this.sendStatusFrom(i, INTERNAL);
         return;
       }
-      if (this.ended || this.cancelled) return;
+      // Refused (or silenced, or cancelled) while deciding: the downstream never hears of the call.
+      if (this.state !== 'admitting') return;
       if (verdict !== undefined) {
         verdict.then(
           () => {
-            if (!this.ended && !this.cancelled) this.admitFrom(i + 1, metadata);
+            if (this.state === 'admitting') this.admitFrom(i + 1, metadata);
           },
           () => this.sendStatusFrom(i, INTERNAL),
         );
         return;
       }
     }
-    this.admitting = false;
+    this.state = 'open';
     this.downstream(deliverMetadata, metadata);
-    if (this.hasPendingMessage) {
-      const message = this.pendingMessage;
-      this.pendingMessage = undefined;
-      this.hasPendingMessage = false;
-      this.receiveMessageFrom(this.pendingSeenBy, message);
-    }
-    if (this.pendingHalfClose) {
-      this.pendingHalfClose = false;
-      this.onReceiveHalfClose();
-    }
   }
 
   /** @internal */
   onReceiveMessage(message: unknown): void {
-    if (this.cancelled) return;
-    if (this.admitting) {
-      // Stages that admitted the call, and the one deciding, see it now; the others once admitted.
-      const seenBy = this.deciding + 1;
-      for (let i = 0; i < seenBy; i++) this.hooks[i]?.onReceiveMessage?.(message);
-      this.pendingMessage = message;
-      this.hasPendingMessage = true;
-      this.pendingSeenBy = seenBy;
-      return;
-    }
-    this.receiveMessageFrom(0, message);
-  }
-
-  private receiveMessageFrom(from: number, message: unknown): void {
-    if (this.cancelled) return;
+    if (!this.receiving()) return;
     const hooks = this.hooks;
-    for (let i = from; i < hooks.length; i++) hooks[i]?.onReceiveMessage?.(message);
+    for (let i = 0; i < hooks.length; i++) hooks[i]?.onReceiveMessage?.(message);
     if (this.scopedMessages) this.downstream(deliverMessage, message);
     else this.deliver(deliverMessage, message);
   }
 
   /** @internal */
   onReceiveHalfClose(): void {
-    if (this.cancelled) return;
-    if (this.admitting) {
-      this.pendingHalfClose = true;
-      return;
-    }
+    if (!this.receiving()) return;
     const hooks = this.hooks;
     for (let i = 0; i < hooks.length; i++) hooks[i]?.onReceiveHalfClose?.();
     this.downstream(deliverHalfClose, undefined);
   }
 
+  /**
+   * Whether a request event goes to the stages and the downstream: only while the call is open.
+   *
+   * None arrives while admitting (so nothing is buffered): grpc-js pulls request events, one per
+   * `startRead()`, and only the downstream calls `startRead()` through this layer. grpc-js's
+   * handlers first do so once they have the metadata (server.ts: unary and server-streaming
+   * handlers from their `onReceiveMetadata`, client-streaming and bidi ones from the stream they
+   * build there), and this layer holds the metadata back until every stage admitted the call;
+   * grpc-js's own layers (`ServerInterceptingCall`) only forward `startRead()`. A layer below this
+   * one that reads on its own is the only way: the call then fails with INTERNAL from the stage
+   * deciding, instead of the handler getting a message before its metadata.
+   */
+  private receiving(): boolean {
+    const state = this.state;
+    if (state === 'open' || state === 'responding') return true;
+    if (state === 'admitting') this.sendStatusFrom(this.deciding, INTERNAL);
+    return false;
+  }
+
   /** @internal */
   onCancel(): void {
-    this.cancelled = true;
+    // Every stream close arrives here, the normal one after a status included.
+    if (this.state !== 'ended') this.state = 'cancelled';
     const context = this.context;
-    // Every stream close arrives here, normal ones included: only a live call is cancelled.
-    if (!context.statusSent && !context.cancelled) context.cancel(new CallCancelledError());
+    // Only a live call is cancelled (and only then is an error, with its stack, created).
+    if (!context.ended) context.cancel(new CallCancelledError());
     const hooks = this.hooks;
     for (let i = 0; i < hooks.length; i++) hooks[i]?.onCancel?.();
-    this.listener?.onCancel();
+    this.cancelAbove();
   }
 
   /** Hands an event to the downstream inside the call's async context and every stage's scope. */
   private downstream<A>(deliver: Deliver<A>, arg: A): void {
     runInContext(this.context, enterFrom, this, this.hooks, 0, deliver, arg);
-  }
-
-  /** @internal For `enterFrom`. */
-  deliver<A>(deliver: Deliver<A>, arg: A): void {
-    if (this.listener !== undefined) deliver(this.listener, arg);
   }
 }
 

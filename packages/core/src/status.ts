@@ -36,6 +36,14 @@ export interface PartialStatus {
   metadata?: Metadata | null;
 }
 
+/**
+ * A status weft makes up itself (an INTERNAL answer, the CANCELLED an observer reports), frozen:
+ * one object shared by every call, which nothing may change (tracing leaves frozen trailers alone).
+ */
+export function fixedStatus(code: status, details: string): Readonly<PartialStatus> {
+  return Object.freeze({ code, details, metadata: null });
+}
+
 /** All codes, in order, for pre-initializing series and for table-driven tests. */
 export const ALL_CODES: readonly status[] = Object.freeze(
   Array.from({ length: CODE_NAMES.length }, (_, i) => i as status),

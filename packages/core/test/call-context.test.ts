@@ -4,11 +4,11 @@ import { type Harness, SHAPES, startHarness } from '../../../test/harness';
 import {
   createContextKey,
   getCallContext,
-  interceptServerCall,
   observeServer,
   recovery,
   serverCallContext,
   setAsyncContext,
+  stagedInterceptor,
 } from '../src/index';
 
 const tenant = createContextKey<string>('tenant');
@@ -54,18 +54,18 @@ describe('per-call context', () => {
     });
   }
 
-  /** Like auth with a JWKS fetch: continues the call after an await, from a weft layer. */
-  const slowTenant: grpc.ServerInterceptor = (definition, call) => {
-    const context = serverCallContext(definition, call);
-    return interceptServerCall(context, call, {
-      onReceiveMetadata(metadata, mdNext) {
-        setImmediate(() => {
-          context.set(tenant, 'async');
-          mdNext(metadata);
-        });
-      },
-    });
-  };
+  /** Like auth with a JWKS fetch: a stage that admits the call after an await. */
+  const slowTenant = stagedInterceptor({
+    start: (call) => ({
+      onReceiveMetadata: () =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            call.context.set(tenant, 'async');
+            resolve();
+          }),
+        ),
+    }),
+  });
 
   for (const [shape, run] of Object.entries(SHAPES)) {
     it(`is visible inside a ${shape} handler after a layer continued asynchronously`, async () => {

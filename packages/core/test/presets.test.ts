@@ -74,8 +74,8 @@ describe('serverInterceptors', () => {
     const b = observeServer({ start: () => undefined });
     const folded = serverInterceptors({ metrics: a, logging: b });
     expect(folded).toHaveLength(1);
-    // One stage for both observers, one for recovery.
-    expect((folded[0] as StagedServerInterceptor).stages).toHaveLength(2);
+    // One stage per observer, one for recovery.
+    expect((folded[0] as StagedServerInterceptor).stages).toHaveLength(3);
     expect(serverInterceptors({ metrics: a, recovery: false })).toEqual([a]);
     // An interceptor of the user's own splits the layer.
     const mine = named('mine', []);

@@ -44,6 +44,16 @@ function recorder(name: string, log: string[], extra: StageHooks = {}): ServerSt
   };
 }
 
+/** The log of a call refused by stage `gate` between `outer` and `inner`: `inner` saw nothing. */
+function expectRefusedByGate(log: string[], code: grpc.status): void {
+  expect(log.filter((e) => !e.endsWith(':cancel'))).toEqual([
+    'outer:metadata',
+    'gate:metadata',
+    `gate:status:${code}`,
+    `outer:status:${code}`,
+  ]);
+}
+
 const afterTicks = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const seenKey = createContextKey<string>('seen');
 
@@ -98,6 +108,48 @@ describe('WeftServerCall: stages folded into one layer', () => {
     expect(log.slice(halfClose, halfClose + 3)).toEqual(['slow:halfClose', 'inner:halfClose', 'handler']);
   });
 
+  // grpc-js pulls request events one `startRead()` at a time, and its handlers first read once they
+  // have the metadata, which the layer holds back while a stage admits: nothing arrives meanwhile,
+  // so nothing is buffered. The wait here is the subject: a window in which a message could come.
+  for (const [shape, run] of Object.entries(SHAPES)) {
+    it(`gets no request event while a stage admits asynchronously (${shape})`, async () => {
+      const log: string[] = [];
+      const slow = recorder('slow', log, {
+        onReceiveMetadata: () => afterTicks(50).then(() => void log.push('slow:admitted')),
+      });
+      harness = await startHarness({ serverInterceptors: [stagedInterceptor(slow, recorder('inner', log))] });
+      const result = await run(harness.client, { message: 'hi' });
+      expect(result.status.code).toBe(grpc.status.OK);
+      expect(log.slice(0, 3)).toEqual(['slow:metadata', 'slow:admitted', 'inner:metadata']);
+      expect(log).toContain('slow:message');
+    });
+  }
+
+  // The one way to get a request event during admission: a layer below weft that reads on its own
+  // (grpc-js never does). The call fails rather than hand the handler a message before its metadata.
+  for (const [shape, run] of Object.entries(SHAPES)) {
+    it(`fails the call with INTERNAL when a layer below reads during admission (${shape})`, async () => {
+      const log: string[] = [];
+      const readsEarly: grpc.ServerInterceptor = (_definition, call) => {
+        call.startRead();
+        return call as grpc.ServerInterceptingCall;
+      };
+      // Admission that only ends with the call: the read arrives while it is pending.
+      const pending = recorder('gate', log, { onReceiveMetadata: () => new Promise<void>(() => {}) });
+      harness = await startHarness({
+        serverInterceptors: [
+          readsEarly,
+          stagedInterceptor(recorder('outer', log), pending, recorder('inner', log)),
+        ],
+      });
+      const result = await run(harness.client, { message: 'hi' }, { deadline: Date.now() + 5000 });
+      expect(result.status).toMatchObject({ code: grpc.status.INTERNAL, details: 'Internal error' });
+      expect(harness.handled.size).toBe(0);
+      // The status passes the deciding stage and the ones outside it; no stage saw the message.
+      expectRefusedByGate(log, grpc.status.INTERNAL);
+    });
+  }
+
   it('sends a refusal through the refusing stage and the outer ones only', async () => {
     const log: string[] = [];
     const refusing: ServerStage = {
@@ -118,12 +170,7 @@ describe('WeftServerCall: stages folded into one layer', () => {
     const result = await unary(harness.client, { message: 'hi' });
     expect(result.status).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: 'no' });
     expect(harness.handled.get('Unary')).toBeUndefined();
-    expect(log.filter((e) => !e.endsWith(':cancel'))).toEqual([
-      'outer:metadata',
-      'gate:metadata',
-      'gate:status:7',
-      'outer:status:7',
-    ]);
+    expectRefusedByGate(log, grpc.status.PERMISSION_DENIED);
   });
 
   it('answers INTERNAL when an admission hook throws or rejects, and keeps serving', async () => {

@@ -167,20 +167,18 @@ describe('metrics options', () => {
   });
 
   it('reads context labels after the inner layers ran (a subject set by auth)', async () => {
-    const { subjectKey, interceptServerCall, serverCallContext } = await import('@weft/core');
+    const { subjectKey, stagedInterceptor } = await import('@weft/core');
     const metrics = serverMetrics({
       contextLabels: [{ name: 'subject', value: (ctx) => ctx.get(subjectKey) }],
     });
     // A stand-in for auth, inside metrics: sets the subject when the metadata arrives.
-    const auth: grpc.ServerInterceptor = (definition, call) => {
-      const context = serverCallContext(definition, call);
-      return interceptServerCall(context, call, {
-        onReceiveMetadata(md, next) {
-          context.set(subjectKey, String(md.get('x-sub')[0]));
-          next(md);
+    const auth = stagedInterceptor({
+      start: (call) => ({
+        onReceiveMetadata(md) {
+          call.context.set(subjectKey, String(md.get('x-sub')[0]));
         },
-      });
-    };
+      }),
+    });
     const harness = await startHarness({ serverInterceptors: [metrics, auth] });
     try {
       for (const sub of ['alice', 'alice', 'bob']) {
