@@ -72,9 +72,12 @@ describe('server observer', () => {
     const { observer, calls } = recorder<ServerObserver>();
     harness = await startHarness({ serverInterceptors: [observeServer(observer)] });
     await unary(harness.client, { failCode: grpc.status.NOT_FOUND }, {}, 'Fail');
-    await new Promise((r) => setTimeout(r, 50));
+    // A later call, finished: a second report of the first would have come before it (no sleep).
+    await unary(harness.client, {});
+    await waitFor(() => calls[1]?.events.includes('finish') ?? false);
     expect(calls.map((c) => [c.method, c.code, c.events.filter((e) => e === 'finish').length])).toEqual([
       [METHODS.fail.slice(1), grpc.status.NOT_FOUND, 1],
+      [METHODS.unary.slice(1), grpc.status.OK, 1],
     ]);
   });
 
@@ -99,13 +102,16 @@ describe('server observer', () => {
       serverInterceptors: [observeServer()],
       handlers: {
         Unary(_call, callback) {
-          context = getCallContext();
+          context ??= getCallContext();
           callback(null, { message: 'ok' });
         },
       },
     });
     await unary(harness.client, {});
-    await new Promise((r) => setTimeout(r, 50));
+    // The first call's stream has closed (grpc-js reports every close as a cancel) by the time a
+    // second call on the same connection is answered.
+    await unary(harness.client, {});
+    expect(context).toBeDefined();
     expect(context?.cancelled).toBe(false);
   });
 
