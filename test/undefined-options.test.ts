@@ -1,5 +1,5 @@
 /**
- * Every interceptor factory of core, auth, tracing and metrics, called with every option given as
+ * Every interceptor factory of core, auth, tracing, metrics and balancing, called with every option given as
  * `undefined` (required ones filled in), then a real call through the harness. `undefined` must
  * mean "the default" everywhere: `{ ...defaults, ...options }` would let it replace a default, as
  * `recovery({ message: undefined })` once did (it sent `details: undefined` and leaked UNKNOWN's
@@ -17,6 +17,7 @@ import {
   type PeerIdentityOptions,
   peerIdentity,
 } from '@weft/auth';
+import { type LoadReportingOptions, loadReporting } from '@weft/balancing';
 import {
   clientLogging,
   type Logger,
@@ -50,6 +51,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BEARER_TOKEN_DEFAULTS } from '../packages/auth/src/bearer-token';
 import { JWT_AUTH_DEFAULTS, PEER_IDENTITY_DEFAULTS } from '../packages/auth/src/options';
 import { hs256, SECRET } from '../packages/auth/test/keys';
+import { LOAD_REPORTING_DEFAULTS } from '../packages/balancing/src/load-reporting';
 import { CLIENT_LOGGING_DEFAULTS, SERVER_LOGGING_DEFAULTS } from '../packages/core/src/logging';
 import { RECOVERY_DEFAULTS } from '../packages/core/src/recovery';
 import {
@@ -106,6 +108,27 @@ const registryOf = new Map<string, { metrics(): Promise<string> }>();
 const meters = testMeters();
 
 const cases: Record<string, Case> = {
+  loadReporting: {
+    defaults: LOAD_REPORTING_DEFAULTS,
+    names: optionNames<LoadReportingOptions>()(
+      'updatePeriodMs',
+      'cpuCores',
+      'applicationUtilization',
+      'maxInFlight',
+      'errorCodes',
+      'perCallReports',
+      'minReportIntervalMs',
+      'onReport',
+      'now',
+      'cpuUsage',
+    ),
+    harness: (u) => ({ serverInterceptors: [loadReporting(u)] }),
+    check(result) {
+      ok(result);
+      // Per-call reports are off by default (grpc-js clients re-parse protos for each one).
+      expect(result.status.metadata.get('endpoint-load-metrics-bin')).toEqual([]);
+    },
+  },
   serverLogging: {
     defaults: SERVER_LOGGING_DEFAULTS,
     names: optionNames<LoggingOptions>()('logger', 'codeToLevel', 'logStart', 'logPayloads'),

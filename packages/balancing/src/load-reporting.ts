@@ -109,7 +109,7 @@ interface Resolved {
   cpuUsage: () => NodeJS.CpuUsage;
 }
 
-const DEFAULTS: Readonly<Resolved> = Object.freeze({
+export const LOAD_REPORTING_DEFAULTS: Readonly<Resolved> = Object.freeze({
   updatePeriodMs: 1000,
   cpuCores: 1,
   applicationUtilization: 'cpu',
@@ -123,7 +123,7 @@ const DEFAULTS: Readonly<Resolved> = Object.freeze({
 });
 
 function resolve(options: LoadReportingOptions | undefined): Readonly<Resolved> {
-  const resolved = resolveOptions('loadReporting', DEFAULTS, options, {
+  const resolved = resolveOptions('loadReporting', LOAD_REPORTING_DEFAULTS, options, {
     updatePeriodMs: check.positive,
     cpuCores: check.positive,
     maxInFlight: check.positive,
