@@ -1,5 +1,5 @@
 import { InterceptingCall, type Interceptor, Metadata, type Requester, status } from '@grpc/grpc-js';
-import { check, resolveOptions } from '@weft/core';
+import { check, OptionError, resolveOptions } from '@weft/core';
 import jwt from 'jsonwebtoken';
 import { systemClock } from './options';
 
@@ -124,6 +124,14 @@ export function bearerToken(source: TokenSource, options?: BearerTokenOptions): 
     now: check.function,
   });
   const o: ResolvedBearer = Object.freeze({ ...given, header: given.header.toLowerCase() });
+  // An options object in the source's place would otherwise fail every call, long after setup.
+  if (typeof source !== 'string' && typeof source !== 'function')
+    throw new OptionError(
+      'bearerToken',
+      'source',
+      'must be a token string or a function returning one',
+      source,
+    );
   if (typeof source === 'string') {
     if (source.length === 0) throw new Error('weft/auth: bearerToken needs a non-empty token');
     const value = `Bearer ${source}`;

@@ -22,6 +22,22 @@ describe('bearerToken', () => {
     return harness;
   }
 
+  it.each([
+    [
+      'an options object',
+      { token: 'abc' },
+      'bearerToken: option "source" must be a token string or a function returning one (got an object)',
+    ],
+    [
+      'nothing',
+      undefined,
+      'bearerToken: option "source" must be a token string or a function returning one (got undefined)',
+    ],
+    ['an empty token', '', 'weft/auth: bearerToken needs a non-empty token'],
+  ])('refuses %s as the token source at setup', (_name, source, message) => {
+    expect(() => bearerToken(source as never)).toThrow(message);
+  });
+
   it('sends a static token on every call', async () => {
     const token = hs256();
     const h = await withClient(bearerToken(token));
