@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, metadata, SHAPES, startHarness } from '../../../test/harness';
@@ -9,12 +7,6 @@ import { tenant, tenantKey } from './example/tenant';
 describe('README: writing a server interceptor', () => {
   let harness: Harness | undefined;
   afterEach(async () => harness?.close());
-
-  it('shows the example as it is in test/example/tenant.ts', () => {
-    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
-    const example = readFileSync(join(__dirname, 'example', 'tenant.ts'), 'utf8');
-    expect(readme).toContain(example.trim());
-  });
 
   for (const [shape, run] of Object.entries(SHAPES)) {
     it(`runs the example: admits a call naming a tenant, refuses one without (${shape})`, async () => {
