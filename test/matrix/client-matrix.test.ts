@@ -31,11 +31,14 @@ import {
   type Effect,
   expectCells,
   expected,
+  goMetrics,
   type MatrixServer,
   METHOD,
   otelCounts,
   promCounts,
+  REQUESTS,
   type RunOptions,
+  refused,
   runMatrix,
   type Seen,
   SHAPE_NAMES,
@@ -81,33 +84,6 @@ function a66(shape: Shape, status: string, sentBytes: number, rcvdBytes: number)
     if (bytes > 0) effect[`${key} bytes`] = bytes;
   }
   return effect;
-}
-
-/** One call's go-grpc-prometheus client series: started, handled, timed, messages each way. */
-function goMetrics(shape: Shape, code: string, sent: number, received: number): Effect {
-  const series = `${METHOD[shape]} ${shape}`;
-  const effect: Effect = {
-    attempts: 1,
-    [`started ${series}`]: 1,
-    [`handled ${series} ${code}`]: 1,
-    [`timed ${series}`]: 1,
-  };
-  if (sent > 0) effect[`sent ${series}`] = sent;
-  if (received > 0) effect[`received ${series}`] = received;
-  return effect;
-}
-
-/** Requests a call of each shape writes: one, or two from the client-streaming shapes unless it stops early. */
-const REQUESTS: Record<Shape, number> = { unary: 1, server_stream: 1, client_stream: 2, bidi_stream: 2 };
-
-/** Every cell refused with `status` before reaching the network, `effect` naming the method. */
-function refused(effect: (shape: Shape) => Effect, status: (shape: Shape) => string): Cells<CellResult> {
-  const effects = byShape(effect);
-  const statuses = byShape(status);
-  return expected(
-    { ok: effects, error: effects, cancel: effects, deadline: effects },
-    { ok: statuses, error: statuses, cancel: statuses, deadline: statuses },
-  );
 }
 
 const rows: Row[] = [
@@ -185,10 +161,12 @@ const rows: Row[] = [
     },
     // Messages as the caller wrote and read them (a cancelled or expired stream wrote one request).
     expected: expected({
-      ok: byShape((s) => goMetrics(s, 'OK', REQUESTS[s], s === 'unary' || s === 'client_stream' ? 1 : 2)),
-      error: byShape((s) => goMetrics(s, 'Unavailable', REQUESTS[s], 0)),
-      cancel: byShape((s) => goMetrics(s, 'Canceled', 1, 0)),
-      deadline: byShape((s) => goMetrics(s, 'DeadlineExceeded', 1, 0)),
+      ok: byShape((s) =>
+        goMetrics('client', s, 'OK', REQUESTS[s], s === 'unary' || s === 'client_stream' ? 1 : 2),
+      ),
+      error: byShape((s) => goMetrics('client', s, 'Unavailable', REQUESTS[s], 0)),
+      cancel: byShape((s) => goMetrics('client', s, 'Canceled', 1, 0)),
+      deadline: byShape((s) => goMetrics('client', s, 'DeadlineExceeded', 1, 0)),
     }),
   },
   {

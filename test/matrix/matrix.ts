@@ -63,6 +63,38 @@ export const METHOD: Record<Shape, string> = {
 export const singleRequest = <T>(a: T, b: T): PerShape<T> =>
   perShape({ unary: a, server_stream: a, client_stream: b, bidi_stream: b });
 
+/** Requests an `ok` or `error` call writes: one, or two from the client-streaming shapes. */
+export const REQUESTS: Record<Shape, number> = {
+  unary: 1,
+  server_stream: 1,
+  client_stream: 2,
+  bidi_stream: 2,
+};
+
+/**
+ * One call's go-grpc-prometheus series on `side`: started, handled, timed, and the messages each
+ * way (requests are "sent" on the client and "received" on the server; zero counts are absent).
+ */
+export function goMetrics(
+  side: 'client' | 'server',
+  shape: Shape,
+  code: string,
+  requests: number,
+  responses: number,
+): Effect {
+  const series = `${METHOD[shape]} ${shape}`;
+  const effect: Effect = {
+    attempts: 1,
+    [`started ${series}`]: 1,
+    [`handled ${series} ${code}`]: 1,
+    [`timed ${series}`]: 1,
+  };
+  const [requestKey, responseKey] = side === 'client' ? ['sent', 'received'] : ['received', 'sent'];
+  if (requests > 0) effect[`${requestKey} ${series}`] = requests;
+  if (responses > 0) effect[`${responseKey} ${series}`] = responses;
+  return effect;
+}
+
 /** One expected value per (shape, outcome): per outcome, the same on every shape unless `perShape`. */
 export function table<T>(columns: Record<Outcome, T | PerShape<T>>): Cells<T> {
   const cells = {} as Cells<T>;
@@ -432,6 +464,19 @@ export function expected(
       cells[shape][outcome] = { status: status[shape][outcome], effect: effects[shape][outcome] };
   }
   return cells;
+}
+
+/** Every cell refused with `status` (one, or per shape) before the call went on, `effect` naming the method. */
+export function refused(
+  effect: (shape: Shape) => Effect,
+  status: string | ((shape: Shape) => string),
+): Cells<CellResult> {
+  const effects = byShape(effect);
+  const statuses = typeof status === 'string' ? status : byShape(status);
+  return expected(
+    { ok: effects, error: effects, cancel: effects, deadline: effects },
+    { ok: statuses, error: statuses, cancel: statuses, deadline: statuses },
+  );
 }
 
 /** Compares the whole table at once, so a failure shows every cell that differs. */

@@ -52,11 +52,14 @@ import {
   type Effect,
   expectCells,
   expected,
+  goMetrics,
   type MatrixServer,
   METHOD,
   otelCounts,
   promCounts,
+  REQUESTS,
   type RunOptions,
+  refused,
   runMatrix,
   type Shape,
   spanCounts,
@@ -96,18 +99,6 @@ function a66(shape: Shape, status: string, sentBytes: number, rcvdBytes: number)
   return effect;
 }
 
-/** Every cell refused with `status` before the handler ran, `effect` naming the method. */
-function refused(effect: (shape: Shape) => Effect, status: string): Cells<CellResult> {
-  const column = byShape(effect);
-  return expected(
-    { ok: column, error: column, cancel: column, deadline: column },
-    { ok: status, error: status, cancel: status, deadline: status },
-  );
-}
-
-/** Requests an `ok` or `error` call sends: the client-streaming shapes send two. */
-const STREAMED_IN: Record<Shape, number> = { unary: 1, server_stream: 1, client_stream: 2, bidi_stream: 2 };
-
 /** Bytes sent and received by an `ok` call of each shape (see the A66 row). */
 const OK_SIZES: Record<Shape, [number, number]> = {
   unary: [6, 12],
@@ -115,20 +106,6 @@ const OK_SIZES: Record<Shape, [number, number]> = {
   server_stream: [12, 12],
   bidi_stream: [12, 24],
 };
-
-/** One call's go-grpc-prometheus server series: started, handled, timed, messages each way. */
-function goMetrics(shape: Shape, code: string, received: number, sent: number): Effect {
-  const series = `${METHOD[shape]} ${shape}`;
-  const effect: Effect = {
-    attempts: 1,
-    [`started ${series}`]: 1,
-    [`handled ${series} ${code}`]: 1,
-    [`timed ${series}`]: 1,
-  };
-  if (received > 0) effect[`received ${series}`] = received;
-  if (sent > 0) effect[`sent ${series}`] = sent;
-  return effect;
-}
 
 const CERTS = mkdtempSync(join(tmpdir(), 'weft-matrix-'));
 afterAll(() => rmSync(CERTS, { recursive: true, force: true }));
@@ -267,10 +244,12 @@ const rows: Row[] = [
     // Messages as the handler read and wrote them: a bidi handler that never reads (cancel,
     // deadline) receives nothing; one that fails sends nothing.
     expected: expected({
-      ok: byShape((s) => goMetrics(s, 'OK', STREAMED_IN[s], s === 'unary' || s === 'client_stream' ? 1 : 2)),
-      error: byShape((s) => goMetrics(s, 'Unavailable', STREAMED_IN[s], 0)),
-      cancel: byShape((s) => goMetrics(s, 'Canceled', s === 'bidi_stream' ? 0 : 1, 0)),
-      deadline: byShape((s) => goMetrics(s, 'DeadlineExceeded', s === 'bidi_stream' ? 0 : 1, 0)),
+      ok: byShape((s) =>
+        goMetrics('server', s, 'OK', REQUESTS[s], s === 'unary' || s === 'client_stream' ? 1 : 2),
+      ),
+      error: byShape((s) => goMetrics('server', s, 'Unavailable', REQUESTS[s], 0)),
+      cancel: byShape((s) => goMetrics('server', s, 'Canceled', s === 'bidi_stream' ? 0 : 1, 0)),
+      deadline: byShape((s) => goMetrics('server', s, 'DeadlineExceeded', s === 'bidi_stream' ? 0 : 1, 0)),
     }),
   },
   {
