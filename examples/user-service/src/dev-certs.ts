@@ -48,6 +48,9 @@ function asn1Time(date: Date): string {
 
 let counter = 0;
 
+/** `openssl req` arguments for a new unencrypted P-256 key, for the CA and for each certificate. */
+const NEW_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
 /** A development CA in `dir` (created if missing): `issue()` signs certificates with it. */
 export class DevCa {
   readonly certFile: string;
@@ -75,11 +78,7 @@ export class DevCa {
       [
         'req',
         '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
+        ...NEW_P256_KEY,
         '-keyout',
         ca.keyFile,
         '-out',
@@ -113,24 +112,7 @@ export class DevCa {
     const tmpKey = join(this.home, `${id}.key`);
     const tmpCert = join(this.home, `${id}.crt`);
     const subject = request.commonName === undefined ? '/O=weft dev' : `/O=weft dev/CN=${request.commonName}`;
-    openssl(
-      [
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        tmpKey,
-        '-out',
-        csr,
-        '-subj',
-        subject,
-      ],
-      this.dir,
-    );
+    openssl(['req', '-new', ...NEW_P256_KEY, '-keyout', tmpKey, '-out', csr, '-subj', subject], this.dir);
     writeFileSync(ext, extensions(request));
     const now = Date.now();
     const notBefore = request.notBefore ?? new Date(now - 60_000);
