@@ -1,4 +1,4 @@
-import type { experimental } from '@grpc/grpc-js';
+import { experimental, type ServiceConfig, status } from '@grpc/grpc-js';
 import { check, resolveOptions } from '@weft/core';
 import type { Namespace } from 'etcd3';
 import { DEFAULT_PREFIX, normalizePrefix } from './key-layout';
@@ -32,6 +32,14 @@ export interface EtcdResolverOptions extends WatchingResolverOptions {
    * value no layout reads (once per key and write). Default: `console.error`, once per outage.
    */
   onError?: (error: Error, service: string) => void;
+  /**
+   * The service config every `etcd:///<service>` channel gets with its addresses (grpc-js's
+   * `ServiceConfig`, e.g. `balancingServiceConfig({ weighted_round_robin: {...} })` from
+   * `@weft/balancing`), or a function of the service name (`undefined`: none for that service).
+   * A config from the resolver replaces the channel's `grpc.service_config` option whole, method
+   * configs included. Default: none, so each channel's own option (or `pick_first`) applies.
+   */
+  serviceConfig?: ServiceConfig | ((service: string) => ServiceConfig | undefined);
 }
 
 type Resolved = Readonly<Required<EtcdResolverOptions>>;
@@ -45,12 +53,29 @@ export const ETCD_RESOLVER_DEFAULTS: Readonly<EtcdResolverOptions> = Object.free
   retryMaxMs: 5000,
   /** `console.error`, once per outage. */
   onError: undefined,
+  /** None: each channel's `grpc.service_config` option applies. */
+  serviceConfig: undefined,
 });
+
+/**
+ * Why grpc-js could not use `config`, or undefined: its `loadBalancingConfig` must name at least one
+ * registered policy (a channel would otherwise fail every call with "All load balancer options in
+ * service config are not compatible").
+ */
+function unusableServiceConfig(config: ServiceConfig): string | undefined {
+  if (typeof config !== 'object' || config === null) return 'must be a grpc-js ServiceConfig object';
+  const list = config.loadBalancingConfig ?? [];
+  if (list.length === 0 || experimental.selectLbConfigFromList(list) !== null) return undefined;
+  const names = list.map((entry) => Object.keys(entry)[0]).join(', ');
+  return `names no load balancing policy grpc-js has registered (${names}); weft's least_request and consistent_hash need registerBalancingPolicies() from @weft/balancing first`;
+}
 
 function resolveResolverOptions(options: EtcdResolverOptions): Resolved {
   const o = resolveOptions('registerEtcdResolver', ETCD_RESOLVER_DEFAULTS, options, {
     ...WATCHING_RESOLVER_CHECKS,
     prefix: check.string,
+    serviceConfig: (value: EtcdResolverOptions['serviceConfig']) =>
+      value === undefined || typeof value === 'function' ? undefined : unusableServiceConfig(value),
   });
   const onError = (error: Error, service: string) =>
     console.error(`weft/etcd: resolving ${service}: ${error.message}`);
@@ -71,6 +96,16 @@ function describeUnreadable(unreadable: readonly UnreadableInstance[]): string {
 /** Follows `<prefix><service>/` for one `etcd:///<service>` channel. */
 class EtcdResolver extends WatchingResolver<Resolved> {
   protected readonly pathShape = '<service>';
+
+  protected override serviceConfig(): experimental.StatusOr<ServiceConfig> | null {
+    const option = this.options.serviceConfig;
+    const config = typeof option === 'function' ? option(this.name) : option;
+    if (config === undefined) return null;
+    const unusable = unusableServiceConfig(config);
+    if (unusable === undefined) return experimental.statusOrFromValue(config);
+    const details = `${this.options.scheme}:///${this.name}: the serviceConfig option's config ${unusable}`;
+    return experimental.statusOrFromError({ code: status.UNAVAILABLE, details });
+  }
 
   protected startWatch(): InstanceWatch {
     return watchInstances({

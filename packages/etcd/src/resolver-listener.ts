@@ -1,4 +1,4 @@
-import { experimental, status } from '@grpc/grpc-js';
+import { experimental, type ServiceConfig, status } from '@grpc/grpc-js';
 import { parseAddress } from './key-layout';
 
 /**
@@ -24,19 +24,21 @@ export function failResolution(listener: experimental.ResolverListener, details:
 }
 
 /**
- * Hands grpc-js `endpoints`, or, when there are none, `failure`. With none left after some were
+ * Hands grpc-js `endpoints` with `serviceConfig` (null: the channel's own), or, when there are
+ * none, `failure`. With none left after some were
  * reported, an empty list first makes the load balancer drop its subchannels; grpc-js would then
  * queue calls until their deadline, so the failure that follows makes them fail fast instead.
  */
 export function reportResolution(
   listener: experimental.ResolverListener,
   endpoints: experimental.Endpoint[],
+  serviceConfig: experimental.StatusOr<ServiceConfig> | null,
   hadAddresses: boolean,
   failure: string,
   reason: string,
 ): void {
   if (endpoints.length > 0) {
-    listener(experimental.statusOrFromValue(endpoints), {}, null, '');
+    listener(experimental.statusOrFromValue(endpoints), {}, serviceConfig, '');
     return;
   }
   if (hadAddresses) listener(experimental.statusOrFromValue([]), {}, null, reason);

@@ -1,4 +1,4 @@
-import { type ChannelOptions, experimental } from '@grpc/grpc-js';
+import { type ChannelOptions, experimental, type ServiceConfig } from '@grpc/grpc-js';
 import { check } from '@weft/core';
 import type { Namespace } from 'etcd3';
 import { failResolution, reportResolution, targetName } from './resolver-listener';
@@ -63,6 +63,8 @@ export abstract class WatchingResolver<O extends Readonly<Required<WatchingResol
   private active = false;
   /** What was last handed to grpc-js (`key` as `report` got it), or undefined before any read. */
   private reported: { readonly key: string; readonly hadAddresses: boolean } | undefined;
+  /** What `serviceConfig()` gave, asked once per channel. */
+  private config: experimental.StatusOr<ServiceConfig> | null | undefined;
 
   constructor(
     protected readonly options: O,
@@ -82,6 +84,11 @@ export abstract class WatchingResolver<O extends Readonly<Required<WatchingResol
    * or with a `/`), and the channel's calls then fail with UNAVAILABLE naming the expected target.
    */
   protected abstract startWatch(): ResolverWatch;
+
+  /** The service config handed to grpc-js with the addresses; null: the channel's own applies. */
+  protected serviceConfig(): experimental.StatusOr<ServiceConfig> | null {
+    return null;
+  }
 
   updateResolution(): void {
     // The watch pushes every change, so a re-resolution request only needs the watch running.
@@ -126,7 +133,8 @@ export abstract class WatchingResolver<O extends Readonly<Required<WatchingResol
     const hadAddresses = this.reported?.hadAddresses ?? false;
     this.reported = { key, hadAddresses: endpoints.length > 0 };
     const failure = `${this.options.scheme}:///${this.name}: ${reason}`;
-    reportResolution(this.listener, endpoints, hadAddresses, failure, reason);
+    if (this.config === undefined) this.config = this.serviceConfig();
+    reportResolution(this.listener, endpoints, this.config, hadAddresses, failure, reason);
   }
 
   /**
