@@ -80,4 +80,32 @@ describe('npm run bench --smoke', () => {
     expect(report.handlesAfter).toBeLessThanOrEqual(report.handlesIdle);
     expect(report.pass).toBe(true);
   });
+
+  it('counts the bytes a server variant allocates per call (npm run bench:alloc, short run)', {
+    timeout: 120_000,
+  }, () => {
+    const root = join(__dirname, '..');
+    execFileSync('npx', ['tsc', '-p', 'bench/tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    const table = execFileSync(
+      process.execPath,
+      [
+        'bench/dist/bench/allocations.js',
+        '--server',
+        'bare,context',
+        '--calls',
+        '2000',
+        '--repeat',
+        '1',
+        '--node',
+        nodeLink(),
+      ],
+      { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 110_000 },
+    );
+    const bytes = (variant: string) =>
+      Number(new RegExp(`^\\| ${variant} \\| (\\d+) \\|`, 'm').exec(table)?.[1]);
+    // A unary call through bare grpc-js allocates kilobytes (metadata, buffers, the call objects);
+    // weft's context adds its own call state on top.
+    expect(bytes('bare')).toBeGreaterThan(2000);
+    expect(bytes('context')).toBeGreaterThan(bytes('bare'));
+  });
 });

@@ -106,7 +106,9 @@ CATEGORIES = [
     # Garbage collection: scavenges, mark-compact, sweeping (self cost of the collector's functions).
     ('gc', re.compile(r'Scaveng|Marking|MarkCompact|Mark.*Visitor|Sweeper|Evacuat|BodyDescriptor|'
                       r'Heap::|HeapObject::SizeFromMap|RememberedSet|SlotSet|Compactor|'
-                      r'ConcurrentMarking|WriteBarrier|heap::base|cppgc')),
+                      r'ConcurrentMarking|WriteBarrier|heap::base|cppgc|'
+                      # The write barrier while marking, and the move events of evacuation.
+                      r'RecordWrite|MarkingBarrier|OnMoveEvent')),
     # V8's optimizing compilers (TurboFan, Maglev) and deoptimization.
     ('jit', re.compile(r'compiler::|maglev|Maglev|turboshaft|Turboshaft|Deoptimiz|Zone::|'
                        r'RegisterAllocat|LiveRange|Builtins_Compile')),

@@ -1,0 +1,153 @@
+/**
+ * `npm run bench:alloc -- --server bare,context,preset`: bytes a server variant allocates on the
+ * JavaScript heap per unary call. Instruction counts of a 2000-call window move by 5-10% with
+ * where a mark-compact lands; the bytes allocated do not (±0.2% between runs here), so this is the
+ * measure for "no extra allocation per call".
+ *
+ * How: the server runs with `--trace-gc-nvp`, which prints each collection's heap size before and
+ * after it. Over a window of `--calls` calls (after as many warm-up calls), the bytes allocated are
+ * the heap's growth (`heapUsed` at the end minus at the start) plus what every collection in the
+ * window freed (its `start_object_size - end_object_size`). The sum of nvp's own `allocated=`
+ * fields would be quantized: V8 collects each time the young generation fills, so it moves in
+ * steps of a whole young generation.
+ */
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { HS256_TOKEN } from './credentials';
+import type { LoadRequest, LoadResult } from './load-process';
+import { benchNode, describeNode } from './node-binary';
+import type { ControlMessage } from './proto';
+import { serverVariants } from './server-variants';
+
+const { values } = parseArgs({
+  options: {
+    server: { type: 'string', default: 'bare,context,preset' },
+    calls: { type: 'string', default: '20000' },
+    concurrency: { type: 'string', default: '16' },
+    /** Measurements per variant, interleaved; the table shows the median. */
+    repeat: { type: 'string', default: '3' },
+    workload: { type: 'string', default: 'unary' },
+    /** The Node binary to measure (a path or a line such as `24`); bench/node-binary.ts. */
+    node: { type: 'string' },
+  },
+});
+const node = benchNode(values.node);
+
+type Message = ControlMessage | LoadResult;
+
+function next<M extends Message['type']>(child: ReturnType<typeof fork>, type: M) {
+  return new Promise<Extract<Message, { type: M }>>((resolve, reject) => {
+    const on = (m: Message) => {
+      if (m.type === 'error') reject(new Error(m.message));
+      if (m.type !== type) return;
+      child.off('message', on);
+      resolve(m as Extract<Message, { type: M }>);
+    };
+    child.on('message', on);
+  });
+}
+
+/** Bytes allocated per call by one server variant, in one window. */
+async function measure(variant: string): Promise<{ bytes: number; collections: number }> {
+  const server = fork(join(__dirname, 'server-process.js'), [variant], {
+    execPath: node.path,
+    execArgv: ['--trace-gc-nvp'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  let trace = '';
+  server.stdout?.on('data', (chunk: Buffer) => {
+    trace += chunk.toString();
+  });
+  const ready = await next(server, 'ready');
+  const loader = fork(join(__dirname, 'load-process.js'), ['bare'], {
+    execPath: node.path,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await next(loader, 'ready');
+  const run = (calls: number) => {
+    const request: LoadRequest = {
+      type: 'run',
+      port: ready.port,
+      token: ready.token ?? HS256_TOKEN,
+      workload: values.workload as LoadRequest['workload'],
+      calls,
+      concurrency: Number(values.concurrency),
+    };
+    const done = next(loader, 'result');
+    loader.send(request);
+    return done;
+  };
+  const heapUsed = async () => {
+    const probe = next(server, 'cpu');
+    server.send({ type: 'cpu', id: 0 });
+    return (await probe).heap;
+  };
+  // The trace arrives through a pipe: give it a moment to catch up before and after the window.
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+  const calls = Number(values.calls);
+  await run(calls); // warm-up: JIT, connection, the heap's steady size
+  await settle();
+  const before = await heapUsed();
+  const from = trace.length;
+  const result = await run(calls);
+  await settle();
+  const after = await heapUsed();
+  let freed = 0;
+  let collections = 0;
+  // Node 22 and later name the sizes start_/end_object_size, Node 20 total_size_before/_after.
+  const sizes = / (?:start_object_size|total_size_before)=(\d+) (?:end_object_size|total_size_after)=(\d+)/g;
+  for (const m of trace.slice(from).matchAll(sizes)) {
+    freed += Number(m[1]) - Number(m[2]);
+    collections++;
+  }
+  if (collections === 0) {
+    throw new Error(`no collection in a window of ${calls} calls of ${variant}: give --calls more`);
+  }
+  loader.send({ type: 'stop' });
+  server.send({ type: 'stop' });
+  await new Promise((resolve) => server.once('exit', resolve));
+  return { bytes: (after - before + freed) / result.calls, collections };
+}
+
+function median(list: number[]): number {
+  const sorted = [...list].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+async function main() {
+  const names = values.server.split(',').filter((name) => name in serverVariants);
+  if (names.length === 0) throw new Error(`no known server variant in "${values.server}"`);
+  process.stderr.write(`bench:alloc: measuring on ${describeNode(node)}\n`);
+  process.stdout.write(`${describeNode(node)}\n`);
+  const runs = new Map<string, number[]>(names.map((name) => [name, []]));
+  const repeat = Math.max(1, Number(values.repeat));
+  for (let round = 1; round <= repeat; round++) {
+    for (const name of names) {
+      const { bytes, collections } = await measure(name);
+      runs.get(name)?.push(bytes);
+      process.stderr.write(
+        `server ${name} (round ${round}/${repeat}): ${Math.round(bytes)} bytes/call, ${collections} collections\n`,
+      );
+    }
+  }
+  const bare = runs.has('bare') ? median(runs.get('bare') ?? []) : undefined;
+  process.stdout.write(
+    `\n| variant | bytes allocated per call (median of ${repeat}) | runs | above bare |\n|---|---|---|---|\n`,
+  );
+  for (const [name, list] of runs) {
+    const bytes = median(list);
+    const above = bare === undefined ? 'n/a' : `${Math.round(bytes - bare)}`;
+    process.stdout.write(
+      `| ${name} | ${Math.round(bytes)} | ${list.map(Math.round).join(', ')} | ${above} |\n`,
+    );
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
