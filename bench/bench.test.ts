@@ -93,7 +93,7 @@ describe('npm run bench --smoke', () => {
         '--server',
         'bare,context',
         '--calls',
-        '2000',
+        '5000',
         '--repeat',
         '1',
         '--node',
