@@ -1,6 +1,8 @@
 /**
- * Runs the README's example (test/example/*.ts) as real processes: two servers register, the
- * client spreads its calls over both, and SIGTERM takes a server out of etcd before it exits.
+ * Runs the README's examples (test/example/*.ts) as real processes: two servers register, the
+ * client spreads its calls over both, and SIGTERM takes a server out of etcd before it exits; the
+ * load-aware client, with no service config of its own, balances over both with the policy the
+ * resolver gives it.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -32,15 +34,11 @@ describe.runIf(bin.run)('the README example (real etcd, real processes)', () => 
     });
     return { child, key: /registered as (\S+)/.exec(line)?.[1] ?? '', instance: `pid-${child.pid}` };
   };
-  const runClient = async (calls: number) => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', join(EXAMPLE, 'client.ts')],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint, CALLS: String(calls) },
-      },
-    );
+  const runClient = async (calls: number, file = 'client.ts') => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(EXAMPLE, file)], {
+      cwd: ROOT,
+      env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoint, CALLS: String(calls) },
+    });
     return stdout.trim().split('\n');
   };
 
@@ -65,5 +63,16 @@ describe.runIf(bin.run)('the README example (real etcd, real processes)', () => 
     expect(await exited).toBe(0); // it drained and exited on its own
     expect(await client.get(b.key).string()).not.toBeNull();
     expect(new Set(await runClient(4))).toEqual(new Set([b.instance]));
+  }, 40_000);
+
+  it('balances the load-aware client over both servers with the policy from the resolver', async () => {
+    // The servers of the test before leave first (SIGTERM deregisters them).
+    const running = servers.filter((child) => child.exitCode === null);
+    for (const child of running) child.kill('SIGTERM');
+    await Promise.all(running.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+    const a = await startServer();
+    const b = await startServer();
+    // Without the resolver's config the channel (no option of its own) would use pick_first: one server.
+    expect(new Set(await runClient(10, 'balanced-client.ts'))).toEqual(new Set([a.instance, b.instance]));
   }, 40_000);
 });
