@@ -5,23 +5,20 @@
  * real grpc-js servers registered in a real etcd with `registerService`.
  */
 import * as grpc from '@grpc/grpc-js';
-import {
-  balancingServiceConfig,
-  type LoadBalancingConfig,
-  type LoadReporting,
-  loadReporting,
-} from '@weft/balancing';
+import { balancingServiceConfig, type LoadBalancingConfig, type LoadReporting } from '@weft/balancing';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestServiceClient, testProto, unary } from '../../../test/harness';
 import { binary, waitUntil } from '../../../test/harness/servers';
 import {
   mapKeys,
+  moved,
   pacedShares,
   type Replica,
   type ReplicaOptions,
   shares,
   startReplicas,
+  startReportingReplicas,
   stopReplicas,
   whoAnswers,
 } from '../../balancing/test/replicas';
@@ -58,16 +55,6 @@ const ROUND_ROBIN_OPTION = {
   'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
 };
 const KEYS = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
-
-/** The keys whose replica differs between two mappings, with where they went. */
-function moved(before: Map<string, string>, after: Map<string, string>) {
-  const out: { key: string; from: string; to: string }[] = [];
-  for (const [key, from] of before) {
-    const to = after.get(key) as string;
-    if (to !== from) out.push({ key, from, to });
-  }
-  return out;
-}
 
 const owners = (mapping: Map<string, string>) => new Set(mapping.values());
 
@@ -307,20 +294,11 @@ describe.runIf(bin.run)('balancing over etcd:/// (real etcd, real servers)', { t
     });
 
     it('weighted_round_robin: a replica reporting high utilization (ORCA, out of band) gets a small share', async () => {
-      const replicas = await start(3, {
-        serverInterceptors: (index) => {
-          const load = loadReporting({
-            updatePeriodMs: 100,
-            minReportIntervalMs: 100,
-            // As if each call cost r0 9 ms of its capacity and the others 1 ms: weight = qps /
-            // utilization is 1/0.009 for r0 against 1/0.001, so r0's share tends to 1/19.
-            applicationUtilization: (sample) => sample.qps * (index === 0 ? 0.009 : 0.001),
-          });
-          reporters[index] = load;
-          return [load];
-        },
-        setup: (server, index) => reporters[index]?.addToServer(server),
-      });
+      // As if each call cost r0 9 ms of its capacity and the others 1 ms: weight = qps /
+      // utilization is 1/0.009 for r0 against 1/0.001, so r0's share tends to 1/19.
+      const { replicas, reporters: reporting } = await startReportingReplicas([9, 1, 1]);
+      replicaSets.push(replicas);
+      reporters.push(...reporting);
       await register(replicas, 'weighted');
       const weighted = channel('etcd-wrr:///weighted');
       const roundRobin = channel('etcd-rr:///weighted');
