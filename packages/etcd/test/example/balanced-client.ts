@@ -15,15 +15,15 @@ registerEtcdResolver({
 const client = new WhoAmIClient('etcd:///whoami', grpc.credentials.createInsecure());
 
 async function main() {
-  for (let i = 0; i < Number(process.env.CALLS ?? 6); i++) console.log((await whoAmI(client)).instance);
-}
-
-main()
-  .catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  })
-  .finally(() => {
+  try {
+    for (let i = 0; i < Number(process.env.CALLS ?? 6); i++) console.log((await whoAmI(client)).instance);
+  } finally {
     client.close();
     etcd.close();
-  });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
