@@ -13,6 +13,7 @@ import {
 import {
   balancedClient,
   mapKeys,
+  moved,
   type Replica,
   setAddresses,
   startReplicas,
@@ -25,16 +26,6 @@ registerBalancingPolicies();
 
 const POLICY = { consistent_hash: { requestHashHeader: 'x-user-id' } };
 const KEYS = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
-
-/** The keys whose owner differs between two mappings, with where they went. */
-function moved(before: Map<string, string>, after: Map<string, string>) {
-  const out: { key: string; from: string; to: string }[] = [];
-  for (const [key, from] of before) {
-    const to = after.get(key) as string;
-    if (to !== from) out.push({ key, from, to });
-  }
-  return out;
-}
 
 function tally(owner: Map<string, string>): Record<string, number> {
   const counts: Record<string, number> = {};

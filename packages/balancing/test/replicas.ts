@@ -13,6 +13,7 @@ import {
   testProto,
   unary,
 } from '../../../test/harness';
+import { type LoadReporting, loadReporting } from '../src/index';
 
 export interface Replica {
   readonly name: string;
@@ -58,6 +59,31 @@ export async function stopReplicas(replicas: readonly Replica[]): Promise<void> 
   await Promise.all(replicas.map((r) => r.harness.close()));
 }
 
+/**
+ * Replicas reporting their load with `loadReporting()` (out of band, measured and sent every
+ * 100 ms) as if each call cost replica i `costPerCallMs[i]` ms of its capacity: application
+ * utilization is QPS x cost, so it grows with the load (a constant one would feed back: more
+ * calls, more QPS, more weight), and weighted_round_robin's weight = qps / utilization is 1/cost.
+ * Close the reporters as well as the replicas.
+ */
+export async function startReportingReplicas(costPerCallMs: readonly number[]) {
+  const reporters: LoadReporting[] = [];
+  const replicas = await startReplicas(costPerCallMs.length, {
+    serverInterceptors: (index) => {
+      const cost = (costPerCallMs[index] ?? 0) / 1000;
+      const load = loadReporting({
+        updatePeriodMs: 100,
+        minReportIntervalMs: 100,
+        applicationUtilization: (sample) => sample.qps * cost,
+      });
+      reporters[index] = load;
+      return [load];
+    },
+    setup: (server, index) => reporters[index]?.addToServer(server),
+  });
+  return { replicas, reporters };
+}
+
 /** A client of the test service on `target` whose channel selects `policy` by service config. */
 export function balancedClient(target: string, policy: object): TestServiceClient {
   return new (testProto().weft.test.TestService)(target, grpc.credentials.createInsecure(), {
@@ -82,6 +108,16 @@ export async function whoAnswers(client: TestServiceClient, key?: string): Promi
   );
   if (result.status.code !== grpc.status.OK) throw new Error(`call failed: ${result.status.details}`);
   return result.responses[0]?.context.replica ?? '?';
+}
+
+/** The keys whose replica differs between two mappings (of `mapKeys`), with where they went. */
+export function moved(before: Map<string, string>, after: Map<string, string>) {
+  const out: { key: string; from: string; to: string }[] = [];
+  for (const [key, from] of before) {
+    const to = after.get(key) as string;
+    if (to !== from) out.push({ key, from, to });
+  }
+  return out;
 }
 
 /** Where each key goes: `keys` calls, `parallel` at a time. */

@@ -6,37 +6,25 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LoadReporting, loadReporting } from '../src/index';
+import type { LoadReporting } from '../src/index';
 import {
   balancedClient,
   pacedShares,
   type Replica,
-  startReplicas,
+  startReportingReplicas,
   staticTarget,
   stopReplicas,
 } from './replicas';
 
 describe('weighted_round_robin on loadReporting() reports', { timeout: 60_000 }, () => {
   let replicas: Replica[];
-  const reporters: LoadReporting[] = [];
+  let reporters: LoadReporting[] = [];
   const clients: grpc.Client[] = [];
 
   beforeAll(async () => {
-    replicas = await startReplicas(3, {
-      serverInterceptors: (index) => {
-        const load = loadReporting({
-          updatePeriodMs: 100,
-          minReportIntervalMs: 100,
-          // As if a call cost r0 9 ms of its capacity and the others 1 ms: utilization grows with
-          // the load (a constant one would feed back: more calls, more QPS, more weight), and
-          // weight = qps / utilization is 1/0.009 for r0 against 1/0.001 for the others.
-          applicationUtilization: (sample) => sample.qps * (index === 0 ? 0.009 : 0.001),
-        });
-        reporters[index] = load;
-        return [load];
-      },
-      setup: (server, index) => reporters[index]?.addToServer(server),
-    });
+    // As if a call cost r0 9 ms of its capacity and the others 1 ms: weight = qps / utilization
+    // is 1/0.009 for r0 against 1/0.001 for the others.
+    ({ replicas, reporters } = await startReportingReplicas([9, 1, 1]));
   });
 
   afterAll(async () => {

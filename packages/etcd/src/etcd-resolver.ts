@@ -35,9 +35,12 @@ export interface EtcdResolverOptions extends WatchingResolverOptions {
   /**
    * The service config every `etcd:///<service>` channel gets with its addresses (grpc-js's
    * `ServiceConfig`, e.g. `balancingServiceConfig({ weighted_round_robin: {...} })` from
-   * `@weft/balancing`), or a function of the service name (`undefined`: none for that service).
-   * A config from the resolver replaces the channel's `grpc.service_config` option whole, method
-   * configs included. Default: none, so each channel's own option (or `pick_first`) applies.
+   * `@weft/balancing`), or a function of the service name asked once per channel (`undefined`:
+   * none for that service). A config from the resolver replaces the channel's `grpc.service_config`
+   * option whole, method configs included. A static config naming no policy grpc-js can use throws
+   * an OptionError here; a function's result that cannot be used, or a throw, fails that channel's
+   * calls with UNAVAILABLE and the reason. Default: none, so each channel's own option (or
+   * `pick_first`) applies.
    */
   serviceConfig?: ServiceConfig | ((service: string) => ServiceConfig | undefined);
 }
@@ -58,16 +61,38 @@ export const ETCD_RESOLVER_DEFAULTS: Readonly<EtcdResolverOptions> = Object.free
 });
 
 /**
- * Why grpc-js could not use `config`, or undefined: its `loadBalancingConfig` must name at least one
- * registered policy (a channel would otherwise fail every call with "All load balancer options in
- * service config are not compatible").
+ * Why grpc-js could not use `config`, or undefined. Its `loadBalancingConfig` must hold at least one
+ * entry grpc-js can parse (a registered policy with a valid config): from a resolver, a list with
+ * none makes grpc-js quietly use `pick_first` (grpc-js 1.14's resolving load balancer falls back to
+ * its default), which would look like balancing that silently stopped working.
  */
 function unusableServiceConfig(config: ServiceConfig): string | undefined {
-  if (typeof config !== 'object' || config === null) return 'must be a grpc-js ServiceConfig object';
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    return 'must be a grpc-js ServiceConfig object (not the JSON string the grpc.service_config channel option takes)';
+  }
   const list = config.loadBalancingConfig ?? [];
+  if (!Array.isArray(list)) return 'must have a loadBalancingConfig list (an array), if any';
   if (list.length === 0 || experimental.selectLbConfigFromList(list) !== null) return undefined;
-  const names = list.map((entry) => Object.keys(entry)[0]).join(', ');
-  return `names no load balancing policy grpc-js has registered (${names}); weft's least_request and consistent_hash need registerBalancingPolicies() from @weft/balancing first`;
+  const why: string[] = [];
+  let unregistered = false;
+  for (const entry of list) {
+    const name = Object.keys(entry)[0] ?? '(empty entry)';
+    if (!experimental.isLoadBalancerNameRegistered(name)) {
+      unregistered = true;
+      why.push(`${name} is not registered`);
+      continue;
+    }
+    try {
+      experimental.parseLoadBalancingConfig(entry);
+    } catch (error) {
+      // grpc-js prefixes the policy's own message, which weft's policies already start with the name.
+      why.push((error as Error).message.replace(`${name}: ${name}: `, `${name}: `));
+    }
+  }
+  const hint = unregistered
+    ? "; weft's least_request and consistent_hash need registerBalancingPolicies() from @weft/balancing first"
+    : '';
+  return `names no load balancing policy grpc-js can use, so grpc-js would quietly use pick_first (${why.join('; ')})${hint}`;
 }
 
 function resolveResolverOptions(options: EtcdResolverOptions): Resolved {
@@ -99,11 +124,25 @@ class EtcdResolver extends WatchingResolver<Resolved> {
 
   protected override serviceConfig(): experimental.StatusOr<ServiceConfig> | null {
     const option = this.options.serviceConfig;
-    const config = typeof option === 'function' ? option(this.name) : option;
+    let config: ServiceConfig | undefined;
+    try {
+      config = typeof option === 'function' ? option(this.name) : option;
+    } catch (error) {
+      // Thrown here it would escape into the etcd watch (a read retried forever, or an event
+      // listener's uncaught exception): the channel's calls fail with the reason instead.
+      return this.unusable(
+        `the serviceConfig option threw: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
     if (config === undefined) return null;
     const unusable = unusableServiceConfig(config);
     if (unusable === undefined) return experimental.statusOrFromValue(config);
-    const details = `${this.options.scheme}:///${this.name}: the serviceConfig option's config ${unusable}`;
+    return this.unusable(`the serviceConfig option's config ${unusable}`);
+  }
+
+  /** What fails the channel's calls with UNAVAILABLE and `problem`, naming the target. */
+  private unusable(problem: string): experimental.StatusOr<ServiceConfig> {
+    const details = `${this.options.scheme}:///${this.name}: ${problem}`;
     return experimental.statusOrFromError({ code: status.UNAVAILABLE, details });
   }
 

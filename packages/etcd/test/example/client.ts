@@ -2,28 +2,17 @@
 import * as grpc from '@grpc/grpc-js';
 import { registerEtcdResolver } from '@weft/etcd';
 import { Etcd3 } from 'etcd3';
-import { type WhoAmIReply, WhoAmIService } from './whoami';
+import { WhoAmIClient, whoAmI } from './whoami';
 
 const etcd = new Etcd3({ hosts: (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',') });
 registerEtcdResolver({ client: etcd }); // once per process: etcd:///<service> now resolves
 
-const WhoAmIClient = grpc.makeGenericClientConstructor(WhoAmIService, 'WhoAmI');
 const client = new WhoAmIClient('etcd:///whoami', grpc.credentials.createInsecure(), {
   'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
 });
-const whoAmI = () =>
-  new Promise<WhoAmIReply>((resolve, reject) =>
-    client.makeUnaryRequest(
-      WhoAmIService.whoAmI.path,
-      WhoAmIService.whoAmI.requestSerialize,
-      WhoAmIService.whoAmI.responseDeserialize,
-      {},
-      (error, reply) => (error || reply === undefined ? reject(error) : resolve(reply)),
-    ),
-  );
 
 async function main() {
-  for (let i = 0; i < Number(process.env.CALLS ?? 6); i++) console.log((await whoAmI()).instance);
+  for (let i = 0; i < Number(process.env.CALLS ?? 6); i++) console.log((await whoAmI(client)).instance);
 }
 
 main()

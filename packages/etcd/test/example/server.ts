@@ -1,11 +1,15 @@
 // Run: ETCD_ENDPOINTS=http://127.0.0.1:2379 npx tsx server.ts
 import * as grpc from '@grpc/grpc-js';
+import { loadReporting } from '@weft/balancing';
 import { registerService } from '@weft/etcd';
 import { Etcd3 } from 'etcd3';
 import { WhoAmIService } from './whoami';
 
 const etcd = new Etcd3({ hosts: (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',') });
-const server = new grpc.Server();
+// Optional: its load (CPU, QPS, EPS) for clients balancing with weighted_round_robin.
+const load = loadReporting();
+const server = new grpc.Server({ interceptors: [load] });
+load.addToServer(server); // the ORCA service those clients subscribe to, before bindAsync
 const instance = `pid-${process.pid}`;
 server.addService(WhoAmIService, {
   whoAmI: (_call: unknown, callback: grpc.sendUnaryData<{ instance: string }>) =>
