@@ -271,6 +271,22 @@ scrape_configs:
     expect(empty).toEqual([]);
   });
 
+  it("balancing row: the demo's one replica has the whole call share, and its load reports saw the load", async () => {
+    const server = dashboards().find((d) => d.uid === 'weft-grpc-server');
+    const panel = (title: string) => {
+      const found = server?.panels.find((p) => p.title === title);
+      expect(found, title).toBeDefined();
+      return (found?.targets ?? []).map((t) => allValues(t.expr));
+    };
+    const [share] = panel('Call share by replica');
+    const shares = await prometheus.query(share as string);
+    expect(shares.map((r) => Number(r.value[1]))).toEqual([1]);
+    // The reports come every second from loadReporting; the load ran for seconds at many calls/s.
+    const [calls] = panel('Reported calls and errors / s by replica');
+    const busiest = await prometheus.query(`max_over_time((${calls})[2m:1s])`);
+    expect(Number(busiest[0]?.value[1])).toBeGreaterThan(1);
+  });
+
   it('finds values for every template variable of every dashboard', async () => {
     const empty: string[] = [];
     for (const dashboard of dashboards()) {

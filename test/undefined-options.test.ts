@@ -34,6 +34,8 @@ import {
   type GrpcOtelServerOptions,
   grpcOtelClientMetrics,
   grpcOtelServerMetrics,
+  type LoadReportGaugesOptions,
+  loadReportGauges,
   type OtelMetricsOptions,
   otelClientMetrics,
   otelServerMetrics,
@@ -58,6 +60,7 @@ import {
   GRPC_OTEL_CLIENT_DEFAULTS,
   GRPC_OTEL_SERVER_DEFAULTS,
 } from '../packages/metrics/src/grpc-otel-metrics';
+import { LOAD_REPORT_GAUGES_DEFAULTS } from '../packages/metrics/src/load-report-gauges';
 import { GRPC_METRICS_DEFAULTS } from '../packages/metrics/src/options';
 import { OTEL_METRICS_DEFAULTS } from '../packages/metrics/src/otel-metrics';
 import { SIGNAL_METRICS_DEFAULTS } from '../packages/metrics/src/signal-metrics';
@@ -369,6 +372,13 @@ describe('every interceptor factory with every option undefined', () => {
     expect(Object.keys(c.defaults).sort()).toEqual([...new Set(c.names)].sort());
     harness = await startHarness(c.harness(allUndefined(c.defaults)));
     await c.check(await unary(harness.client, { message: 'hi' }));
+  });
+
+  it('loadReportGauges takes every option undefined', async () => {
+    const names = optionNames<LoadReportGaugesOptions>()('registry', 'prefix');
+    expect(Object.keys(LOAD_REPORT_GAUGES_DEFAULTS).sort()).toEqual([...names].sort());
+    const onReport = loadReportGauges(allUndefined(LOAD_REPORT_GAUGES_DEFAULTS));
+    expect(await onReport.registry.metrics()).toContain('# TYPE weft_load_cpu_utilization gauge');
   });
 
   it('signalMetrics takes every option undefined', async () => {

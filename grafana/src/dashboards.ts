@@ -2,8 +2,10 @@ import { RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { a66 } from './a66-dashboard';
 import { base, datasourceVariable, heatmap, labelVariable, stat, timeseries } from './panels';
 import {
+  ALL_REPLICAS_FILTER,
   CLIENT_FILTER,
   JOB_FILTER,
+  LOAD_FILTER,
   latencyQuantiles,
   RECORDED,
   SERVER_ERROR_CODES,
@@ -11,7 +13,10 @@ import {
 } from './queries';
 import { slos } from './slo-dashboard';
 
-/** 1. What the server is doing: traffic, errors, latency, in-flight calls, stream messages. */
+/**
+ * 1. What the server is doing: traffic, errors, latency, in-flight calls, stream messages, and how
+ * the calls spread over its replicas.
+ */
 export function serverOverview() {
   const m = 'grpc_server_handled_total';
   return base(
@@ -112,6 +117,68 @@ export function serverOverview() {
           `sum by (grpc_method) (rate(grpc_server_msg_sent_total{${SERVER_FILTER}, grpc_type!="unary"}[$__rate_interval]))`,
         ],
       ]),
+    )
+    .withRow(new RowBuilder('Balancing across replicas'))
+    .withPanel(
+      timeseries(
+        'Call share by replica',
+        'percentunit',
+        [
+          [
+            '{{instance}}',
+            `sum by (instance) (${RECORDED.serverHandledRate}{${SERVER_FILTER}}) / ignoring(instance) group_left sum(${RECORDED.serverHandledRate}{${ALL_REPLICAS_FILTER}})`,
+          ],
+        ],
+        {
+          description:
+            "Each replica's share of the calls handled by all of them (1m rate). With round_robin every replica gets an equal share whatever its speed; least_request and weighted_round_robin move calls away from a slow one (LB_POLICY in the demo).",
+        },
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'Reported utilization by replica',
+        'percentunit',
+        [
+          [
+            'application {{instance}}',
+            `max by (instance) (weft_load_application_utilization{${LOAD_FILTER}})`,
+          ],
+          ['CPU {{instance}}', `max by (instance) (weft_load_cpu_utilization{${LOAD_FILTER}})`],
+          ['event loop {{instance}}', `max by (instance) (weft_load_event_loop_utilization{${LOAD_FILTER}})`],
+        ],
+        {
+          description:
+            "What each replica reports in its ORCA load reports (loadReporting, every second). weighted_round_robin weighs a replica by QPS / application utilization: the higher it is, the smaller the replica's share.",
+        },
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'Reported calls and errors / s by replica',
+        'reqps',
+        [
+          ['calls {{instance}}', `max by (instance) (weft_load_calls_per_second{${LOAD_FILTER}})`],
+          ['errors {{instance}}', `max by (instance) (weft_load_errors_per_second{${LOAD_FILTER}})`],
+        ],
+        {
+          description:
+            'QPS and EPS in the load reports (the last second). EPS counts server faults only; weighted_round_robin adds EPS / QPS to the utilization it divides by.',
+        },
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'Latency p99 by replica',
+        's',
+        [
+          [
+            'p99 {{instance}}',
+            `histogram_quantile(0.99, sum by (le, instance) (${RECORDED.serverLatencyBuckets}{${SERVER_FILTER}}))`,
+          ],
+        ],
+        { description: 'Handling time per replica: a slow replica stands out here.' },
+      ),
     );
 }
 

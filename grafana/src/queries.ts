@@ -8,6 +8,10 @@ export const SERVER_FILTER =
   'job=~"$job", instance=~"$instance", grpc_service=~"$service", grpc_method=~"$method"';
 export const CLIENT_FILTER = 'job=~"$job", grpc_service=~"$service", grpc_method=~"$method"';
 export const JOB_FILTER = 'job=~"$job"';
+/** SERVER_FILTER without the instance: every replica, the whole a replica's share is taken of. */
+export const ALL_REPLICAS_FILTER = 'job=~"$job", grpc_service=~"$service", grpc_method=~"$method"';
+/** The load report gauges (`loadReportGauges()`) have no gRPC labels: one series per process. */
+export const LOAD_FILTER = 'job=~"$job", instance=~"$instance"';
 
 /** Codes that are the server's fault (OpenTelemetry's server span error codes). */
 export const SERVER_ERROR_CODES = 'Unknown|DeadlineExceeded|Unimplemented|Internal|Unavailable|DataLoss';

@@ -13,7 +13,34 @@ export interface DemoConfig {
   etcd: EtcdConfig | undefined;
   /** TLS (and mTLS with a CA) when TLS_CERT and TLS_KEY are set; plaintext otherwise. */
   tls: TlsConfig | undefined;
+  /** A replica made slow on purpose, to watch load-aware balancing (both 0: a normal replica). */
+  slowdown: SlowdownConfig;
 }
+
+/**
+ * Demo only: extra work before each UserService call's handler, so one replica of several can be
+ * the slow one (docker-compose's user-service-3). Health, reflection and load reports stay fast.
+ */
+export interface SlowdownConfig {
+  /**
+   * HANDLER_DELAY_MS: wait this long (a timer: no CPU), like a replica waiting on a slow disk or
+   * database. CPU-based load reports do not see it; `least_request` does (calls stay in flight).
+   */
+  delayMs: number;
+  /**
+   * HANDLER_CPU_MS: burn this much CPU (a busy loop on the one JavaScript thread), like a replica
+   * on a slower or shared machine. Its load reports show it, so `weighted_round_robin` sees it.
+   */
+  cpuMs: number;
+}
+
+/** Longer than any deadline the demo accepts (MAX_DEADLINE_MS defaults to 30 s): a hung replica. */
+export const MAX_HANDLER_DELAY_MS = 60_000;
+/**
+ * A busy loop blocks the whole process (health checks, metrics scrapes, load reports): past a
+ * second a call the replica would look dead rather than slow.
+ */
+export const MAX_HANDLER_CPU_MS = 1_000;
 
 /** The server's TLS files, read again every `refreshSeconds` so rotated certificates apply without a restart. */
 export interface TlsConfig {
@@ -85,6 +112,26 @@ function boolFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): b
   throw new Error(`${name} must be true or false, got "${raw}"`);
 }
 
+/** `name` as an integer from 0 to `max`, with an error naming the variable otherwise. */
+function boundedIntFromEnv(env: NodeJS.ProcessEnv, name: string, max: number, why: string): number {
+  const value = intFromEnv(env, name, 0);
+  if (value > max) throw new Error(`${name} must be at most ${max} (${why}), got "${env[name]}"`);
+  return value;
+}
+
+/** HANDLER_DELAY_MS and HANDLER_CPU_MS, checked at startup. */
+export function slowdownFromEnv(env: NodeJS.ProcessEnv): SlowdownConfig {
+  return {
+    delayMs: boundedIntFromEnv(env, 'HANDLER_DELAY_MS', MAX_HANDLER_DELAY_MS, 'a minute'),
+    cpuMs: boundedIntFromEnv(
+      env,
+      'HANDLER_CPU_MS',
+      MAX_HANDLER_CPU_MS,
+      'a busy loop blocks the whole process, health checks included',
+    ),
+  };
+}
+
 /** TLS_CERT + TLS_KEY (both or neither), TLS_CA, TLS_REQUIRE_CLIENT_CERT, TLS_REFRESH_SECONDS. */
 export function tlsFromEnv(env: NodeJS.ProcessEnv): TlsConfig | undefined {
   const certFile = env.TLS_CERT || undefined;
@@ -129,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
         }
       : noElection(env),
     tls: tlsFromEnv(env),
+    slowdown: slowdownFromEnv(env),
     limits: {
       rateLimitRps: intFromEnv(env, 'RATE_LIMIT_RPS', 100),
       rateLimitBurst: intFromEnv(env, 'RATE_LIMIT_BURST', 200),

@@ -3,6 +3,7 @@ import { registerEtcdResolver, registerLeaderResolver } from '@weft/etcd';
 import { Etcd3 } from 'etcd3';
 import { DISCOVERY_NAME, loadUserProto } from './demo-server';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
+import { type LbPolicy, lbPolicyFromEnv, lbServiceConfig } from './lb-policy';
 import { demoChannelCredentials } from './tls';
 
 export interface ClientSettings {
@@ -10,6 +11,8 @@ export interface ClientSettings {
   interceptors?: grpc.Interceptor[];
   /** Default: TLS / mTLS from TLS_CA, TLS_CLIENT_CERT, TLS_CLIENT_KEY, else plaintext (see tls.ts). */
   credentials?: grpc.ChannelCredentials;
+  /** How calls are spread over the instances the resolver gives. Default: LB_POLICY (round_robin). */
+  policy?: LbPolicy;
 }
 
 /** A UserService client for `address` (a host:port or `etcd:///user-service`), with the caller's interceptors. */
@@ -17,25 +20,28 @@ export function userClient({
   address,
   interceptors = [],
   credentials = demoChannelCredentials(),
+  policy = lbPolicyFromEnv(),
 }: ClientSettings): UserServiceClient {
   const { proto } = loadUserProto();
   return new proto.weft.demo.v1.UserService(address, credentials, {
     interceptors,
-    // Spread calls over every instance the resolver knows (one, without etcd).
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    // Spread calls over every instance the resolver knows (one, without etcd). The etcd resolver
+    // hands the same config with its addresses (see demoTarget), which takes precedence.
+    'grpc.service_config': JSON.stringify(lbServiceConfig(policy)),
   });
 }
 
 /**
  * Where the demo's own client, load generator and health check go: with ETCD_ENDPOINTS, every
- * instance registered in etcd (`etcd:///user-service`), or its leader when ADDRESS is
- * `etcd-leader:///user-service`; else ADDRESS, else 127.0.0.1:GRPC_PORT (localhost:GRPC_PORT
- * with TLS_CA).
+ * instance registered in etcd (`etcd:///user-service`, balanced by LB_POLICY), or its leader when
+ * ADDRESS is `etcd-leader:///user-service`; else ADDRESS, else 127.0.0.1:GRPC_PORT
+ * (localhost:GRPC_PORT with TLS_CA).
  */
 export function demoTarget(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ETCD_ENDPOINTS) {
+    const serviceConfig = lbServiceConfig(lbPolicyFromEnv(env));
     const client = new Etcd3({ hosts: env.ETCD_ENDPOINTS.split(',').map((e) => e.trim()) });
-    registerEtcdResolver({ client });
+    registerEtcdResolver({ client, serviceConfig });
     registerLeaderResolver({ client });
     // ADDRESS=etcd-leader:///user-service sends every call to the replica elected leader.
     return env.ADDRESS?.startsWith('etcd-leader:') ? env.ADDRESS : `etcd:///${DISCOVERY_NAME}`;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
+import { loadReporting } from '@weft/balancing';
 import { selector } from '@weft/core';
 import {
   InvalidConfigError,
@@ -12,7 +13,13 @@ import {
   type ServiceRegistration,
   watchConfig,
 } from '@weft/etcd';
-import { type MetricsServer, serverMetrics, signalMetrics, startMetricsServer } from '@weft/metrics';
+import {
+  loadReportGauges,
+  type MetricsServer,
+  serverMetrics,
+  signalMetrics,
+  startMetricsServer,
+} from '@weft/metrics';
 import { Etcd3 } from 'etcd3';
 import {
   HealthImplementation,
@@ -24,7 +31,7 @@ import { Registry } from 'prom-client';
 import { startA66Metrics } from './a66-metrics';
 import type { DemoConfig } from './config';
 import type { ProtoGrpcType } from './generated/user';
-import { demoServerInterceptors } from './interceptors';
+import { demoServerInterceptors, LoadReportStreams } from './interceptors';
 import { LiveRateLimit, parseLiveLimits } from './live-limits';
 import { serverTls } from './tls';
 import { userServiceHandlers } from './user-service';
@@ -87,6 +94,10 @@ export async function startDemo(
     services: [userService, healthService],
   });
   const limits = new LiveRateLimit(config.limits);
+  // This replica's load (CPU, QPS, EPS...), measured every second: out of band for clients with
+  // LB_POLICY=weighted_round_robin, and as the weft_load_* gauges on METRICS_PORT.
+  const load = loadReporting({ onReport: loadReportGauges({ registry }) });
+  const reportStreams = new LoadReportStreams();
   // LEADER_ONLY_METHODS: served by the replica elected in etcd only. The election starts once the
   // address is bound; until then (and without a leader) those methods answer UNAVAILABLE.
   let election: LeaderElection | undefined;
@@ -120,9 +131,12 @@ export async function startDemo(
       rateLimit: limits.interceptor,
       leaderOnly: leaderGate,
       trust: tls?.files,
+      load,
+      reportStreams,
     }),
   });
   server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
+  load.addToServer(server); // the ORCA service (xds.service.orca.v3.OpenRcaService)
 
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
@@ -141,6 +155,7 @@ export async function startDemo(
       (error, port) => (error ? reject(error) : resolve(port)),
     ),
   ).catch(async (error: unknown) => {
+    load.close();
     await a66.close();
     throw error;
   });
@@ -155,6 +170,7 @@ export async function startDemo(
     });
   } catch (error) {
     server.forceShutdown();
+    load.close();
     await a66.close();
     throw error;
   }
@@ -184,6 +200,9 @@ export async function startDemo(
         clearTimeout(force);
         resolve();
       });
+      // No new calls from here on: end the load balancers' ORCA subscriptions, which would
+      // otherwise hold the drain for the whole grace period.
+      reportStreams.endAll();
     });
   const shutdown = () => {
     stopping ??= (async () => {
@@ -204,6 +223,7 @@ export async function startDemo(
           ),
       );
       await drain();
+      load.close();
       signals.close();
       await metricsServer.close();
       await a66.close();

@@ -1,5 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import { type CertificateFiles, jwtAuth, type MethodPolicy, peerIdentity } from '@weft/auth';
+import {
+  type CertificateFiles,
+  DEFAULT_PUBLIC_SERVICES,
+  jwtAuth,
+  type MethodPolicy,
+  peerIdentity,
+} from '@weft/auth';
+import { type LoadReporting, ORCA_SERVICE } from '@weft/balancing';
 import {
   type Logger,
   not,
@@ -10,17 +17,35 @@ import {
   serverInterceptors,
   serverLogging,
   stagedInterceptor,
+  type WeftServerCall,
 } from '@weft/core';
 import type { MetricsInterceptor } from '@weft/metrics';
 import { adaptiveConcurrency, concurrencyLimit, serverDeadline } from '@weft/resilience';
 import { serverTracing } from '@weft/tracing';
-import type { DemoConfig } from './config';
+import type { DemoConfig, SlowdownConfig } from './config';
 import { READ_SCOPE, WRITE_SCOPE } from './tokens';
 
-/** Everything but health checks and reflection, which never need credentials or limits. */
+/**
+ * Everything but health checks, reflection and load reports (ORCA), which never need limits: a
+ * load balancer asks for them, not a user.
+ */
 export const applicationMethods = not(
-  (m) => m.service.startsWith('grpc.health.') || m.service.startsWith('grpc.reflection.'),
+  (m) =>
+    m.service.startsWith('grpc.health.') ||
+    m.service.startsWith('grpc.reflection.') ||
+    m.service === ORCA_SERVICE,
 );
+
+/**
+ * Methods callable without a token: health and reflection (jwtAuth's default) and the ORCA load
+ * reports. grpc-js's weighted_round_robin opens its ORCA stream on the subchannel without the
+ * channel's interceptors, so it carries no bearer token: with a token required, a client would
+ * get no load reports at all (with mTLS, the stream still presents the client certificate).
+ */
+export const PUBLIC_SERVICES = Object.freeze([...DEFAULT_PUBLIC_SERVICES, ORCA_SERVICE]);
+
+/** Any method but the ORCA stream: it stays open as long as its client listens, no deadline applies. */
+const notLoadReports = not(ORCA_SERVICE);
 
 const SERVICE = 'weft.demo.v1.UserService';
 const read: MethodPolicy = { scopes: [READ_SCOPE] };
@@ -51,6 +76,10 @@ export interface DemoServerDeps {
   leaderOnly?: grpc.ServerInterceptor | undefined;
   /** With mTLS (TLS_CA): the server's certificate files; client certificates must chain to their CA. */
   trust?: CertificateFiles | undefined;
+  /** Load reports (`loadReporting()` from @weft/balancing), outermost so refused calls count too. */
+  load?: LoadReporting | undefined;
+  /** Tracks the open ORCA streams, so the drain can end them (see `LoadReportStreams`). */
+  reportStreams?: LoadReportStreams | undefined;
 }
 
 /** The demo's server interceptors, every weft piece on, ordered by the preset. */
@@ -62,15 +91,20 @@ export function demoServerInterceptors({
   rateLimit,
   leaderOnly,
   trust,
+  load,
+  reportStreams,
 }: DemoServerDeps): grpc.ServerInterceptor[] {
-  return serverInterceptors({
+  const preset = serverInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
     // Both metric sets in the preset's metrics slot: their observers merge into one, so each sees
     // every call (rejections included) with its final code.
     metrics:
       a66Metrics === undefined ? metrics : observeServer(...metrics.observers, ...a66Metrics.observers),
     logging: serverLogging({ logger }),
-    deadline: serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
+    deadline: selector(
+      serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
+      notLoadReports,
+    ),
     // mTLS: the calling workload (peer.identity in logs) and, below, the end user's token: both required.
     peerIdentity: config.tls?.caFile === undefined ? undefined : peerIdentity({ trust }),
     auth: jwtAuth({
@@ -79,6 +113,7 @@ export function demoServerInterceptors({
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
       policy: demoAuthPolicy,
+      publicMethods: PUBLIC_SERVICES,
     }),
     rateLimit: selector(rateLimit, applicationMethods),
     concurrencyLimit: selector(concurrencyLimit({ max: config.limits.maxInFlight }), applicationMethods),
@@ -86,14 +121,19 @@ export function demoServerInterceptors({
     // the demo's fault injection.
     extra: [
       ...(leaderOnly === undefined ? [] : [leaderOnly]),
+      ...(reportStreams === undefined ? [] : [reportStreams.interceptor]),
       ...(config.limits.adaptiveConcurrency ? [adaptiveLimit()] : []),
       faultInjection,
+      ...slowdownStage(config.slowdown),
     ],
     recovery: recovery({
       onError: (error, { method }) =>
         logger.error({ err: error, method: method.fullMethod }, 'handler failed'),
     }),
   });
+  // Outermost, before tracing: calls refused by auth or limits are load too. Its own grpc-js layer
+  // (the preset has no slot before tracing); it only counts calls.
+  return load === undefined ? preset : [load, ...preset];
 }
 
 /** Request metadata marking a call as batch work (`x-priority: batch`), shed first under overload. */
@@ -135,3 +175,67 @@ const faultInjection = stagedInterceptor({
     },
   }),
 });
+
+/**
+ * Demo only (HANDLER_DELAY_MS, HANDLER_CPU_MS): makes this replica slow, innermost, so the time is
+ * spent where a handler's would be (in flight, inside every limit, in the handling-time histogram).
+ * UserService calls only. Nothing at all when both are 0.
+ */
+function slowdownStage({ delayMs, cpuMs }: SlowdownConfig): grpc.ServerInterceptor[] {
+  if (delayMs === 0 && cpuMs === 0) return [];
+  const slow = stagedInterceptor({
+    start: () => ({
+      // Returning a promise holds the call (its messages wait) until it resolves.
+      onReceiveMetadata(): Promise<void> | undefined {
+        if (cpuMs > 0) burnCpu(cpuMs);
+        return delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)) : undefined;
+      },
+    }),
+  });
+  return [selector(slow, applicationMethods)];
+}
+
+/**
+ * Keeps the one JavaScript thread busy until the process has spent `ms` more of CPU time: the CPU
+ * a slower machine would spend. Counted in CPU time, not wall time, so a replica sharing a busy
+ * machine takes longer rather than spending less.
+ */
+function burnCpu(ms: number): void {
+  const start = process.cpuUsage();
+  const micros = ms * 1000;
+  for (;;) {
+    const spent = process.cpuUsage(start);
+    if (spent.user + spent.system >= micros) return;
+  }
+}
+
+/** An open ORCA stream: the call and the index of the stage that ends it. */
+type OpenStream = readonly [call: WeftServerCall, stage: number];
+
+/**
+ * The ORCA streams open on this server. A load balancer keeps its subscription for as long as its
+ * channel lives, so a drain that waits for calls in flight would wait out the whole grace period
+ * for them: `endAll()` ends them (OK) once the server stops taking calls, and each client
+ * subscribes again wherever it goes next.
+ */
+export class LoadReportStreams {
+  private readonly open = new Set<OpenStream>();
+  readonly interceptor: grpc.ServerInterceptor = selector(
+    stagedInterceptor({
+      start: (call, stage) => {
+        const entry: OpenStream = [call, stage];
+        this.open.add(entry);
+        // Every stream close arrives here, a normal end too.
+        return { onCancel: () => this.open.delete(entry) };
+      },
+    }),
+    ORCA_SERVICE,
+  );
+
+  endAll(): void {
+    for (const [call, stage] of this.open) {
+      call.sendStatusFrom(stage, { code: grpc.status.OK, details: 'server shutting down', metadata: null });
+    }
+    this.open.clear();
+  }
+}

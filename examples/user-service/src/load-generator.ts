@@ -4,6 +4,7 @@ import { type JwtConfig, loadConfig } from './config';
 import { call } from './demo-client';
 import type { UserServiceClient } from './generated/weft/demo/v1/UserService';
 import { FAULT_HEADER } from './interceptors';
+import { USER_KEY_HEADER } from './lb-policy';
 import { mintToken } from './tokens';
 
 export interface LoadOptions {
@@ -32,8 +33,13 @@ export interface LoadOptions {
   jwt?: JwtConfig;
   /** Share of calls (0..1) the demo is asked to fail with UNAVAILABLE (`x-demo-fault`): retried. Default 0. */
   faultRate?: number;
-  /** Metadata for each call (credentials, tenant...). */
+  /**
+   * Metadata for each call (credentials, tenant...). The generator adds `x-demo-user`: the
+   * simulated user (one of `users`) the call is made for, the key LB_POLICY=consistent_hash hashes.
+   */
   metadata?: () => grpc.Metadata;
+  /** How many simulated users the calls are spread over (`x-demo-user`). Default 100. */
+  users?: number;
   /** Hard cap on calls, so a run is bounded whatever the duration. Default 1,000,000. */
   maxCalls?: number;
 }
@@ -65,7 +71,8 @@ const WRITE_SHARE = 0.2;
 export async function runLoad(client: UserServiceClient, options: LoadOptions): Promise<LoadReport> {
   const codes: Record<string, number> = {};
   const local: Record<string, number> = {};
-  const metadata = options.metadata ?? (() => new grpc.Metadata());
+  const baseMetadata = options.metadata ?? (() => new grpc.Metadata());
+  const users = options.users ?? 100;
   const maxCalls = options.maxCalls ?? 1_000_000;
   const started = Date.now();
   const until = started + options.durationSeconds * 1000;
@@ -95,6 +102,14 @@ export async function runLoad(client: UserServiceClient, options: LoadOptions): 
   const one = async (): Promise<void> => {
     const roll = Math.random();
     const n = seq++;
+    // Every call of one step (a create and its delete) for the same user, so consistent_hash sends
+    // them to the same replica (each replica has a store of its own).
+    const user = `user-${Math.floor(Math.random() * users)}`;
+    const metadata = () => {
+      const md = baseMetadata();
+      md.set(USER_KEY_HEADER, user);
+      return md;
+    };
     try {
       if (Math.random() < authFailureRate) {
         const md = metadata();

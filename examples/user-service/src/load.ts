@@ -92,4 +92,8 @@ async function main() {
   await telemetry.shutdown();
 }
 
-void main();
+main().catch((error) => {
+  // A setting refused at startup (LB_POLICY, a port...) is one line, not a stack trace.
+  process.stderr.write(`load generator failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+});

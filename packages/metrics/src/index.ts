@@ -15,6 +15,13 @@ export {
   grpcOtelClientMetrics,
   grpcOtelServerMetrics,
 } from './grpc-otel-metrics';
+export {
+  LOAD_REPORT_GAUGES,
+  type LoadReportGauges,
+  type LoadReportGaugesOptions,
+  type LoadReportLike,
+  loadReportGauges,
+} from './load-report-gauges';
 export { metricsHandler, wantsOpenMetrics } from './metrics-handler';
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from './metrics-server';
 export { type ContextLabel, DEFAULT_BUCKETS, type GrpcMetricsOptions } from './options';
