@@ -1,6 +1,7 @@
-import { type Interceptor, type StatusObject, status } from '@grpc/grpc-js';
+import { type Interceptor, type Metadata, type StatusObject, status } from '@grpc/grpc-js';
 import {
   type ClientCall,
+  type ClientCallListener,
   check,
   defineClientInterceptor,
   ForwardingClientCall,
@@ -36,10 +37,10 @@ export interface ClientThrottleOptions {
    */
   rejectCodes?: readonly status[];
   /**
-   * No call is refused while the window holds fewer requests than this. Requests count when they
-   * are sent and accepts when they are answered, so a fresh client that starts many calls at once
-   * has more requests than twice its accepts for a moment and the formula alone would refuse
-   * healthy calls; likewise, refusing anything on a handful of calls is noise. Set `0` for the
+   * No call is refused while the window holds fewer requests than this. Requests are outcomes
+   * (answered calls and local refusals; calls in flight are not in the formula), so this is only
+   * the low-volume guard: on a handful of outcomes the formula is noise (3 refusals of 3 give
+   * p = 3/4), and a client that makes few calls wastes little of the target's work. Set `0` for the
    * book's formula exactly. Default `20`.
    */
   minRequests?: number;
@@ -74,10 +75,19 @@ export const CLIENT_THROTTLE_DEFAULTS: OptionDefaults<ClientThrottleOptions> = O
 export const THROTTLE_REJECT_CODES: readonly status[] = CLIENT_THROTTLE_DEFAULTS.rejectCodes;
 
 /**
- * Requests (first) and accepts (second) of one target over the window, and the chance that the
- * next request is refused.
+ * Requests (first) and accepts (second) of one target over the window, the calls in flight, and the
+ * chance that the next call is refused.
+ *
+ * A request counts when its outcome is known: at once for a call refused here, when the status
+ * arrives for a call sent (grpc-go's adaptive throttler counts the same way). A call in flight is
+ * in neither count: counted as a request from the moment it is sent, it would be a request not
+ * accepted until it is answered, and a burst of calls (or a few long streams) would be refused
+ * against a healthy target.
  */
 export class ThrottleWindow extends RollingCounts {
+  /** Calls sent whose outcome is not known yet (`stats().inFlight`); not in the formula. */
+  inFlight = 0;
+
   constructor(
     windowMs: number,
     buckets: number,
@@ -87,24 +97,35 @@ export class ThrottleWindow extends RollingCounts {
     super(windowMs, buckets);
   }
 
-  /** The chance a request sent at `now` is refused: `max(0, (requests - K * accepts) / (requests + 1))`. */
+  /** The chance a call started at `now` is refused: `max(0, (requests - K * accepts) / (requests + 1))`. */
   probability(now: number): number {
     this.advance(now);
-    return this.refusal(this.first);
+    const requests = this.first;
+    if (requests < this.minRequests) return 0;
+    const p = (requests - this.k * this.second) / (requests + 1);
+    return Math.max(p, 0);
   }
 
-  /**
-   * Counts a request (sent or refused here) before it is sent, and answers the probability it is
-   * refused: `probability(now)` from the counts before it.
-   */
-  request(now: number): number {
+  /** Counts a call refused here: a request the target did not accept, known at once. */
+  refused(now: number): void {
     this.addFirst(now);
-    return this.refusal(this.first - 1);
   }
 
-  /** Counts a request the target accepted. */
-  accept(now: number): void {
-    this.addSecond(now);
+  /** A call sent: in flight until `answered` or `abandoned`. */
+  sent(): void {
+    this.inFlight++;
+  }
+
+  /** A call sent came back: one request, accepted or not. */
+  answered(now: number, accepted: boolean): void {
+    this.inFlight--;
+    this.addFirst(now);
+    if (accepted) this.addSecond(now);
+  }
+
+  /** A call sent that will report no outcome (its start threw): out of flight, not counted. */
+  abandoned(): void {
+    this.inFlight--;
   }
 
   /** `[requests, accepts]` in the window ending `now`. */
@@ -112,21 +133,27 @@ export class ThrottleWindow extends RollingCounts {
     this.advance(now);
     return [this.first, this.second];
   }
+}
 
-  private refusal(requests: number): number {
-    if (requests < this.minRequests) return 0;
-    const p = (requests - this.k * this.second) / (requests + 1);
-    return Math.max(p, 0);
-  }
+/** One throttle window now (`ClientThrottleInterceptor.stats`). */
+export interface ThrottleStats {
+  /** The chance the next call is refused. */
+  probability: number;
+  /** Outcomes in the window: calls answered, and calls refused here. */
+  requests: number;
+  /** Calls in the window the target accepted (answered with a code outside `rejectCodes`). */
+  accepts: number;
+  /** Calls sent and not answered yet: not in `requests` (nor the probability) until they are. */
+  inFlight: number;
 }
 
 /** A client throttle interceptor, with a look at its throttles. */
 export type ClientThrottleInterceptor = Interceptor & {
   /**
-   * The probability the next call to `target` (and `method`, with `perMethod`) is refused, and the
-   * window's counts; zeros for a target that never saw a call.
+   * The probability the next call to `target` (and `method`, with `perMethod`) is refused, the
+   * window's counts, and the calls in flight; zeros for a target that never saw a call.
    */
-  stats(target?: string, method?: string): { probability: number; requests: number; accepts: number };
+  stats(target?: string, method?: string): ThrottleStats;
 };
 
 /**
@@ -136,7 +163,8 @@ export type ClientThrottleInterceptor = Interceptor & {
  * `max(0, (requests - K * accepts) / (requests + 1))`. A target refusing most calls (a quota, an
  * overload) then sees about K times its accepted rate instead of everything the caller tries,
  * and the refusals cost the caller nothing. Calls it refuses count as requests too, so as the
- * target accepts again the probability falls back to 0 on its own.
+ * target accepts again the probability falls back to 0 on its own. A request counts with its
+ * outcome (see `ThrottleWindow`): calls in flight never make it refuse a healthy target.
  *
  * A refused call fails with UNAVAILABLE, `x-weft-local: throttle` and `grpc-retry-pushback-ms: -1`
  * (a retry layer above does not retry it), without the network, on a macrotask (see
@@ -171,9 +199,11 @@ export function clientThrottle(options?: ClientThrottleOptions): ClientThrottleI
   const interceptor = defineClientInterceptor((callOptions, nextCall) => {
     const targetName = targetOf(target, callOptions);
     const window = perMethod ? byMethod.get(targetName, callOptions.method_definition) : windowOf(targetName);
-    // Counted before it is sent (or refused): refusals are requests the target did not accept.
-    const p = window.request(now());
+    // Decided from the outcomes known now; a refusal is one at once, a call sent counts when answered.
+    const at = now();
+    const p = window.probability(at);
     if (p > 0 && random() < p) {
+      window.refused(at);
       const method = methodInfo(callOptions.method_definition);
       if (signals.throttleRejection.hasSubscribers)
         signals.throttleRejection.publish({ target: targetName, method });
@@ -185,17 +215,22 @@ export function clientThrottle(options?: ClientThrottleOptions): ClientThrottleI
     stats(targetName = typeof target === 'string' ? target : 'default', method?: string) {
       const window =
         perMethod && method !== undefined ? byMethod.peek(targetName, method) : byTarget.get(targetName);
-      if (window === undefined) return { probability: 0, requests: 0, accepts: 0 };
+      if (window === undefined) return { probability: 0, requests: 0, accepts: 0, inFlight: 0 };
       const at = now();
       const [requests, accepts] = window.counts(at);
-      return { probability: window.probability(at), requests, accepts };
+      return { probability: window.probability(at), requests, accepts, inFlight: window.inFlight };
     },
   });
 }
 
-/** A call sent: counts it accepted unless the target answered with a reject code. */
+/**
+ * A call sent: in flight from `start` until its status, which counts it as a request, accepted
+ * unless the code is a reject code. grpc-js ends every started call with exactly one status to its
+ * listener (cancelled by the caller, deadline passed, connection lost included), so every call
+ * leaves flight; `state` makes sure it counts once.
+ */
 class CountedCall extends ForwardingClientCall {
-  private counted = false;
+  private state: 'created' | 'in-flight' | 'ended' = 'created';
 
   constructor(
     call: ClientCall,
@@ -206,10 +241,25 @@ class CountedCall extends ForwardingClientCall {
     super(call);
   }
 
+  override start(metadata: Metadata, listener?: ClientCallListener): void {
+    this.state = 'in-flight';
+    this.window.sent();
+    try {
+      super.start(metadata, listener);
+    } catch (error) {
+      // No status will come for a call that failed to start: out of flight, not a request.
+      if (this.state === 'in-flight') {
+        this.state = 'ended';
+        this.window.abandoned();
+      }
+      throw error;
+    }
+  }
+
   override onReceiveStatus(received: StatusObject): void {
-    if (!this.counted) {
-      this.counted = true;
-      if (!this.rejects.has(received.code)) this.window.accept(this.now());
+    if (this.state === 'in-flight') {
+      this.state = 'ended';
+      this.window.answered(this.now(), !this.rejects.has(received.code));
     }
     super.onReceiveStatus(received);
   }

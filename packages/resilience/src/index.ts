@@ -20,6 +20,7 @@ export {
   type ClientThrottleOptions,
   clientThrottle,
   THROTTLE_REJECT_CODES,
+  type ThrottleStats,
 } from './client-throttle';
 export {
   CONCURRENCY_LIMIT_DEFAULTS,
