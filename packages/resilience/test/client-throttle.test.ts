@@ -489,6 +489,7 @@ describe('clientThrottle with calls in flight', () => {
     for (let t = 5000; t <= 1_800_000 && seen.at(-1) !== 0; t += 5000)
       seen.push((await burst(t, true)).probability);
     expect(seen.at(-1)).toBe(0);
+    expect(seen.length * 5).toBe(265); // seconds to recover: the README quotes it
     // Window by window (24 bursts), p only goes down.
     for (let i = 24; i < seen.length; i += 24) expect(seen[i]).toBeLessThan(seen[i - 24] as number);
     // Recovered: a burst of 60 goes out whole.
