@@ -230,6 +230,20 @@ describe('clientThrottle', () => {
     expect(harness!.handled.get('Unary')).toBe(1);
   });
 
+  it('takes a call whose start throws below it out of flight, uncounted (no status will come)', async () => {
+    const throttle = clientThrottle({ now: () => now, random: () => roll });
+    // A layer below the throttle that fails to start the call.
+    const broken: grpc.Interceptor = (options, nextCall) =>
+      new grpc.InterceptingCall(nextCall(options), {
+        start() {
+          throw new Error('cannot start');
+        },
+      });
+    harness = await startHarness({ clientInterceptors: [throttle, broken] });
+    expect(() => harness!.client.Unary({ message: 'x' }, () => {})).toThrow('cannot start');
+    expect(throttle.stats()).toEqual({ probability: 0, requests: 0, accepts: 0, inFlight: 0 });
+  });
+
   it('rejects bad options at setup', () => {
     expect(() => clientThrottle({ k: 0.5 })).toThrow(OptionError);
     expect(() => clientThrottle({ buckets: 0 })).toThrow(OptionError);
