@@ -257,9 +257,10 @@ const rows: Row[] = [
     setup(server) {
       const throttle = clientThrottle({ target: 'matrix' });
       const client = clientWith(server, throttle);
+      // `inFlight` is measured too: every cell must leave it where it was (no call leaks in flight).
       const measure = () => {
-        const { requests, accepts } = throttle.stats('matrix');
-        return { requests, accepts };
+        const { requests, accepts, inFlight } = throttle.stats('matrix');
+        return { requests, accepts, inFlight };
       };
       return { run: { measure, cell: () => ({ client }) } };
     },
