@@ -249,12 +249,15 @@ describe.runIf(etcdBin.run)('LB_POLICY over three replicas found through etcd', 
     const c = client('least_request');
     await call(c, 'GetUser', { id: 'warm-up' }).catch(() => {});
     const shares = await served(async () => {
-      // Six at a time: calls pile up on the slow replica, and least_request draws around it.
-      for (let wave = 0; wave < 10; wave++) {
-        await Promise.all(
-          Array.from({ length: 6 }, () => call(c, 'GetUser', { id: 'missing' }).catch(() => {})),
-        );
+      // Paced arrivals, one every 5 ms: calls pile up on the slow replica (150 ms each) and
+      // least_request draws around it. (Waves of concurrent calls would not show it: within a wave
+      // every replica holds calls until the fast ones answer.)
+      const calls: Promise<unknown>[] = [];
+      for (let i = 0; i < 60; i++) {
+        calls.push(call(c, 'GetUser', { id: 'missing' }).catch(() => {}));
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
+      await Promise.all(calls);
     });
     expect(shares.reduce((a, b) => a + b, 0)).toBe(60);
     expect(shares[2]).toBeLessThan(20);
