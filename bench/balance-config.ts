@@ -26,6 +26,19 @@ export const POOL = fromEnv('WEFT_BALANCE_POOL', 8);
  * what it can do, while the three together could do 3280/s (8% used). WEFT_BALANCE_RATE.
  */
 export const RATE = fromEnv('WEFT_BALANCE_RATE', 270);
+/**
+ * What the replicas report as application utilization (weighted_round_robin's divisor):
+ * `pool` (default), the pool's mean usage over the report period; or loadReporting()'s own
+ * `inFlight` (calls in flight at the end of the period / POOL), `cpu` or `eventLoop`, to compare
+ * (see the README). WEFT_BALANCE_UTILIZATION.
+ */
+export const UTILIZATION = (() => {
+  const value = process.env.WEFT_BALANCE_UTILIZATION || 'pool';
+  if (value !== 'pool' && value !== 'inFlight' && value !== 'cpu' && value !== 'eventLoop') {
+    throw new Error(`WEFT_BALANCE_UTILIZATION must be pool, inFlight, cpu or eventLoop, not "${value}"`);
+  }
+  return value;
+})();
 /** Each call's deadline, from its scheduled send time. */
 export const DEADLINE_MS = 1000;
 /** How often each replica measures its load and its ORCA report changes (loadReporting's updatePeriodMs). */

@@ -77,6 +77,8 @@ export interface RunData {
     measureSeconds: number;
     reportPeriodMs: number;
     keys: number;
+    /** What the replicas reported as application utilization (WEFT_BALANCE_UTILIZATION). */
+    utilization?: string;
     weightedRoundRobin: Record<string, string | boolean>;
   };
   targets: { slowShare: number; p99Ratio: number; movedShare: number };
@@ -134,9 +136,7 @@ function policyTable(data: RunData, summaries: Summary[]): string {
   ];
   for (const s of summaries) {
     const shares = data.replicas.map((name) =>
-      name === 'slow'
-        ? `**${pct(s.share(name))}**${range(s.slowShares, (x) => pct(x, 0))}`
-        : pct(s.share(name)),
+      name === 'slow' ? `**${pct(s.share(name))}**${range(s.slowShares, (x) => pct(x))}` : pct(s.share(name)),
     );
     lines.push(
       `| ${s.info.label} | ${shares.join(' | ')} | ${round(s.p50, 1)} | **${round(s.p99, 1)}**${range(s.p99s, (x) => String(round(x)))} | ${pct(s.okRate, 2)} | ${round(s.slowUtilization, 2)} | ${pct(s.slowWarmupShare)} |`,
@@ -199,7 +199,7 @@ export function writeReadmeSection(readmePath: string, data: RunData): void {
     `Run: ${data.when}, ${data.machine}, Node ${data.node}, load average ${data.loadAverageStart} at the start and ${data.loadAverageEnd} at the end (1/5/15 min)${data.quick ? ', **--quick**' : ''}.`,
     `Replicas hold one of ${s.pool} workers ${s.fastMs} ms (fast) or ${s.slowMs} ms (slow) per call; ${s.rate} calls/s open loop, deadline ${s.deadlineMs} ms;`,
     `per policy a fresh channel, ${s.warmupSeconds} s warm-up then ${s.measureSeconds} s measured; ${data.rounds} round(s), policies interleaved: medians, (min-max) over rounds.`,
-    `weighted_round_robin: reports every ${wrr.oob_load_reporting_period}, blackout ${wrr.blackout_period}, weights every ${wrr.weight_update_period}.`,
+    `weighted_round_robin: reports every ${wrr.oob_load_reporting_period}, blackout ${wrr.blackout_period}, weights every ${wrr.weight_update_period}; the replicas report ${s.utilization === 'pool' || s.utilization === undefined ? "their pool's mean usage" : `loadReporting's \`${s.utilization}\``} as application utilization.`,
     '',
     renderTables(data),
     '<!-- balance:end -->',

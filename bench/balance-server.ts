@@ -22,6 +22,7 @@ import {
   type ReplicaRequest,
   type ReplicaStats,
   SERVICE,
+  UTILIZATION,
 } from './balance-config';
 import { loadEchoProto } from './proto';
 
@@ -90,7 +91,8 @@ async function main() {
   const load = loadReporting({
     updatePeriodMs: REPORT_PERIOD_MS,
     minReportIntervalMs: REPORT_PERIOD_MS,
-    applicationUtilization: () => occupancy.takeMean() / POOL,
+    applicationUtilization: UTILIZATION === 'pool' ? () => occupancy.takeMean() / POOL : UTILIZATION,
+    maxInFlight: POOL,
   });
   const server = new grpc.Server({ interceptors: [load] });
   load.addToServer(server);

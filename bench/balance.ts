@@ -11,8 +11,9 @@
  *
  * `--quick`: short windows, one round, fewer keys (a smoke run under a minute that judges nothing
  * and writes only bench/results/balance-quick.json). `--node <path|line>`: the Node the replicas
- * and the client run on (default Node 24, see node-binary.ts). `--out <file>`: where the JSON
- * goes. `--render`: rewrite the README section from bench/results/balance.json without measuring.
+ * and the client run on (default Node 24, see node-binary.ts). `--out <file>`: write the JSON
+ * there and leave the README alone (experiments, the smoke test). `--render`: rewrite the README
+ * section from bench/results/balance.json without measuring.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -32,6 +33,7 @@ import {
   type ReplicaStats,
   SERVICE,
   SLOW_MS,
+  UTILIZATION,
   WARMUP,
 } from './balance-config';
 import type { KeysResult, LoadRequest, RunResult } from './balance-load';
@@ -52,7 +54,10 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     node: { type: 'string' },
     render: { type: 'boolean', default: false },
-    /** Where the results JSON goes. Default bench/results/balance.json (balance-quick.json with --quick). */
+    /**
+     * Where the results JSON goes; then the README is left alone. Default
+     * bench/results/balance.json (balance-quick.json with --quick).
+     */
     out: { type: 'string' },
   },
 });
@@ -349,6 +354,7 @@ async function measure(): Promise<RunData> {
         measureSeconds: MEASURE_SECONDS,
         reportPeriodMs: REPORT_PERIOD_MS,
         keys: KEYS,
+        utilization: UTILIZATION,
         weightedRoundRobin: WRR,
       },
       targets: { slowShare: SLOW_SHARE_TARGET, p99Ratio: 0.5, movedShare: MOVED_TARGET },
@@ -382,8 +388,8 @@ async function main() {
   const out = values.out ?? (quick ? join(ROOT, 'bench', 'results', 'balance-quick.json') : resultsPath);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(data, null, 2)}\n`);
-  // A quick run judges nothing: it leaves the README's table alone.
-  if (!quick) writeReadmeSection(join(ROOT, 'bench', 'README.md'), data);
+  // A quick run judges nothing, and one written elsewhere is an experiment: both leave the README alone.
+  if (!quick && values.out === undefined) writeReadmeSection(join(ROOT, 'bench', 'README.md'), data);
 }
 
 main().then(
