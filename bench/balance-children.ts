@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, type Process, startProcess, waitUntil } from '../test/harness/servers';
+import { type EtcdServer, startEtcd as startTestEtcd } from '../packages/etcd/test/etcd-server';
 
 export interface Child<R = unknown> {
   readonly proc: ChildProcess;
@@ -74,48 +74,21 @@ export async function stopChildren(): Promise<void> {
   await Promise.all(running.map(stopChild));
 }
 
-/** Debian's etcd on free ports with a temporary data dir (as packages/etcd/test/etcd-server.ts). */
-export async function startEtcd(): Promise<{ endpoint: string; process: Process }> {
-  let path: string;
+/**
+ * Debian's etcd on free ports with a temporary data dir (the tests' own, from
+ * packages/etcd/test/etcd-server.ts), or an error saying how to get it.
+ */
+export function startEtcd(): Promise<EtcdServer> {
+  let path = '';
   try {
     path = execFileSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).trim();
   } catch {
-    path = '';
+    // not installed: said below
   }
   if (path === '') {
     throw new Error(
       'bench:balance needs a real etcd: `etcd` is not on PATH (Debian: apt-get install etcd-server)',
     );
   }
-  const endpoint = `http://127.0.0.1:${await freePort()}`;
-  const peer = `http://127.0.0.1:${await freePort()}`;
-  const proc = startProcess(path, (dir) => [
-    '--name',
-    'bench',
-    '--data-dir',
-    join(dir, 'data'),
-    '--listen-client-urls',
-    endpoint,
-    '--advertise-client-urls',
-    endpoint,
-    '--listen-peer-urls',
-    peer,
-    '--initial-advertise-peer-urls',
-    peer,
-    '--initial-cluster',
-    `bench=${peer}`,
-    '--log-level',
-    'warn',
-  ]);
-  await waitUntil(
-    'etcd to serve',
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error('etcd exited');
-      const res = await fetch(`${endpoint}/health`);
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
-    },
-    20_000,
-    proc,
-  );
-  return { endpoint, process: proc };
+  return startTestEtcd({ name: 'etcd', path, run: true });
 }

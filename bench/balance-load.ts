@@ -1,17 +1,16 @@
 /**
  * The client of the balancing benchmark, in its own process: channels to `etcd:///balance-bench`
  * (weft's etcd resolver, handing each channel the policy under test as its service config) and
- * open-loop load through them. Calls are scheduled at a fixed rate whatever happened to earlier
- * ones, each with a deadline counted from its scheduled send time, and latency is measured from
- * that time too (a generator that falls behind shows as latency, never as a lower offered load).
+ * open-loop load through them (open-loop.ts: paced arrivals, deadlines and latencies from each
+ * call's due time).
  * `argv[2]`: the etcd endpoint.
  */
-import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { balancingServiceConfig, type LoadBalancingConfig } from '@weft/balancing';
 import { registerEtcdResolver } from '@weft/etcd';
 import { Etcd3 } from 'etcd3';
 import { KEY_HEADER, KEYED, MEASURED, SERVICE, WARMUP } from './balance-config';
+import { openLoop, percentile } from './open-loop';
 import { loadEchoProto } from './proto';
 
 export type LoadRequest =
@@ -70,14 +69,8 @@ type EchoClient = grpc.Client & {
   ): grpc.ClientUnaryCall;
 };
 
-const TICK_MS = 2;
 const etcd = new Etcd3({ hosts: process.argv[2] ?? '' });
 const channels = new Map<string, EchoClient>();
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
-}
 
 /**
  * A channel to `etcd:///<SERVICE>` whose resolver hands it `policy`. Registering the scheme again
@@ -102,7 +95,6 @@ function run(req: Extract<LoadRequest, { type: 'run' }>): Promise<RunResult> {
   const client = channel(req.channel);
   const warmup = Math.round(req.rate * req.warmupSeconds);
   const total = warmup + Math.round(req.rate * req.seconds);
-  const interval = 1000 / req.rate;
   const latencies = new Float64Array(total - warmup);
   const errors: Record<string, number> = {};
   const answeredBy: Record<string, number> = {};
@@ -111,10 +103,6 @@ function run(req: Extract<LoadRequest, { type: 'run' }>): Promise<RunResult> {
   let measured = 0;
   let ok = 0;
   let done = 0;
-  let sent = 0;
-  let maxLag = 0;
-  const wallStart = Date.now();
-  const start = performance.now();
   return new Promise((resolve) => {
     const finish = () => {
       const sorted = latencies.subarray(0, measured).sort();
@@ -131,20 +119,18 @@ function run(req: Extract<LoadRequest, { type: 'run' }>): Promise<RunResult> {
         answeredBy,
         keysSeen: keyReplica.size,
         keysOnSeveralReplicas: severalReplicas.size,
-        maxLagMs: maxLag,
+        maxLagMs: loop.maxLagMs(),
       });
     };
-    const send = (i: number) => {
-      const scheduled = i * interval;
+    const loop = openLoop(req.rate, total, req.deadlineMs, (i, deadline) => {
       const isMeasured = i >= warmup;
       const metadata = new grpc.Metadata();
       const key = req.keys > 0 ? `u${Math.floor(Math.random() * req.keys)}` : undefined;
       if (key !== undefined) metadata.set(KEY_HEADER, key);
-      const deadline = new Date(wallStart + scheduled + req.deadlineMs);
       const message = isMeasured ? MEASURED : WARMUP;
       client.Unary({ message }, metadata, { deadline }, (error, response) => {
         if (isMeasured) {
-          latencies[measured++] = performance.now() - start - scheduled;
+          latencies[measured++] = loop.sinceDue(i);
           if (error === null && response !== undefined) {
             ok++;
             answeredBy[response.message] = (answeredBy[response.message] ?? 0) + 1;
@@ -160,17 +146,7 @@ function run(req: Extract<LoadRequest, { type: 'run' }>): Promise<RunResult> {
         }
         if (++done === total) finish();
       });
-    };
-    const tick = () => {
-      const elapsed = performance.now() - start;
-      // Everything due by now goes out now: a late tick catches up rather than lowering the rate.
-      while (sent < total && sent * interval <= elapsed) {
-        maxLag = Math.max(maxLag, elapsed - sent * interval);
-        send(sent++);
-      }
-      if (sent < total) setTimeout(tick, TICK_MS);
-    };
-    tick();
+    });
   });
 }
 

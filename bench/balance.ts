@@ -370,7 +370,7 @@ async function measure(): Promise<RunData> {
     };
   } finally {
     await stopChildren();
-    await etcd.process.stop();
+    await etcd.stop();
   }
 }
 
