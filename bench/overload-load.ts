@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
+import { openLoop, percentile } from './open-loop';
 import { loadEchoProto } from './proto';
 
 export interface OpenLoopRequest {
@@ -51,14 +52,8 @@ export interface ClosedLoopResult {
   okPerSecond: number;
 }
 
-const TICK_MS = 2;
 /** Closed loop: callers start spread over this long. */
 const STAGGER_MS = 200;
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
-}
 
 type UnaryService = {
   Unary(
@@ -107,7 +102,6 @@ function closedLoop(req: ClosedLoopRequest): Promise<ClosedLoopResult> {
 function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
   const service = serviceFor(req.port);
   const total = Math.round(req.rate * req.seconds);
-  const interval = 1000 / req.rate;
   const admitted = new Float64Array(total);
   let nAdmitted = 0;
   let ok = 0;
@@ -115,10 +109,6 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
   let deadlineExceeded = 0;
   let otherErrors = 0;
   let done = 0;
-  let sent = 0;
-  let maxLag = 0;
-  const wallStart = Date.now();
-  const start = performance.now();
   return new Promise((resolve) => {
     const finish = () => {
       const sorted = admitted.subarray(0, nAdmitted).sort();
@@ -133,14 +123,12 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
         otherErrors,
         admittedP50: percentile(sorted, 0.5),
         admittedP99: percentile(sorted, 0.99),
-        maxLagMs: maxLag,
+        maxLagMs: loop.maxLagMs(),
       });
     };
-    const send = (i: number) => {
-      const scheduled = i * interval;
-      const deadline = new Date(wallStart + scheduled + req.deadlineMs);
+    const loop = openLoop(req.rate, total, req.deadlineMs, (i, deadline) => {
       service.Unary({ message: 'x' }, new grpc.Metadata(), { deadline }, (error) => {
-        const latency = performance.now() - start - scheduled;
+        const latency = loop.sinceDue(i);
         const code = error === null ? grpc.status.OK : error.code;
         if (code === grpc.status.UNAVAILABLE || code === grpc.status.RESOURCE_EXHAUSTED) rejected++;
         else {
@@ -151,17 +139,7 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
         }
         if (++done === total) finish();
       });
-    };
-    const tick = () => {
-      const elapsed = performance.now() - start;
-      // Everything due by now goes out now: a late tick catches up rather than lowering the rate.
-      while (sent < total && sent * interval <= elapsed) {
-        maxLag = Math.max(maxLag, elapsed - sent * interval);
-        send(sent++);
-      }
-      if (sent < total) setTimeout(tick, TICK_MS);
-    };
-    tick();
+    });
   });
 }
 
