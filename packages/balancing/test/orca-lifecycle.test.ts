@@ -26,7 +26,7 @@ async function orcaServer() {
   const subscriptions = { count: 0 };
   const countOrca: grpc.ServerInterceptor = (descriptor, call) => {
     if (descriptor.path === `/${ORCA_SERVICE}/StreamCoreMetrics`) subscriptions.count++;
-    return call;
+    return new grpc.ServerInterceptingCall(call);
   };
   const s = new grpc.Server({ interceptors: [countOrca, l] });
   server = s;
