@@ -7,27 +7,20 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { bearerToken, jwtAuth } from '@weft/auth';
-import { type LoadReporting, loadReporting, ORCA_SERVICE } from '@weft/balancing';
+import { loadReporting, ORCA_SERVICE } from '@weft/balancing';
 import { serverInterceptors } from '@weft/core';
 import { serverDeadline } from '@weft/resilience';
 import { HealthImplementation, service as healthService } from 'grpc-health-check';
 import jwt from 'jsonwebtoken';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type DecodedReport, orcaClient } from '../packages/balancing/test/orca';
+import { bindLocal, type DecodedReport, Opened, orcaClient } from '../packages/balancing/test/orca';
 import { type TestServiceClient, testProto } from './harness';
 
 const SECRET = 'orca-infrastructure-test-secret';
 const ORCA_PATH = `/${ORCA_SERVICE}/StreamCoreMetrics`;
 
-let server: grpc.Server | undefined;
-let load: LoadReporting | undefined;
-const clients: grpc.Client[] = [];
-afterEach(() => {
-  for (const client of clients.splice(0)) client.close();
-  load?.close();
-  server?.forceShutdown();
-  server = undefined;
-});
+const opened = new Opened();
+afterEach(() => opened.closeAll());
 
 /** What the server sent on ORCA streams, seen from outside every other interceptor. */
 function watchOrca() {
@@ -51,11 +44,9 @@ function watchOrca() {
 
 /** A server: `watch`, loadReporting outermost, then the preset; the ORCA, health and test services. */
 async function start(preset: Parameters<typeof serverInterceptors>[0], watch: grpc.ServerInterceptor) {
-  const l = loadReporting();
-  load = l;
-  const s = new grpc.Server({ interceptors: [watch, l, ...serverInterceptors(preset)] });
-  server = s;
-  l.addToServer(s);
+  const load = opened.add(loadReporting());
+  const s = opened.server(new grpc.Server({ interceptors: [watch, load, ...serverInterceptors(preset)] }));
+  load.addToServer(s);
   const health = new HealthImplementation({ '': 'SERVING' });
   health.addToServer(s);
   s.addService(testProto().weft.test.TestService.service, {
@@ -64,18 +55,12 @@ async function start(preset: Parameters<typeof serverInterceptors>[0], watch: gr
     // Never ends on its own: a stream only a deadline or the client ends.
     ServerStream: () => {},
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, bound) =>
-      e ? reject(e) : resolve(bound),
-    ),
-  );
-  return { address: `127.0.0.1:${port}`, health };
+  return { address: await bindLocal(s), health };
 }
 
 /** A raw ORCA subscription (no credentials, as grpc-js's balancer opens it): reports and status. */
 function subscribe(address: string) {
-  const client = orcaClient(address);
-  clients.push(client);
+  const client = opened.add(orcaClient(address));
   const stream = client.StreamCoreMetrics({ report_interval: { seconds: 1, nanos: 0 } });
   const reports: DecodedReport[] = [];
   const seen: { status?: grpc.StatusObject } = {};
@@ -100,7 +85,7 @@ describe('the ORCA stream behind jwtAuth with its defaults', () => {
     expect(orca.reports[0]).toMatchObject({ cpu_utilization: expect.any(Number) });
     // jwtAuth is on: the same call without a token is refused.
     const plain = new (testProto().weft.test.TestService)(address, grpc.credentials.createInsecure());
-    clients.push(plain);
+    opened.add(plain);
     const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
       plain.Unary({ message: 'hi' }, (error) => resolve(error)),
     );
@@ -120,7 +105,7 @@ describe('the ORCA stream behind jwtAuth with its defaults', () => {
         }),
       },
     );
-    clients.push(client);
+    opened.add(client);
     await new Promise<void>((resolve, reject) =>
       client.Unary({ message: 'hi' }, (error) => (error ? reject(error) : resolve())),
     );
@@ -141,7 +126,7 @@ describe('serverDeadline with its defaults and the long-lived infrastructure str
     const orca = subscribe(address);
     const Health = grpc.makeClientConstructor(healthService, 'Health');
     const healthClient = new Health(address, grpc.credentials.createInsecure());
-    clients.push(healthClient);
+    opened.add(healthClient);
     const statuses: string[] = [];
     const watchStream = healthClient.makeServerStreamRequest(
       '/grpc.health.v1.Health/Watch',
@@ -157,7 +142,7 @@ describe('serverDeadline with its defaults and the long-lived infrastructure str
     watchStream.on('error', () => {});
     // The control: an application stream without a deadline gets the default one and is cut.
     const app = new (testProto().weft.test.TestService)(address, grpc.credentials.createInsecure());
-    clients.push(app);
+    opened.add(app);
     const appStream = app.ServerStream({ message: 'forever' });
     appStream.on('error', () => {});
     const appStatus = await new Promise<grpc.StatusObject>((resolve) => appStream.on('status', resolve));

@@ -6,47 +6,32 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { testProto } from '../../../test/harness';
-import { type LoadReporting, loadReporting, ORCA_SERVICE } from '../src/index';
-import { type DecodedReport, orcaClient } from './orca';
+import { loadReporting, ORCA_SERVICE } from '../src/index';
+import { bindLocal, type DecodedReport, Opened, orcaClient } from './orca';
 
-let server: grpc.Server | undefined;
-let load: LoadReporting | undefined;
-const clients: grpc.Client[] = [];
-afterEach(() => {
-  for (const client of clients.splice(0)) client.close();
-  load?.close();
-  server?.forceShutdown();
-  server = undefined;
-});
+const opened = new Opened();
+afterEach(() => opened.closeAll());
 
 /** A server with the ORCA service and the test service; counts the ORCA subscriptions it sees. */
 async function orcaServer() {
-  const l = loadReporting();
-  load = l;
+  const load = opened.add(loadReporting());
   const subscriptions = { count: 0 };
   const countOrca: grpc.ServerInterceptor = (descriptor, call) => {
     if (descriptor.path === `/${ORCA_SERVICE}/StreamCoreMetrics`) subscriptions.count++;
     return new grpc.ServerInterceptingCall(call);
   };
-  const s = new grpc.Server({ interceptors: [countOrca, l] });
-  server = s;
-  l.addToServer(s);
-  s.addService(testProto().weft.test.TestService.service, {
+  const server = opened.server(new grpc.Server({ interceptors: [countOrca, load] }));
+  load.addToServer(server);
+  server.addService(testProto().weft.test.TestService.service, {
     Unary: (_call: unknown, callback: grpc.sendUnaryData<{ message: string }>) =>
       callback(null, { message: 'ok' }),
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, bound) =>
-      e ? reject(e) : resolve(bound),
-    ),
-  );
-  return { server: s, load: l, address: `127.0.0.1:${port}`, subscriptions };
+  return { server, load, address: await bindLocal(server), subscriptions };
 }
 
 /** Subscribes like a load balancer; resolves once the first report arrived. */
 async function subscribe(address: string) {
-  const client = orcaClient(address);
-  clients.push(client);
+  const client = opened.add(orcaClient(address));
   const stream = client.StreamCoreMetrics({ report_interval: { seconds: 1, nanos: 0 } });
   const ended = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve));
   stream.on('error', () => {}); // the status above is what the test reads
@@ -100,7 +85,7 @@ describe('loadReporting().close() and the ORCA streams', () => {
         ],
       }),
     });
-    clients.push(client);
+    opened.add(client);
     await new Promise<void>((resolve, reject) =>
       client.Unary({ message: 'hi' }, (error) => (error ? reject(error) : resolve())),
     );
