@@ -31,7 +31,7 @@ import { Registry } from 'prom-client';
 import { startA66Metrics } from './a66-metrics';
 import type { DemoConfig } from './config';
 import type { ProtoGrpcType } from './generated/user';
-import { demoServerInterceptors, LoadReportStreams } from './interceptors';
+import { demoServerInterceptors } from './interceptors';
 import { LiveRateLimit, parseLiveLimits } from './live-limits';
 import { serverTls } from './tls';
 import { userServiceHandlers } from './user-service';
@@ -97,7 +97,6 @@ export async function startDemo(
   // This replica's load (CPU, QPS, EPS...), measured every second: out of band for clients with
   // LB_POLICY=weighted_round_robin, and as the weft_load_* gauges on METRICS_PORT.
   const load = loadReporting({ onReport: loadReportGauges({ registry }) });
-  const reportStreams = new LoadReportStreams();
   // LEADER_ONLY_METHODS: served by the replica elected in etcd only. The election starts once the
   // address is bound; until then (and without a leader) those methods answer UNAVAILABLE.
   let election: LeaderElection | undefined;
@@ -132,7 +131,6 @@ export async function startDemo(
       leaderOnly: leaderGate,
       trust: tls?.files,
       load,
-      reportStreams,
     }),
   });
   server.addService(userService, userServiceHandlers(new UserStore(SEED_USERS)));
@@ -200,9 +198,10 @@ export async function startDemo(
         clearTimeout(force);
         resolve();
       });
-      // No new calls from here on: end the load balancers' ORCA subscriptions, which would
-      // otherwise hold the drain for the whole grace period.
-      reportStreams.endAll();
+      // No new calls from here on: end the load balancers' ORCA subscriptions (UNAVAILABLE: they
+      // subscribe again wherever they go next), which would otherwise hold the drain for the
+      // whole grace period. This also stops the load measurements.
+      load.close();
     });
   const shutdown = () => {
     stopping ??= (async () => {
@@ -223,7 +222,6 @@ export async function startDemo(
           ),
       );
       await drain();
-      load.close();
       signals.close();
       await metricsServer.close();
       await a66.close();

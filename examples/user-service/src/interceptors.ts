@@ -6,7 +6,7 @@ import {
   type MethodPolicy,
   peerIdentity,
 } from '@weft/auth';
-import { type LoadReporting, ORCA_SERVICE } from '@weft/balancing';
+import type { LoadReporting } from '@weft/balancing';
 import {
   type Logger,
   not,
@@ -17,7 +17,6 @@ import {
   serverInterceptors,
   serverLogging,
   stagedInterceptor,
-  type WeftServerCall,
 } from '@weft/core';
 import type { MetricsInterceptor } from '@weft/metrics';
 import { adaptiveConcurrency, concurrencyLimit, serverDeadline } from '@weft/resilience';
@@ -26,32 +25,16 @@ import type { DemoConfig, SlowdownConfig } from './config';
 import { READ_SCOPE, WRITE_SCOPE } from './tokens';
 
 /**
- * Everything but health checks, reflection and load reports (ORCA), which never need limits: a
- * load balancer asks for them, not a user.
+ * Everything but health checks, reflection and load reports (ORCA): the services jwtAuth leaves
+ * public by default. They never need limits: a load balancer or an operator asks for them, not a user.
  */
-export const applicationMethods = not(
-  (m) =>
-    m.service.startsWith('grpc.health.') ||
-    m.service.startsWith('grpc.reflection.') ||
-    m.service === ORCA_SERVICE,
-);
-
-/**
- * Methods callable without a token: health and reflection (jwtAuth's default) and the ORCA load
- * reports. grpc-js's weighted_round_robin opens its ORCA stream on the subchannel without the
- * channel's interceptors, so it carries no bearer token: with a token required, a client would
- * get no load reports at all (with mTLS, the stream still presents the client certificate).
- */
-export const PUBLIC_SERVICES = Object.freeze([...DEFAULT_PUBLIC_SERVICES, ORCA_SERVICE]);
-
-/** Any method but the ORCA stream: it stays open as long as its client listens, no deadline applies. */
-const notLoadReports = not(ORCA_SERVICE);
+export const applicationMethods = not(DEFAULT_PUBLIC_SERVICES);
 
 const SERVICE = 'weft.demo.v1.UserService';
 const read: MethodPolicy = { scopes: [READ_SCOPE] };
 const write: MethodPolicy = { scopes: [WRITE_SCOPE] };
 
-/** Reading needs `users:read`, writing `users:write`; health and reflection are public (jwtAuth's default). */
+/** Reading needs `users:read`, writing `users:write`; health, reflection and ORCA are public (jwtAuth's default). */
 export const demoAuthPolicy: Record<string, MethodPolicy> = {
   [`/${SERVICE}/GetUser`]: read,
   [`/${SERVICE}/ListUsers`]: read,
@@ -78,8 +61,6 @@ export interface DemoServerDeps {
   trust?: CertificateFiles | undefined;
   /** Load reports (`loadReporting()` from @weft/balancing), outermost so refused calls count too. */
   load?: LoadReporting | undefined;
-  /** Tracks the open ORCA streams, so the drain can end them (see `LoadReportStreams`). */
-  reportStreams?: LoadReportStreams | undefined;
 }
 
 /** The demo's server interceptors, every weft piece on, ordered by the preset. */
@@ -92,7 +73,6 @@ export function demoServerInterceptors({
   leaderOnly,
   trust,
   load,
-  reportStreams,
 }: DemoServerDeps): grpc.ServerInterceptor[] {
   const preset = serverInterceptors({
     tracing: serverTracing({ echoTraceId: true }),
@@ -101,10 +81,8 @@ export function demoServerInterceptors({
     metrics:
       a66Metrics === undefined ? metrics : observeServer(...metrics.observers, ...a66Metrics.observers),
     logging: serverLogging({ logger }),
-    deadline: selector(
-      serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
-      notLoadReports,
-    ),
+    // Health's Watch and the ORCA stream stay open without a deadline (serverDeadline's `exempt` default).
+    deadline: serverDeadline({ default: config.limits.defaultDeadlineMs, max: config.limits.maxDeadlineMs }),
     // mTLS: the calling workload (peer.identity in logs) and, below, the end user's token: both required.
     peerIdentity: config.tls?.caFile === undefined ? undefined : peerIdentity({ trust }),
     auth: jwtAuth({
@@ -113,7 +91,8 @@ export function demoServerInterceptors({
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
       policy: demoAuthPolicy,
-      publicMethods: PUBLIC_SERVICES,
+      // publicMethods: jwtAuth's default, health, reflection and the ORCA load reports (grpc-js's
+      // weighted_round_robin opens that stream without the channel's interceptors: no token).
     }),
     rateLimit: selector(rateLimit, applicationMethods),
     concurrencyLimit: selector(concurrencyLimit({ max: config.limits.maxInFlight }), applicationMethods),
@@ -121,7 +100,6 @@ export function demoServerInterceptors({
     // the demo's fault injection.
     extra: [
       ...(leaderOnly === undefined ? [] : [leaderOnly]),
-      ...(reportStreams === undefined ? [] : [reportStreams.interceptor]),
       ...(config.limits.adaptiveConcurrency ? [adaptiveLimit()] : []),
       faultInjection,
       ...slowdownStage(config.slowdown),
@@ -206,36 +184,5 @@ function burnCpu(ms: number): void {
   for (;;) {
     const spent = process.cpuUsage(start);
     if (spent.user + spent.system >= micros) return;
-  }
-}
-
-/** An open ORCA stream: the call and the index of the stage that ends it. */
-type OpenStream = readonly [call: WeftServerCall, stage: number];
-
-/**
- * The ORCA streams open on this server. A load balancer keeps its subscription for as long as its
- * channel lives, so a drain that waits for calls in flight would wait out the whole grace period
- * for them: `endAll()` ends them (OK) once the server stops taking calls, and each client
- * subscribes again wherever it goes next.
- */
-export class LoadReportStreams {
-  private readonly open = new Set<OpenStream>();
-  readonly interceptor: grpc.ServerInterceptor = selector(
-    stagedInterceptor({
-      start: (call, stage) => {
-        const entry: OpenStream = [call, stage];
-        this.open.add(entry);
-        // Every stream close arrives here, a normal end too.
-        return { onCancel: () => this.open.delete(entry) };
-      },
-    }),
-    ORCA_SERVICE,
-  );
-
-  endAll(): void {
-    for (const [call, stage] of this.open) {
-      call.sendStatusFrom(stage, { code: grpc.status.OK, details: 'server shutting down', metadata: null });
-    }
-    this.open.clear();
   }
 }

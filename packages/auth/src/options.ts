@@ -103,7 +103,7 @@ export interface JwtAuthOptions {
   /**
    * Methods that need no token: a `MethodMatcher` (a method key such as `pkg.Service/Method` or
    * `pkg.Service`, a list of them, a `{ fullMethod, service, type }` match or a predicate).
-   * Default `DEFAULT_PUBLIC_SERVICES`: gRPC health checking and server reflection.
+   * Default `DEFAULT_PUBLIC_SERVICES`: gRPC health checking, server reflection and ORCA load reports.
    */
   publicMethods?: MethodMatcher;
   /**
@@ -158,11 +158,18 @@ export interface ResolvedAuthOptions {
   readonly now: () => number;
 }
 
-/** Services that must answer without a token: load balancers and grpcurl need them. */
+/**
+ * Services that must answer without a token or client certificate of their own: load balancers and
+ * grpcurl need them. The ORCA load-report service (`xds.service.orca.v3.OpenRcaService`) is one:
+ * grpc-js's `weighted_round_robin` opens its stream on the subchannel without the channel's
+ * interceptors, so it never carries a bearer token; it serves load numbers, no user data (see the
+ * README's "Public methods" for the reasoning).
+ */
 export const DEFAULT_PUBLIC_SERVICES: readonly MethodKey[] = Object.freeze([
   'grpc.health.v1.Health',
   'grpc.reflection.v1.ServerReflection',
   'grpc.reflection.v1alpha.ServerReflection',
+  'xds.service.orca.v3.OpenRcaService',
 ]);
 
 export const DEFAULT_STRIPPED_METADATA: readonly string[] = Object.freeze([
@@ -298,7 +305,7 @@ export interface PeerIdentityOptions {
    * methods whose policy says `credentials: 'jwt'` or `'either'` never need one. Default `true`.
    */
   requireClientCertificate?: boolean;
-  /** Methods that need no certificate (a `MethodMatcher`). Default `DEFAULT_PUBLIC_SERVICES`: health and reflection. */
+  /** Methods that need no certificate (a `MethodMatcher`). Default `DEFAULT_PUBLIC_SERVICES`: health, reflection, ORCA load reports. */
   publicMethods?: MethodMatcher;
   /**
    * Per-method policy (`peers`, `trustDomains`, `credentials`, `public`) keyed by `MethodKey` as in

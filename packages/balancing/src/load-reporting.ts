@@ -10,7 +10,7 @@ import {
   type WeftServerCall,
 } from '@weft/core';
 import { encodeOrcaReport, type OrcaReport } from './orca-encoding';
-import { addOrcaService, ORCA_SERVICE } from './orca-service';
+import { addOrcaService, ORCA_SERVICE, OrcaStreams } from './orca-service';
 
 /** The trailer grpc-js clients read per-call load reports from (gRFC A51). */
 export const LOAD_REPORT_TRAILER = 'endpoint-load-metrics-bin';
@@ -295,7 +295,8 @@ export interface LoadReporting extends StagedServerInterceptor {
   /**
    * Registers the ORCA service (`xds.service.orca.v3.OpenRcaService`) on `server`, for clients that
    * take reports out of band (`weighted_round_robin` with `enable_oob_load_report`). Call it
-   * before `server.bindAsync`, like any `addService`.
+   * before `server.bindAsync`, like any `addService`. Its streams stay open as long as their
+   * clients listen: `close()` ends them.
    */
   addToServer(server: Server): void;
   /** The report being sent now. */
@@ -307,7 +308,13 @@ export interface LoadReporting extends StagedServerInterceptor {
    * (`putUtilizationMetric`); weft sets its CPU, application utilization, QPS and EPS.
    */
   readonly recorder: ServerMetricRecorder;
-  /** Stops the update timer (it does not keep the process alive, so this is optional). */
+  /**
+   * Stops the update timer and ends every open ORCA stream with UNAVAILABLE (grpc-js's ORCA client
+   * subscribes again, with backoff, wherever it is connected next); a subscription arriving later
+   * is answered UNAVAILABLE at once. A load balancer's subscription never ends on its own, so a
+   * `server.tryShutdown()` waits for it: call `close()` right after `tryShutdown` (no new streams
+   * arrive once the server is shutting down), and the shutdown completes. Idempotent.
+   */
   close(): void;
 }
 
@@ -324,6 +331,7 @@ export interface LoadReporting extends StagedServerInterceptor {
  */
 export function loadReporting(options?: LoadReportingOptions): LoadReporting {
   const reporter = new LoadReporter(resolve(options));
+  const streams = new OrcaStreams();
   const stage = {
     start(call: WeftServerCall): StageHooks | undefined {
       // The ORCA stream itself stays open for as long as a client listens: it is not load.
@@ -335,10 +343,19 @@ export function loadReporting(options?: LoadReportingOptions): LoadReporting {
   timer.unref();
   return Object.assign(stagedInterceptor(stage), {
     addToServer: (server: Server) =>
-      addOrcaService(server, reporter.recorder, () => reporter.orca, reporter.options.minReportIntervalMs),
+      addOrcaService(
+        server,
+        reporter.recorder,
+        () => reporter.orca,
+        reporter.options.minReportIntervalMs,
+        streams,
+      ),
     current: () => reporter.report,
     update: () => reporter.update(),
     recorder: reporter.recorder,
-    close: () => clearInterval(timer),
+    close: () => {
+      clearInterval(timer);
+      streams.close();
+    },
   });
 }

@@ -60,3 +60,33 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 export function orcaClient(address: string): OrcaClient {
   return new loaded.xds.service.orca.v3.OpenRcaService(address, grpc.credentials.createInsecure());
 }
+
+/** Binds `server` to a free port on 127.0.0.1; resolves with its address. */
+export function bindLocal(server: grpc.Server): Promise<string> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(error) : resolve(`127.0.0.1:${port}`),
+    ),
+  );
+}
+
+/** What a test opened (servers, clients, reporters), closed after it: `afterEach(() => opened.closeAll())`. */
+export class Opened {
+  private readonly closers: (() => void)[] = [];
+
+  /** A client or a `loadReporting()`: closed. */
+  add<T extends { close(): void }>(resource: T): T {
+    this.closers.push(() => resource.close());
+    return resource;
+  }
+
+  /** A server: shut down by force (whatever a test left open). */
+  server(server: grpc.Server): grpc.Server {
+    this.closers.push(() => server.forceShutdown());
+    return server;
+  }
+
+  closeAll(): void {
+    for (const close of this.closers.splice(0).reverse()) close();
+  }
+}

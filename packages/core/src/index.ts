@@ -43,6 +43,7 @@ export {
 export { DEFAULT_METHOD_CACHE_SIZE, MethodCache } from './method-cache';
 export { type CallType, callType, type MethodInfo, type MethodShape, methodInfo } from './method-info';
 export {
+  INFRASTRUCTURE_STREAMS,
   keyMatches,
   lookupByMethod,
   type MethodKey,

@@ -26,6 +26,17 @@ export type MethodMatcher =
   | MethodMatch
   | ((method: MethodInfo) => boolean);
 
+/**
+ * Server streams of gRPC infrastructure that a client keeps open for as long as it watches: gRPC
+ * health's `Watch` and ORCA's out-of-band load reports (`StreamCoreMetrics`, which grpc-js's
+ * `weighted_round_robin` holds per subchannel). A deadline or a limit meant for calls that finish
+ * does not fit them: `serverDeadline` leaves them alone by default.
+ */
+export const INFRASTRUCTURE_STREAMS: readonly MethodKey[] = Object.freeze([
+  'grpc.health.v1.Health/Watch',
+  'xds.service.orca.v3.OpenRcaService/StreamCoreMetrics',
+]);
+
 function asList<T>(value: T | readonly T[] | undefined): readonly T[] | undefined {
   if (value === undefined) return undefined;
   return Array.isArray(value) ? (value as readonly T[]) : [value as T];

@@ -9,16 +9,19 @@ import {
   defineClientInterceptor,
   ForwardingClientCall,
   getCallContext,
+  INFRASTRUCTURE_STREAMS,
   LocalClientCall,
   localStatusMetadata,
   lookupByMethod,
   MethodCache,
   type MethodInfo,
   type MethodKey,
+  type MethodMatcher,
   type PartialStatus,
   resolveOptions,
   type StagedServerInterceptor,
   stagedInterceptor,
+  toPredicate,
   type WeftServerCall,
 } from '@weft/core';
 import { HeldCall } from './held-call';
@@ -86,9 +89,9 @@ function methodTimeout(value: MethodTimeout | undefined): string | undefined {
   return undefined;
 }
 
-/** `serverDeadline()`'s defaults: no default deadline, no cap. */
+/** `serverDeadline()`'s defaults: no default deadline, no cap, the infrastructure streams exempt. */
 export const SERVER_DEADLINE_DEFAULTS: OptionDefaults<ServerDeadlineOptions, 'default' | 'max'> =
-  Object.freeze({ default: undefined, max: undefined });
+  Object.freeze({ default: undefined, max: undefined, exempt: INFRASTRUCTURE_STREAMS });
 
 export interface ServerDeadlineOptions {
   /** Deadline (ms from arrival) for calls that come without one. Default: none (they may run forever). */
@@ -98,6 +101,13 @@ export interface ServerDeadlineOptions {
    * Default: none.
    */
   max?: MethodTimeout;
+  /**
+   * Methods neither `default` nor `max` applies to: streams that stay open for as long as their
+   * client watches. Default `INFRASTRUCTURE_STREAMS` of `@weft/core` (gRPC health's `Watch`, ORCA's
+   * `StreamCoreMetrics`): a load balancer holds them without a deadline, and cutting them cuts
+   * its health and load information. `[]` exempts nothing.
+   */
+  exempt?: MethodMatcher;
 }
 
 /**
@@ -111,15 +121,21 @@ export interface ServerDeadlineOptions {
  * Deadlines the client set and that are within `max` are left to grpc-js.
  */
 export function serverDeadline(options?: ServerDeadlineOptions): StagedServerInterceptor {
-  const { default: fallback, max } = resolveOptions('serverDeadline', SERVER_DEADLINE_DEFAULTS, options, {
+  const {
+    default: fallback,
+    max,
+    exempt,
+  } = resolveOptions('serverDeadline', SERVER_DEADLINE_DEFAULTS, options, {
     default: methodTimeout,
     max: methodTimeout,
   });
+  // An option beside `selector` (the one way to pick methods) because the default must cover the
+  // infrastructure streams a user may not know the server has; their own choices go through `selector`.
+  const isExempt = toPredicate(exempt);
   // Per-method timeouts resolved once per method, not per call.
-  const limits = new MethodCache<Limits>((method) => ({
-    fallback: timeoutFor(fallback, method),
-    max: timeoutFor(max, method),
-  }));
+  const limits = new MethodCache<Limits>((method) =>
+    isExempt(method) ? NO_LIMITS : { fallback: timeoutFor(fallback, method), max: timeoutFor(max, method) },
+  );
   // One queue per duration: every deadline this interceptor imposes is now + fallback or now + max.
   const queues = new Map<number, TimeoutQueue>();
   const queueFor = (ms: number) => {
@@ -151,6 +167,8 @@ interface Limits {
   readonly fallback: number | undefined;
   readonly max: number | undefined;
 }
+
+const NO_LIMITS: Limits = Object.freeze({ fallback: undefined, max: undefined });
 
 /** One call under `serverDeadline`: imposes its deadline and ends it when it passes. */
 class DeadlinedCall extends HeldCall implements Expirable {

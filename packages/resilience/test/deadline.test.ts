@@ -257,6 +257,23 @@ describe('deadlines', () => {
       expect((await unary(h.client, { sleepMs: 300 })).status.code).toBe(grpc.status.OK);
     });
 
+    it('exempt: a matched method gets neither the default nor the cap; [] exempts nothing', async () => {
+      // (The default exemption, gRPC health's Watch and ORCA's stream, is tested with those real
+      // services in test/orca-infrastructure.test.ts.)
+      const exempt = await start({
+        serverInterceptors: [
+          serverDeadline({ default: 100, max: 150, exempt: 'weft.test.TestService/Sleep' }),
+        ],
+      });
+      expect((await unary(exempt.client, { sleepMs: 300 }, {}, 'Sleep')).status.code).toBe(grpc.status.OK);
+      const late = { deadline: Date.now() + 10_000 };
+      expect((await unary(exempt.client, { sleepMs: 300 }, late, 'Sleep')).status.code).toBe(grpc.status.OK);
+      const none = await start({ serverInterceptors: [serverDeadline({ default: 100, exempt: [] })] });
+      expect((await unary(none.client, { sleepMs: 300 }, {}, 'Sleep')).status.code).toBe(
+        grpc.status.DEADLINE_EXCEEDED,
+      );
+    });
+
     it('stops a server stream at the deadline', async () => {
       const h = await start({
         serverInterceptors: [serverDeadline({ default: 100 })],
