@@ -49,6 +49,13 @@ function recordDeadlines(into: Seen[]): grpc.Interceptor {
   });
 }
 
+/** A client of `h` with `clientDeadline(options)` above a recorder of the deadlines it sets. */
+function measuredClient(h: Harness, options: ClientDeadlineOptions) {
+  const seen: Seen[] = [];
+  const client = h.newClient({ interceptors: [clientDeadline(options), recordDeadlines(seen)] });
+  return { client, seen };
+}
+
 /** Expects a recorded timeout of `ms`, rounded up by at most `rounding` (the histogram's bucket). */
 function expectTimeout(actual: number | undefined, ms: number, rounding = BUCKET): void {
   expect(actual).toBeGreaterThanOrEqual(ms - SLACK);
@@ -86,12 +93,9 @@ describe('clientDeadline({ fromLatency })', () => {
   async function setup(fromLatency: LatencyTimeoutOptions, deadline: ClientDeadlineOptions = {}) {
     const fake = fakeLatency();
     const h = await start({ handlers: fake.handlers });
-    const seen: Seen[] = [];
-    const client = h.newClient({
-      interceptors: [
-        clientDeadline({ ...deadline, fromLatency: { now: fake.now, ...fromLatency } }),
-        recordDeadlines(seen),
-      ],
+    const { client, seen } = measuredClient(h, {
+      ...deadline,
+      fromLatency: { now: fake.now, ...fromLatency },
     });
     /** One call of `method` that takes `latency` fake ms: its status code and the timeout it got. */
     const call = async (
@@ -131,10 +135,7 @@ describe('clientDeadline({ fromLatency })', () => {
   it("follows a method's measured latency: factor x p99 of the real time a ~30 ms handler takes", async () => {
     // The default handler really sleeps `sleepMs`; the interceptor's clock is the default one.
     const h = await start({});
-    const seen: Seen[] = [];
-    const client = h.newClient({
-      interceptors: [clientDeadline({ fromLatency: { minSamples: 10, window: 10 } }), recordDeadlines(seen)],
-    });
+    const { client, seen } = measuredClient(h, { fromLatency: { minSamples: 10, window: 10 } });
     let longest = 0;
     for (let i = 0; i < 10; i++) {
       const started = performance.now();
@@ -280,13 +281,7 @@ describe('clientDeadline({ fromLatency })', () => {
   it('raises the timeout when the method slows down past it (calls that run out of time)', async () => {
     // Real time: the default handler sleeps `sleepMs` and stops when the call is cancelled.
     const h = await start({});
-    const seen: Seen[] = [];
-    const client = h.newClient({
-      interceptors: [
-        clientDeadline({ fromLatency: { minSamples: 5, window: 5, min: 100 } }),
-        recordDeadlines(seen),
-      ],
-    });
+    const { client, seen } = measuredClient(h, { fromLatency: { minSamples: 5, window: 5, min: 100 } });
     // The first call connects, which takes longer: it is left out of the estimate.
     const connect = await unary(client, {}, { options: { weftDeadline: { fromLatency: false } } });
     expect(connect.status.code).toBe(grpc.status.OK);
@@ -342,15 +337,7 @@ describe('clientDeadline({ fromLatency })', () => {
   });
 
   it('leaves streams to `default`: how long a stream lives is up to its caller', async () => {
-    const fake = fakeLatency();
-    const h = await start({ handlers: fake.handlers });
-    const seen: Seen[] = [];
-    const client = h.newClient({
-      interceptors: [
-        clientDeadline({ default: 5_000, fromLatency: { now: fake.now, minSamples: 5, window: 5, min: 1 } }),
-        recordDeadlines(seen),
-      ],
-    });
+    const { client, seen } = await setup({ minSamples: 5, window: 5, min: 1 }, { default: 5_000 });
     for (let i = 0; i < 6; i++) {
       expect((await serverStream(client, { count: 1 })).status.code).toBe(grpc.status.OK);
       expectTimeout(seen[seen.length - 1]?.timeout, 5_000, 1);
