@@ -22,6 +22,11 @@ export const clientVariants: Record<string, () => grpcTypes.Interceptor[]> = {
     const { clientDeadline } = require('@weft/resilience') as typeof import('@weft/resilience');
     return [clientDeadline({ default: 10_000 })];
   },
+  /** Timeouts from measured latency: the deadline plus a latency window per method (issue 20). */
+  'deadline-latency': () => {
+    const { clientDeadline } = require('@weft/resilience') as typeof import('@weft/resilience');
+    return [clientDeadline({ default: 10_000, fromLatency: true })];
+  },
   retry: () => {
     const { retry } = require('@weft/resilience') as typeof import('@weft/resilience');
     return [retry()];

@@ -18,6 +18,11 @@ export interface DeadlineCallOptions {
   propagate?: boolean;
   /** Taken off an inherited deadline (ms) for this call, instead of `margin`. */
   margin?: number;
+  /**
+   * `false`: this call neither gets a timeout from measured latency (`default` applies instead) nor
+   * is measured (`clientDeadline({ fromLatency })`): a call known to be unusually slow or fast.
+   */
+  fromLatency?: false;
 }
 
 declare module '@grpc/grpc-js' {

@@ -25,6 +25,13 @@ import {
   type WeftServerCall,
 } from '@weft/core';
 import { HeldCall } from './held-call';
+import {
+  type LatencyTimeoutOptions,
+  type LatencyWindow,
+  latencyWindowFor,
+  measures,
+  resolveLatencyTimeout,
+} from './latency-timeout';
 import type { OptionDefaults } from './option-defaults';
 import { type Expirable, type QueuedTimeout, TimeoutQueue } from './timeout-queue';
 
@@ -217,7 +224,10 @@ class DeadlinedCall extends HeldCall implements Expirable {
 }
 
 export interface ClientDeadlineOptions {
-  /** Deadline (ms from the call's start) for calls made without one. Default: none. */
+  /**
+   * Deadline (ms from the call's start) for calls made without one; with `fromLatency`, for a
+   * method's calls until its latency is known. Default: none.
+   */
   default?: MethodTimeout;
   /**
    * Inside a server call (a handler, or code it runs), give outgoing calls the incoming call's
@@ -231,6 +241,14 @@ export interface ClientDeadlineOptions {
    * has time to answer its own caller. Default `0`.
    */
   margin?: number;
+  /**
+   * Timeouts from measured latency: a unary call made without a deadline gets `factor` x the
+   * `percentile` of its method's recent latencies, within `[min, max]`, once `minSamples` calls of
+   * the method were measured (`default` until then). `true` for the defaults
+   * (`LATENCY_TIMEOUT_DEFAULTS`: p99 x 2 of the last 256 calls, at least 10 ms, after 20 calls).
+   * Default `false`.
+   */
+  fromLatency?: LatencyTimeoutOptions | boolean;
 }
 
 /** `clientDeadline()`'s defaults (see `ClientDeadlineOptions`). */
@@ -238,36 +256,64 @@ export const CLIENT_DEADLINE_DEFAULTS: OptionDefaults<ClientDeadlineOptions, 'de
   default: undefined,
   propagate: true,
   margin: 0,
+  fromLatency: false,
 });
 
+/** A method's state under `clientDeadline`, when it needs one (per-method `default`, `fromLatency`). */
+interface MethodDeadline {
+  /** The method's `default` (ms). */
+  readonly fallback: number | undefined;
+  /** Its latencies, when `fromLatency` covers it. */
+  readonly latency: LatencyWindow | undefined;
+}
+
 /**
- * A client interceptor that sets `options.deadline` when the caller set none (from `default`) and,
- * with `propagate`, makes calls made while handling a server call inherit that call's deadline.
- * The earliest of the caller's, the default and the inherited deadline wins... except that a
- * caller's explicit deadline is never replaced by the default. A call may change `default`,
- * `propagate` and `margin` for itself with the `weftDeadline` call option.
+ * A client interceptor that sets `options.deadline` when the caller set none (from `default`, or
+ * from measured latency with `fromLatency`) and, with `propagate`, makes calls made while handling a
+ * server call inherit that call's deadline. The earliest of the caller's, the default (or measured)
+ * and the inherited deadline wins... except that a caller's explicit deadline is never replaced by
+ * the default or the measured one. A call may change `default`, `propagate`, `margin` and
+ * `fromLatency` for itself with the `weftDeadline` call option.
+ *
+ * With `fromLatency`, latency is measured here, per call: under the client preset (deadline above
+ * retry) one call's latency includes its retries and backoff, as the one deadline covers them all.
  */
 export function clientDeadline(options?: ClientDeadlineOptions): Interceptor {
   const resolved = resolveOptions('clientDeadline', CLIENT_DEADLINE_DEFAULTS, options, {
     default: methodTimeout,
     margin: check.nonNegative,
+    fromLatency: (value) =>
+      value === undefined || typeof value === 'boolean' || check.object(value) === undefined
+        ? undefined
+        : 'must be true, false or an object',
   });
   const fallback = resolved.default;
-  const fallbacks =
-    typeof fallback === 'object' || typeof fallback === 'function'
-      ? new MethodCache((method) => timeoutFor(fallback, method))
+  const fromLatency =
+    resolved.fromLatency === false
+      ? undefined
+      : resolveLatencyTimeout('clientDeadline fromLatency', resolved.fromLatency);
+  const now = fromLatency?.now;
+  // One lookup per call for everything per method: the default and the latency window.
+  const methods =
+    typeof fallback === 'object' || typeof fallback === 'function' || fromLatency !== undefined
+      ? new MethodCache<MethodDeadline>((method) => ({
+          fallback: timeoutFor(fallback, method),
+          latency: fromLatency === undefined ? undefined : latencyWindowFor(fromLatency, method),
+        }))
       : undefined;
   const fixed = clampTimeout(typeof fallback === 'number' ? fallback : undefined);
 
   return defineClientInterceptor((options, nextCall) => {
     const perCall = options.weftDeadline;
+    const method = methods?.get(options.method_definition);
+    const latency = perCall?.fromLatency === false ? undefined : method?.latency;
     const own = deadlineMs(options.deadline);
     let deadline = own;
     if (!Number.isFinite(deadline)) {
       const ms =
         perCall?.timeout !== undefined
           ? clampTimeout(perCall.timeout)
-          : (fallbacks?.get(options.method_definition) ?? fixed);
+          : (latency?.timeout ?? (method === undefined ? fixed : method.fallback));
       if (ms !== undefined) deadline = Date.now() + ms;
     }
     const parent = (perCall?.propagate ?? resolved.propagate) ? getCallContext() : undefined;
@@ -282,6 +328,7 @@ export function clientDeadline(options?: ClientDeadlineOptions): Interceptor {
     // Calls that cannot succeed fail here, without the network and on a macrotask (see
     // `LocalClientCall`): grpc-js fails an expired deadline on process.nextTick, and a handler that
     // loops over such calls would never yield to timers and I/O. (No clock read without a deadline.)
+    // Not measured: they say nothing about the method.
     if (deadline !== Number.POSITIVE_INFINITY && deadline <= Date.now()) {
       const details = inherited ? PROPAGATED_DEADLINE : 'Deadline exceeded before the call started';
       return new FailedCall({ code: status.DEADLINE_EXCEEDED, details });
@@ -291,8 +338,8 @@ export function clientDeadline(options?: ClientDeadlineOptions): Interceptor {
     if (deadline !== own) options = { ...options, deadline };
     const call = nextCall(options);
     // Nothing to do past the start: no layer of its own.
-    if (parent === undefined) return call;
-    return new ParentBoundCall(call, parent);
+    if (parent === undefined && latency === undefined) return call;
+    return new DeadlineCall(call, parent, latency, now);
   });
 }
 
@@ -327,18 +374,28 @@ class FailedCall extends LocalClientCall {
   }
 }
 
-/** An outgoing call cancelled when the server call it was made for ends early (client gone, deadline passed). */
-class ParentBoundCall extends ForwardingClientCall {
+/**
+ * An outgoing call under `clientDeadline` that needs a layer: cancelled when the server call it was
+ * made for ends early (client gone, deadline passed), and/or measured for its method's latency
+ * window. One class for both, so a call has one object here, not two.
+ */
+class DeadlineCall extends ForwardingClientCall {
+  /** When the call started, by `now` (only when measured). */
+  private readonly started: number;
   constructor(
     call: ClientCall,
-    private readonly parent: CallContext,
+    private readonly parent: CallContext | undefined,
+    private readonly latency: LatencyWindow | undefined,
+    private readonly now: (() => number) | undefined,
   ) {
     super(call);
+    this.started = latency !== undefined && now !== undefined ? now() : 0;
   }
 
   override start(metadata: Metadata, listener?: ClientCallListener): void {
     super.start(metadata, listener);
-    const signal = this.parent.signal;
+    const signal = this.parent?.signal;
+    if (signal === undefined) return;
     // An abort before this call was made failed it in `clientDeadline` already.
     if (signal.aborted) this.handleEvent();
     else signal.addEventListener('abort', this, { once: true });
@@ -346,12 +403,18 @@ class ParentBoundCall extends ForwardingClientCall {
 
   /** The parent's `abort` event (this object is its listener: no closure per call). */
   handleEvent(): void {
+    if (this.parent === undefined) return;
     const { code, details } = abortStatus(this.parent);
     this.call.cancelWithStatus(code, details);
   }
 
   override onReceiveStatus(received: StatusObject): void {
-    this.parent.signal.removeEventListener('abort', this);
+    this.parent?.signal.removeEventListener('abort', this);
+    const { latency, now } = this;
+    if (latency !== undefined && now !== undefined) {
+      const elapsed = now() - this.started;
+      if (measures(received.code, received.metadata, elapsed, latency)) latency.record(elapsed);
+    }
     super.onReceiveStatus(received);
   }
 }

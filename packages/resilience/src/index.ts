@@ -43,6 +43,7 @@ export {
   serverDeadline,
 } from './deadline';
 export { GRADIENT2_DEFAULTS, Gradient2, type Gradient2Options } from './gradient2';
+export { LATENCY_TIMEOUT_DEFAULTS, type LatencyTimeoutOptions } from './latency-timeout';
 export {
   MIN_RTT_PROBE_DEFAULTS,
   MinRttProbe,

@@ -21,6 +21,7 @@ import {
   DEADLINE_DEFAULTS,
   deadline,
   GRADIENT2_DEFAULTS,
+  LATENCY_TIMEOUT_DEFAULTS,
   MEMORY_STORE_DEFAULTS,
   memoryStore,
   RATE_LIMIT_DEFAULTS,
@@ -68,6 +69,17 @@ const cases: [
   ['circuitBreaker', { clientInterceptors: [circuitBreaker(allUndefined(CIRCUIT_BREAKER_DEFAULTS))] }],
   ['clientThrottle', { clientInterceptors: [clientThrottle(allUndefined(CLIENT_THROTTLE_DEFAULTS))] }],
   ['clientDeadline', { clientInterceptors: [clientDeadline(allUndefined(CLIENT_DEADLINE_DEFAULTS))] }],
+  [
+    'clientDeadline with undefined fromLatency fields',
+    {
+      clientInterceptors: [
+        clientDeadline({
+          ...allUndefined(CLIENT_DEADLINE_DEFAULTS),
+          fromLatency: allUndefined(LATENCY_TIMEOUT_DEFAULTS),
+        }),
+      ],
+    },
+  ],
   ['serverDeadline', { serverInterceptors: [serverDeadline(allUndefined(SERVER_DEADLINE_DEFAULTS))] }],
   [
     'deadline',
