@@ -3,7 +3,6 @@
  * gauges), the slow-replica settings, LB_POLICY, and three replicas balanced through a real etcd.
  */
 import * as grpc from '@grpc/grpc-js';
-import { bearerToken } from '@weft/auth';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DecodedReport, orcaClient } from '../../../packages/balancing/test/orca';
@@ -209,9 +208,8 @@ describe.runIf(etcdBin.run)('LB_POLICY over three replicas found through etcd', 
     expect(target).toBe('etcd:///user-service');
     return userClient({
       address: target,
-      // A token only: every call here answers NOT_FOUND, which the demo client's adaptive throttle
-      // would soon start refusing on the client, unseen by the replicas.
-      interceptors: [bearerToken(token)],
+      // The demo client's own interceptors (throttle, breaker, retry...), as the load generator has them.
+      interceptors: demoClientInterceptors({ env: { ...policyEnv, TOKEN: token } }),
       policy: lbPolicyFromEnv(policyEnv),
     });
   }
