@@ -72,7 +72,8 @@ const UNKNOWN = 'unknown';
 /** How often, at most, the limiter announces its state on `signals.adaptiveConcurrency`. */
 const ANNOUNCE_EVERY_MS = 1000;
 
-class Partition implements AdaptivePartitionState {
+/** Exported for the tests' model server (test/overload-model.ts), not from the package. */
+export class Partition implements AdaptivePartitionState {
   limit = 1;
   inFlight = 0;
   rejections = 0;
@@ -91,8 +92,9 @@ type Resolve = (context: CallContext, metadata: Metadata) => Partition;
 /**
  * The limiter shared by every call through one `adaptiveConcurrency()` interceptor: the Gradient2
  * estimate, the calls in flight (in total and per partition), and the state the metrics read.
+ * Exported for the tests' model server (test/overload-model.ts), not from the package.
  */
-class AdaptiveLimiter implements AdaptiveConcurrencyState {
+export class AdaptiveLimiter implements AdaptiveConcurrencyState {
   inFlight = 0;
   readonly partitions: readonly Partition[];
   readonly details: string;
@@ -108,10 +110,11 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     probe: MinRttProbeOptions | false,
     shares: Readonly<Record<string, number>> | undefined,
     readonly now: () => number,
+    random: () => number = Math.random,
   ) {
     this.algorithm = new Gradient2(gradient2);
     if (probe !== false) {
-      this.probe = new MinRttProbe(probe, now());
+      this.probe = new MinRttProbe(probe, now(), random);
       this.cap = this.probe.options.concurrency;
     }
     const partitions = Object.entries(shares ?? {}).map(([n, share]) => new Partition(n, share));
@@ -166,16 +169,29 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     return true;
   }
 
-  /** A call admitted at `start` with `inFlightAtStart` calls in flight (itself included) ended. */
-  release(partition: Partition, start: number, inFlightAtStart: number): void {
+  /** Calls ended so far: an admitted call notes it, so its end gives a completion rate (the probe's floor). */
+  get delivered(): number {
+    return this.probe?.delivered ?? 0;
+  }
+
+  /**
+   * A call admitted at `start` with `inFlightAtStart` calls in flight (itself included) and
+   * `deliveredAtStart` calls ended before it ended.
+   */
+  release(partition: Partition, start: number, inFlightAtStart: number, deliveredAtStart: number): void {
     partition.inFlight--;
     this.inFlight--;
     const now = this.now();
     const before = this.limit;
     const probe = this.probe;
-    if (probe?.onSample(start, now)) this.cap = Number.POSITIVE_INFINITY;
+    if (probe?.onSample(start, now, deliveredAtStart)) this.cap = Number.POSITIVE_INFINITY;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
-    this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart, probe?.maxGradient);
+    this.algorithm.onSample(
+      Math.max(now - start, 1e-3),
+      inFlightAtStart,
+      probe?.maxGradient,
+      probe?.limitFloor,
+    );
     if (this.limit !== before) this.updatePartitions();
     if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);
   }
@@ -217,6 +233,7 @@ class AdaptiveCall extends HeldCall {
   private partition: Partition | undefined = undefined;
   private start = 0;
   private inFlightAtStart = 0;
+  private deliveredAtStart = 0;
 
   constructor(
     private readonly limiter: AdaptiveLimiter,
@@ -242,12 +259,18 @@ class AdaptiveCall extends HeldCall {
     this.partition = partition;
     this.start = now;
     this.inFlightAtStart = limiter.inFlight;
+    this.deliveredAtStart = limiter.delivered;
   }
 
   protected release(): void {
     if (this.state !== 'admitted') return;
     this.state = 'done';
-    this.limiter.release(this.partition as Partition, this.start, this.inFlightAtStart);
+    this.limiter.release(
+      this.partition as Partition,
+      this.start,
+      this.inFlightAtStart,
+      this.deliveredAtStart,
+    );
   }
 
   private reject(partition: Partition): void {
