@@ -209,12 +209,12 @@ async function measureCapacity(load: Child): Promise<number> {
 
 function table(rows: StepRow[], capacity: number): string {
   const lines = [
-    '| variant | offered | goodput (OK/s) | % of capacity | refused/s | deadline exceeded/s | admitted p50 (ms) | admitted p99 (ms) | adaptive limit | adaptive baseline (ms) | held for a baseline measurement (s) | work left after the step (s) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | offered | goodput (OK/s) | % of capacity | refused/s | deadline exceeded/s | admitted p50 (ms) | admitted p99 (ms) | server CPU / event loop busy (%) | adaptive limit: mean (min-max) | adaptive baseline (ms) | held for a baseline measurement (s) | work left after the step (s) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${LABELS[r.variant]} | ${r.multiple}x (${r.offeredPerSecond}/s) | ${r.goodput} | ${Math.round((100 * r.goodput) / capacity)}% | ${r.rejectedPerSecond} | ${r.deadlineExceededPerSecond} | ${r.p50} | ${r.p99} | ${r.limit ?? ''} | ${r.baselineMs ?? ''} | ${r.heldForBaselineSeconds ?? ''} | ${r.drainSeconds} |`,
+      `| ${LABELS[r.variant]} | ${r.multiple}x (${r.offeredPerSecond}/s) | ${r.goodput} | ${Math.round((100 * r.goodput) / capacity)}% | ${r.rejectedPerSecond} | ${r.deadlineExceededPerSecond} | ${r.p50} | ${r.p99} | ${r.serverCpuPercent} / ${r.serverEluPercent} | ${r.limitMean === undefined ? '' : `${r.limitMean} (${r.limitMin}-${r.limitMax})`} | ${r.baselineMs ?? ''} | ${r.heldForBaselineSeconds ?? ''} | ${r.drainSeconds} |`,
     );
   }
   return lines.join('\n');
