@@ -44,7 +44,9 @@ export interface AdaptiveConcurrencyOptions {
    * The baseline probe (Envoy's minRTT measurement, see `MinRttProbeOptions`): at start and every
    * minute or so the limit is held at 3 until 25 calls have ended, and their median RTT is the
    * baseline; once the median of recent calls is more than 25% above it the limit shrinks, however
-   * long that has lasted, so a steady queue cannot become the new normal. `false` runs Gradient2
+   * long that has lasted, so a steady queue cannot become the new normal. It also keeps the limit
+   * between 1x and 2x the calls the server has lately completed per baseline (Little's law), so
+   * the gradient's lag can neither idle the server nor queue far past it. `false` runs Gradient2
    * alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.
    */
   minRttProbe?: MinRttProbeOptions | false;
@@ -191,6 +193,7 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
       inFlightAtStart,
       probe?.maxGradient,
       probe?.limitFloor,
+      probe?.limitCeiling,
     );
     if (this.limit !== before) this.updatePartitions();
     if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);

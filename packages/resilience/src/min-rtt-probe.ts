@@ -1,4 +1,4 @@
-import { check, resolveOptions } from '@weft/core';
+import { check, OptionError, resolveOptions } from '@weft/core';
 
 /**
  * A baseline latency measured the way Envoy's adaptive concurrency filter measures its minRTT
@@ -15,7 +15,7 @@ import { check, resolveOptions } from '@weft/core';
  * to catch up with it still reads as a queue. Medians on both sides: a few slow calls (a GC
  * pause, a busy neighbour) neither move the baseline nor shrink the limit.
  *
- * The probe also gives a floor for the limit from Little's law, as BBR sizes its congestion window
+ * The probe also gives bounds for the limit from Little's law, as BBR sizes its congestion window
  * (Cardwell et al., "BBR: Congestion-Based Congestion Control", 2016): calls in flight = completion
  * rate x time per call, so carrying the highest completion rate seen lately at the baseline latency
  * takes `maxRate * baseline` calls in flight. Below that the server idles while callers are refused.
@@ -23,11 +23,12 @@ import { check, resolveOptions } from '@weft/core';
  * latency when it ends), so under overload the limit overshoots, the queue it built shows, and the
  * limit is cut past the point where the server has enough work, down to `minLimit`, and the server
  * idles until the queue has drained and the limit has grown back. The floor cuts off that trough
- * (and does not raise the limit above what the recent completions show). The rate is BBR's
+ * (and does not raise the limit above what the recent completions show); a ceiling of twice it
+ * (BBR's `cwnd_gain`) cuts off the peak, the queue the overshoot builds. The rate is BBR's
  * delivery rate: per ended call, the calls that ended while it ran over its RTT (never over less
- * than the baseline, so a burst of completions is not a rate), and the floor keeps the highest of
- * the last 10 to 20 baselines (BBR keeps its bottleneck bandwidth over 10 round trips), so a server
- * that got slower lowers it within that time.
+ * than the baseline, so a burst of completions is not a rate), and the highest of the last 10 to
+ * 20 baselines counts (BBR keeps its bottleneck bandwidth over 10 round trips), so a server that
+ * got slower lowers both within that time.
  *
  * No timers: a measurement that is due starts at the next admission (with no calls, nothing needs
  * a limit). The clock and the random source are the caller's, so tests drive it exactly.
@@ -58,6 +59,13 @@ export interface MinRttProbeOptions {
    * turns the floor off. Default `1`.
    */
   throughputFloor?: number;
+  /**
+   * The limit is kept at or below `throughputCeiling * maxRate * baseline` (never below
+   * `minLimit`): at most this many times the calls it takes to carry the recent peak rate, so the
+   * overshoot of a late gradient builds at most that much queue (BBR's `cwnd_gain` of 2). `0`
+   * turns the ceiling off. Default `2`.
+   */
+  throughputCeiling?: number;
 }
 
 /**
@@ -72,6 +80,7 @@ export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Ob
   buffer: 0.25,
   window: 25,
   throughputFloor: 1,
+  throughputCeiling: 2,
 });
 
 /** The completion rate is remembered over two buckets of this many baselines (BBR: 10 round trips). */
@@ -96,6 +105,8 @@ export class MinRttProbe {
   delivered = 0;
   /** The floor on the limit: `throughputFloor * maxRate * baseline`; `0` before a baseline. */
   limitFloor = 0;
+  /** The ceiling on the limit: `throughputCeiling * maxRate * baseline`; unbounded before a baseline. */
+  limitCeiling = Number.POSITIVE_INFINITY;
   readonly options: Resolved;
   /** While measuring: when the measurement started (earlier admissions don't count). While waiting: when the next is due. */
   private at: number;
@@ -108,6 +119,7 @@ export class MinRttProbe {
   private rateBucketStart = Number.NEGATIVE_INFINITY;
   private rateMax = 0;
   private ratePrevMax = 0;
+  private readonly rateKept: boolean;
 
   constructor(
     options: MinRttProbeOptions | undefined,
@@ -122,7 +134,17 @@ export class MinRttProbe {
       buffer: check.nonNegative,
       window: check.positiveInteger,
       throughputFloor: check.nonNegative,
+      throughputCeiling: check.nonNegative,
     });
+    const { throughputFloor, throughputCeiling } = this.options;
+    if (throughputCeiling > 0 && throughputCeiling < throughputFloor)
+      throw new OptionError(
+        'adaptiveConcurrency.minRttProbe',
+        'throughputCeiling',
+        'must not be below throughputFloor (or 0: off)',
+        throughputCeiling,
+      );
+    this.rateKept = throughputFloor > 0 || throughputCeiling > 0;
     this.samples = new Float64Array(this.options.requestCount);
     this.recent = new Float64Array(this.options.window);
     this.at = now;
@@ -148,7 +170,7 @@ export class MinRttProbe {
    */
   onSample(start: number, end: number, deliveredAtStart = this.delivered): boolean {
     this.delivered++;
-    if (this.baseline > 0 && this.options.throughputFloor > 0) this.onRate(start, end, deliveredAtStart);
+    if (this.baseline > 0 && this.rateKept) this.onRate(start, end, deliveredAtStart);
     if (this.state === 'waiting') {
       const recent = this.recent;
       recent[this.recentCount++] = end - start;
@@ -187,7 +209,10 @@ export class MinRttProbe {
       this.rateBucketStart = end;
     }
     if (rate > this.rateMax) this.rateMax = rate;
-    this.limitFloor = this.options.throughputFloor * Math.max(this.rateMax, this.ratePrevMax) * baseline;
+    const needed = Math.max(this.rateMax, this.ratePrevMax) * baseline;
+    const o = this.options;
+    this.limitFloor = o.throughputFloor * needed;
+    if (o.throughputCeiling > 0) this.limitCeiling = o.throughputCeiling * needed;
   }
 }
 

@@ -20,6 +20,7 @@ describe('MinRttProbe', () => {
       buffer: 0.25,
       window: 25,
       throughputFloor: 1,
+      throughputCeiling: 2,
     });
   });
 
@@ -192,6 +193,42 @@ describe('MinRttProbe', () => {
       expect(probe.limitFloor).toBeCloseTo(10, 0);
     });
 
+    it("keeps the limit at or below twice that (BBR's cwnd_gain), however fast the calls are", () => {
+      const probe = new MinRttProbe({}, 0);
+      feed(probe, 0, 25, 100);
+      steady(probe, 1000, 400, 2.5, 100);
+      expect(probe.limitCeiling).toBeCloseTo(80, 0);
+      // Calls at the baseline: the gradient is 1 and Gradient2 alone would grow to maxLimit.
+      const bounded = new Gradient2();
+      const alone = new Gradient2();
+      for (let i = 0; i < 500; i++) {
+        bounded.onSample(100, bounded.limit, probe.maxGradient, probe.limitFloor, probe.limitCeiling);
+        alone.onSample(100, alone.limit, probe.maxGradient, probe.limitFloor);
+      }
+      expect(bounded.limit).toBe(80);
+      expect(alone.limit).toBe(200);
+      // Never below minLimit, and the floor wins over a ceiling set below it.
+      const slow = new Gradient2();
+      for (let i = 0; i < 100; i++) slow.onSample(100, slow.limit, 1, 0, 5);
+      expect(slow.limit).toBe(20);
+      const crossed = new Gradient2();
+      for (let i = 0; i < 100; i++) crossed.onSample(100, crossed.limit, 1, 50, 30);
+      expect(crossed.limit).toBe(50);
+    });
+
+    it('is scaled by throughputFloor and throughputCeiling, each off at 0', () => {
+      const probe = new MinRttProbe({ throughputFloor: 0.5, throughputCeiling: 3 }, 0);
+      feed(probe, 0, 25, 100);
+      steady(probe, 1000, 400, 2.5, 100);
+      expect(probe.limitFloor).toBeCloseTo(20, 0);
+      expect(probe.limitCeiling).toBeCloseTo(120, 0);
+      const off = new MinRttProbe({ throughputFloor: 0, throughputCeiling: 0 }, 0);
+      feed(off, 0, 25, 100);
+      steady(off, 1000, 400, 2.5, 100);
+      expect(off.limitFloor).toBe(0);
+      expect(off.limitCeiling).toBe(Number.POSITIVE_INFINITY);
+    });
+
     it('is scaled by throughputFloor, and off at 0', () => {
       for (const [factor, floor] of [
         [0.5, 20],
@@ -213,5 +250,7 @@ describe('MinRttProbe', () => {
     expect(() => new MinRttProbe({ buffer: -0.1 }, 0)).toThrow(/buffer/);
     expect(() => new MinRttProbe({ window: 0 }, 0)).toThrow(/window/);
     expect(() => new MinRttProbe({ throughputFloor: -1 }, 0)).toThrow(/throughputFloor/);
+    expect(() => new MinRttProbe({ throughputCeiling: 0.5 }, 0)).toThrow(/throughputCeiling/);
+    expect(() => new MinRttProbe({ throughputCeiling: 0, throughputFloor: 3 }, 0)).not.toThrow();
   });
 });
