@@ -25,4 +25,21 @@ describe('adaptiveConcurrency on a model server under open-loop overload', () =>
       expect(r.p99, `admitted p99 at ${multiple}x`).toBeLessThanOrEqual(3 * unloaded.p99);
     }
   });
+
+  it('with refusals as cheap as measured (about 20 us each way), still serves at least 70% of the capacity, where without its throughput bounds it served under 60%', () => {
+    // Cheap refusals make the overload bursty: the calls that arrive while a batch of handlers
+    // burns CPU are read together, refill every freed slot at once, and their timers expire
+    // together 100 ms later (the benchmark shows the same: handler medians of 140 ms with the CPU
+    // half idle). The bounds keep the limit up through it; the bursts still cost goodput.
+    const cheap = { ...BENCH_SERVER, receiveMs: 0.02, answerMs: 0.02 };
+    const cheapCapacity = capacityOf(cheap);
+    for (const multiple of [1.5, 2, 2.5, 3]) {
+      const r = runModel(cheap, {
+        rate: cheapCapacity * multiple,
+        durationMs: 20_000,
+        measureFromMs: 5_000,
+      });
+      expect(r.goodput, `goodput at ${multiple}x`).toBeGreaterThanOrEqual(0.7 * cheapCapacity);
+    }
+  });
 });
