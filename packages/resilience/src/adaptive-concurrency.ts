@@ -46,7 +46,8 @@ export interface AdaptiveConcurrencyOptions {
    * baseline; once the median of recent calls is more than 25% above it the limit shrinks, however
    * long that has lasted, so a steady queue cannot become the new normal. It also keeps the limit
    * between 1x and 2x the calls the server has lately completed per baseline (Little's law), so
-   * the gradient's lag can neither idle the server nor queue far past it. `false` runs Gradient2
+   * the gradient's lag can neither idle the server nor queue far past it, and while it refuses
+   * calls it paces admissions, so freed slots are not refilled in one burst. `false` runs Gradient2
    * alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.
    */
   minRttProbe?: MinRttProbeOptions | false;
@@ -71,6 +72,8 @@ export interface AdaptiveConcurrencyOptions {
 }
 
 const UNKNOWN = 'unknown';
+/** The pacing bucket holds this share of the limit (at least one call). */
+const PACING_BUCKET = 0.1;
 /** How often, at most, the limiter announces its state on `signals.adaptiveConcurrency`. */
 const ANNOUNCE_EVERY_MS = 1000;
 
@@ -105,6 +108,10 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
   /** The probe's cap on the limit (its concurrency while it measures). */
   private cap = Number.POSITIVE_INFINITY;
   private lastAnnounced = Number.NEGATIVE_INFINITY;
+  // Pacing state: tokens in the bucket, when it was last refilled, when a call was last refused.
+  private tokens = 0;
+  private refilledAt = 0;
+  private refusedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: string,
@@ -161,13 +168,44 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
       }
     }
     if (this.inFlight >= this.limit) {
-      if (this.partitions.length === 1 || partition.inFlight >= partition.limit) {
-        partition.rejections++;
-        return false;
-      }
-    }
+      if (this.partitions.length === 1 || partition.inFlight >= partition.limit)
+        return this.refuse(partition, now);
+    } else if (!this.paced(partition, now)) return this.refuse(partition, now);
     partition.inFlight++;
     this.inFlight++;
+    return true;
+  }
+
+  private refuse(partition: Partition, now: number): false {
+    partition.rejections++;
+    this.refusedAt = now;
+    return false;
+  }
+
+  /**
+   * Pacing (see `MinRttProbeOptions.pacing`): for one baseline after a refusal, admissions are
+   * spread at `pacing x limit / baseline` per ms with a bucket of a tenth of the limit, so the
+   * calls that queued in the socket while the event loop was busy do not all take the freed
+   * slots at the same instant. A partition under its guaranteed share is never paced.
+   */
+  private paced(partition: Partition, now: number): boolean {
+    const probe = this.probe;
+    const gain = probe?.options.pacing ?? 0;
+    const baseline = probe?.baseline ?? 0;
+    if (gain === 0 || baseline === 0) return true;
+    const limit = this.limit;
+    const bucket = Math.max(1, limit * PACING_BUCKET);
+    if (now - this.refusedAt > baseline) {
+      // No pressure: a burst of up to the limit is welcome, and the bucket starts full.
+      this.tokens = bucket;
+      this.refilledAt = now;
+      return true;
+    }
+    if (this.partitions.length > 1 && partition.inFlight < partition.limit) return true;
+    this.tokens = Math.min(bucket, this.tokens + ((now - this.refilledAt) * gain * limit) / baseline);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
     return true;
   }
 

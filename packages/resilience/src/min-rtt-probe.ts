@@ -66,6 +66,15 @@ export interface MinRttProbeOptions {
    * turns the ceiling off. Default `2`.
    */
   throughputCeiling?: number;
+  /**
+   * For one baseline after a refusal, admissions are paced at `pacing x limit / baseline` per ms
+   * (a bucket of a tenth of the limit): under overload the calls that arrived while the event loop
+   * was busy would otherwise take every freed slot at once, their handlers would run in lockstep,
+   * and each would wait for the others' CPU while the CPU idles between the bursts. 1.25 is BBR's
+   * highest pacing gain while it probes. No pacing without a refusal (a burst up to the limit is
+   * admitted), nor for a partition under its share. `0` turns pacing off. Default `1.25`.
+   */
+  pacing?: number;
 }
 
 /**
@@ -81,6 +90,7 @@ export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Ob
   window: 25,
   throughputFloor: 1,
   throughputCeiling: 2,
+  pacing: 1.25,
 });
 
 /** The completion rate is remembered over two buckets of this many baselines (BBR: 10 round trips). */
@@ -135,6 +145,7 @@ export class MinRttProbe {
       window: check.positiveInteger,
       throughputFloor: check.nonNegative,
       throughputCeiling: check.nonNegative,
+      pacing: check.nonNegative,
     });
     const { throughputFloor, throughputCeiling } = this.options;
     if (throughputCeiling > 0 && throughputCeiling < throughputFloor)

@@ -26,11 +26,12 @@ describe('adaptiveConcurrency on a model server under open-loop overload', () =>
     }
   });
 
-  it('with refusals as cheap as measured (about 20 us each way), still serves at least 70% of the capacity, where without its throughput bounds it served under 60%', () => {
+  it('with refusals as cheap as measured (about 20 us each way), serves 85% of its capacity or more from 1.5x to 3x: paced admissions, not bursts', () => {
     // Cheap refusals make the overload bursty: the calls that arrive while a batch of handlers
-    // burns CPU are read together, refill every freed slot at once, and their timers expire
-    // together 100 ms later (the benchmark shows the same: handler medians of 140 ms with the CPU
-    // half idle). The bounds keep the limit up through it; the bursts still cost goodput.
+    // burns CPU are read together and, unpaced, refill every freed slot at once; their timers
+    // expire together 100 ms later, and each call waits for the others' CPU while the CPU idles
+    // between bursts (the benchmark showed handler medians of 140 ms with the CPU half idle).
+    // Unpaced the model served 74-87% here, without the throughput bounds 55-59%.
     const cheap = { ...BENCH_SERVER, receiveMs: 0.02, answerMs: 0.02 };
     const cheapCapacity = capacityOf(cheap);
     for (const multiple of [1.5, 2, 2.5, 3]) {
@@ -39,7 +40,8 @@ describe('adaptiveConcurrency on a model server under open-loop overload', () =>
         durationMs: 20_000,
         measureFromMs: 5_000,
       });
-      expect(r.goodput, `goodput at ${multiple}x`).toBeGreaterThanOrEqual(0.7 * cheapCapacity);
+      expect(r.goodput, `goodput at ${multiple}x`).toBeGreaterThanOrEqual(0.85 * cheapCapacity);
+      expect(r.p99, `admitted p99 at ${multiple}x`).toBeLessThanOrEqual(3 * unloaded.p99);
     }
   });
 });

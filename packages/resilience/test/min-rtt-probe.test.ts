@@ -21,6 +21,7 @@ describe('MinRttProbe', () => {
       window: 25,
       throughputFloor: 1,
       throughputCeiling: 2,
+      pacing: 1.25,
     });
   });
 
@@ -252,5 +253,6 @@ describe('MinRttProbe', () => {
     expect(() => new MinRttProbe({ throughputFloor: -1 }, 0)).toThrow(/throughputFloor/);
     expect(() => new MinRttProbe({ throughputCeiling: 0.5 }, 0)).toThrow(/throughputCeiling/);
     expect(() => new MinRttProbe({ throughputCeiling: 0, throughputFloor: 3 }, 0)).not.toThrow();
+    expect(() => new MinRttProbe({ pacing: -1 }, 0)).toThrow(/pacing/);
   });
 });
