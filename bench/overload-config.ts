@@ -21,4 +21,15 @@ export interface OverloadServerStats {
   heldForBaselineMs?: number;
   /** Handlers started and not finished: work still queued, e.g. for calls whose deadline passed. */
   busy: number;
+  /** Since the last `mark`: the server process's CPU time (user + system) per wall time, % of one core. */
+  cpuPercent: number;
+  /** Since the last `mark`: the event loop's utilisation (time not idle, including time the process waited for a CPU), %. */
+  eluPercent: number;
+  /** Since the last `mark`: the median time from handler start to its answer (the 100 ms wait, the burn, and the event loop's lag). */
+  handlerP50Ms: number;
+  /** Since the last `mark`, sampled every 20 ms while calls ran: the adaptive limit's mean, min and max, and the mean calls in flight. */
+  limitMean?: number;
+  limitMin?: number;
+  limitMax?: number;
+  inFlightMean?: number;
 }

@@ -35,6 +35,8 @@ export interface OpenLoopResult {
   admittedP99: number;
   /** How far behind schedule the generator fell at worst, in ms (large = the generator was starved). */
   maxLagMs: number;
+  /** This process's CPU time (user + system) from the first send to the last answer, % of one core. */
+  cpuPercent: number;
 }
 
 /** Closed loop, only to find the capacity: `concurrency` callers, each sending again on completion. */
@@ -109,8 +111,11 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
   let deadlineExceeded = 0;
   let otherErrors = 0;
   let done = 0;
+  const start = performance.now();
+  const cpuStart = process.cpuUsage();
   return new Promise((resolve) => {
     const finish = () => {
+      const cpu = process.cpuUsage(cpuStart);
       const sorted = admitted.subarray(0, nAdmitted).sort();
       resolve({
         type: 'result',
@@ -124,6 +129,7 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
         admittedP50: percentile(sorted, 0.5),
         admittedP99: percentile(sorted, 0.99),
         maxLagMs: loop.maxLagMs(),
+        cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / (performance.now() - start),
       });
     };
     const loop = openLoop(req.rate, total, req.deadlineMs, (i, deadline) => {

@@ -47,17 +47,50 @@ async function main() {
   // Time the adaptive limit was held for a baseline measurement while calls were running, since
   // the last stats request (polled: the bench only needs it to the tenth of a second).
   let heldMs = 0;
+  // Per step (from a `mark` to the next `stats`): the adaptive limit and the calls it held in
+  // flight, sampled at every poll, so a step reports what the limit was, not where it ended.
+  let polls = 0;
+  let limitSum = 0;
+  let inFlightSum = 0;
+  let limitMin = Number.POSITIVE_INFINITY;
+  let limitMax = 0;
+  // The handler's own time (timer wait + burn, so the event loop's lag included), per call.
+  let handlerMs: number[] = [];
+  let markCpu = process.cpuUsage();
+  let markElu = performance.eventLoopUtilization();
+  let markAt = performance.now();
+  const mark = () => {
+    polls = 0;
+    limitSum = 0;
+    inFlightSum = 0;
+    limitMin = Number.POSITIVE_INFINITY;
+    limitMax = 0;
+    handlerMs = [];
+    markCpu = process.cpuUsage();
+    markElu = performance.eventLoopUtilization();
+    markAt = performance.now();
+    heldMs = 0;
+  };
   const POLL_MS = 20;
   setInterval(() => {
     if (state?.measuringBaseline === true && busy > 0) heldMs += POLL_MS;
+    if (state !== undefined && busy > 0) {
+      polls++;
+      limitSum += state.limit;
+      inFlightSum += state.inFlight;
+      limitMin = Math.min(limitMin, state.limit);
+      limitMax = Math.max(limitMax, state.limit);
+    }
   }, POLL_MS).unref();
   const server = new grpc.Server({ interceptors: interceptorsFor(variant) });
   const proto = loadEchoProto();
   server.addService(proto.weft.test.TestService.service, {
     Unary(call: grpc.ServerUnaryCall<{ message: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
       busy++;
+      const started = performance.now();
       setTimeout(() => {
         burn(CPU_MS);
+        handlerMs.push(performance.now() - started);
         callback(null, { message: call.request.message });
         busy--;
       }, WAIT_MS);
@@ -69,14 +102,33 @@ async function main() {
     ),
   );
   process.on('message', (m: { type: string; id: number }) => {
-    if (m.type === 'stats') {
-      const stats: OverloadServerStats = { type: 'stats', id: m.id, busy };
+    if (m.type === 'mark') {
+      mark();
+      process.send?.({ type: 'marked', id: m.id });
+    } else if (m.type === 'stats') {
+      const elapsed = performance.now() - markAt;
+      const cpu = process.cpuUsage(markCpu);
+      const sorted = Float64Array.from(handlerMs).sort();
+      const stats: OverloadServerStats = {
+        type: 'stats',
+        id: m.id,
+        busy,
+        cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / elapsed,
+        eluPercent: 100 * performance.eventLoopUtilization(markElu).utilization,
+        handlerP50Ms: sorted[Math.floor(sorted.length * 0.5)] ?? Number.NaN,
+      };
       if (state !== undefined) {
         stats.limit = state.limit;
         stats.minRttMs = state.minRttSeconds * 1000;
         stats.baselineMs = state.baselineRttSeconds * 1000;
         stats.heldForBaselineMs = heldMs;
         heldMs = 0;
+        if (polls > 0) {
+          stats.limitMean = limitSum / polls;
+          stats.limitMin = limitMin;
+          stats.limitMax = limitMax;
+          stats.inFlightMean = inFlightSum / polls;
+        }
       }
       process.send?.(stats);
     } else if (m.type === 'stop') {

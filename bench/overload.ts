@@ -7,16 +7,27 @@
  * p50/p99 latency of the calls it admitted. Writes bench/overload.svg, bench/results/overload.json
  * and the table in bench/README.md (between the `overload` markers), and prints the table.
  *
- * `--quick` runs short steps (a smoke run that judges nothing).
+ * `--quick` runs short steps (a smoke run that judges nothing). `--node <line|path>` picks the Node
+ * the server and load processes run on (default Node 24, see node-binary.ts); `--render` rewrites
+ * the outputs from bench/results/overload.json without measuring.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchNode, describeNode } from './node-binary';
 import { CPU_MS, type OverloadServerStats, STATIC_HIGH, STATIC_LOW, WAIT_MS } from './overload-config';
 import type { ClosedLoopResult, OpenLoopResult } from './overload-load';
 
-const quick = process.argv.includes('--quick');
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    render: { type: 'boolean', default: false },
+    node: { type: 'string' },
+  },
+});
+const quick = args.quick;
 const STEP_SECONDS = quick ? 1 : 4;
 const STEPS = [0.5, 1, 1.5, 2, 2.5, 3];
 const DEADLINE_MS = 1000;
@@ -44,9 +55,22 @@ interface Child {
   stop(): void;
 }
 
+let measuredOn: ReturnType<typeof benchNode> | undefined;
+/** The Node the server and load processes run on, resolved once (only a measuring run needs it). */
+function node(): ReturnType<typeof benchNode> {
+  if (measuredOn === undefined) {
+    measuredOn = benchNode(args.node);
+    process.stderr.write(`bench:overload: measuring on ${describeNode(measuredOn)}\n`);
+  }
+  return measuredOn;
+}
+
 let nextId = 1;
 async function start(script: string, arg: string): Promise<Child & { port?: number }> {
-  const proc = fork(join(__dirname, script), [arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(join(__dirname, script), [arg], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execPath: node().path,
+  });
   const waiting = new Map<number, (m: unknown) => void>();
   let ready: (m: { port?: number }) => void = () => {};
   const readyP = new Promise<{ port?: number }>((r) => {
@@ -93,6 +117,19 @@ interface StepRow {
   maxLagMs: number;
   /** How long the server kept working after the step's last call was answered. */
   drainSeconds: number;
+  /** The server process's CPU time during the step, % of one core. */
+  serverCpuPercent: number;
+  /** The server's event-loop utilisation during the step, %. */
+  serverEluPercent: number;
+  /** Median time from the handler's start to its answer during the step, ms. */
+  handlerP50: number;
+  /** The load generator's CPU time during the step, % of one core. */
+  loadCpuPercent: number;
+  /** The adaptive limit sampled every 20 ms during the step: mean, min, max; and the mean calls in flight. */
+  limitMean?: number;
+  limitMin?: number;
+  limitMax?: number;
+  inFlightMean?: number;
 }
 
 const round = (n: number, digits = 0) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : Number.NaN);
@@ -105,6 +142,7 @@ async function step(
   capacity: number,
 ): Promise<StepRow> {
   const rate = capacity * multiple;
+  await server.request({ type: 'mark' });
   const r = await load.request<OpenLoopResult>({
     type: 'run',
     port: server.port,
@@ -112,7 +150,8 @@ async function step(
     seconds: STEP_SECONDS,
     deadlineMs: DEADLINE_MS,
   });
-  let stats = await server.request<OverloadServerStats>({ type: 'stats' });
+  const first = await server.request<OverloadServerStats>({ type: 'stats' });
+  let stats = first;
   const held = stats.heldForBaselineMs;
   // The servers share the machine: before the next step (another variant's), let this one finish
   // the work it still holds (without a limit, calls whose deadline passed are still worked on).
@@ -132,14 +171,25 @@ async function step(
     p99: round(r.admittedP99, 1),
     maxLagMs: round(r.maxLagMs, 1),
     drainSeconds: round((Date.now() - drainStart) / 1000, 1),
+    serverCpuPercent: round(first.cpuPercent),
+    serverEluPercent: round(first.eluPercent),
+    handlerP50: round(first.handlerP50Ms, 1),
+    loadCpuPercent: round(r.cpuPercent),
   };
   if (stats.limit !== undefined) row.limit = stats.limit;
   if (stats.baselineMs !== undefined) row.baselineMs = round(stats.baselineMs, 1);
   if (held !== undefined) row.heldForBaselineSeconds = round(held / 1000, 1);
+  if (first.limitMean !== undefined) {
+    row.limitMean = round(first.limitMean, 1);
+    row.limitMin = first.limitMin;
+    row.limitMax = first.limitMax;
+    row.inFlightMean = round(first.inFlightMean ?? Number.NaN, 1);
+  }
   console.log(
     `${LABELS[variant].padEnd(36)} ${`${multiple}x`.padStart(5)} goodput ${String(row.goodput).padStart(5)}/s` +
       ` rejected ${String(row.rejectedPerSecond).padStart(5)}/s deadline ${String(row.deadlineExceededPerSecond).padStart(4)}/s` +
-      ` p50 ${row.p50} ms p99 ${row.p99} ms${row.limit === undefined ? '' : ` limit ${row.limit} baseline ${row.baselineMs} ms (held ${row.heldForBaselineSeconds} s)`} (generator lag ${row.maxLagMs} ms, drained in ${row.drainSeconds} s)`,
+      ` p50 ${row.p50} ms p99 ${row.p99} ms cpu server ${row.serverCpuPercent}% load ${row.loadCpuPercent}% elu ${row.serverEluPercent}% handler p50 ${row.handlerP50} ms` +
+      `${row.limit === undefined ? '' : ` limit ${row.limit} (mean ${row.limitMean}, ${row.limitMin}-${row.limitMax}, in flight ${row.inFlightMean}) baseline ${row.baselineMs} ms (held ${row.heldForBaselineSeconds} s)`} (generator lag ${row.maxLagMs} ms, drained in ${row.drainSeconds} s)`,
   );
   return row;
 }
@@ -159,12 +209,12 @@ async function measureCapacity(load: Child): Promise<number> {
 
 function table(rows: StepRow[], capacity: number): string {
   const lines = [
-    '| variant | offered | goodput (OK/s) | % of capacity | refused/s | deadline exceeded/s | admitted p50 (ms) | admitted p99 (ms) | adaptive limit | adaptive baseline (ms) | held for a baseline measurement (s) | work left after the step (s) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | offered | goodput (OK/s) | % of capacity | refused/s | deadline exceeded/s | admitted p50 (ms) | admitted p99 (ms) | server CPU / event loop busy (%) | adaptive limit: mean (min-max) | adaptive baseline (ms) | held for a baseline measurement (s) | work left after the step (s) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${LABELS[r.variant]} | ${r.multiple}x (${r.offeredPerSecond}/s) | ${r.goodput} | ${Math.round((100 * r.goodput) / capacity)}% | ${r.rejectedPerSecond} | ${r.deadlineExceededPerSecond} | ${r.p50} | ${r.p99} | ${r.limit ?? ''} | ${r.baselineMs ?? ''} | ${r.heldForBaselineSeconds ?? ''} | ${r.drainSeconds} |`,
+      `| ${LABELS[r.variant]} | ${r.multiple}x (${r.offeredPerSecond}/s) | ${r.goodput} | ${Math.round((100 * r.goodput) / capacity)}% | ${r.rejectedPerSecond} | ${r.deadlineExceededPerSecond} | ${r.p50} | ${r.p99} | ${r.serverCpuPercent} / ${r.serverEluPercent} | ${r.limitMean === undefined ? '' : `${r.limitMean} (${r.limitMin}-${r.limitMax})`} | ${r.baselineMs ?? ''} | ${r.heldForBaselineSeconds ?? ''} | ${r.drainSeconds} |`,
     );
   }
   return lines.join('\n');
@@ -318,7 +368,7 @@ async function measure(): Promise<RunData> {
   const loadAverage = loadavg()
     .map((l) => l.toFixed(1))
     .join(' / ');
-  const machine = `${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`;
+  const machine = `${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), Node ${node().version}`;
   const when = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   return {
     when,
@@ -387,9 +437,7 @@ function report(data: RunData): void {
 /** `--render`: rewrite the SVG and the README section from bench/results/overload.json, without measuring. */
 async function main() {
   const resultsPath = join(ROOT, 'bench', 'results', 'overload.json');
-  const data = process.argv.includes('--render')
-    ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as RunData)
-    : await measure();
+  const data = args.render ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as RunData) : await measure();
   report(data);
 }
 

@@ -44,7 +44,10 @@ export interface AdaptiveConcurrencyOptions {
    * The baseline probe (Envoy's minRTT measurement, see `MinRttProbeOptions`): at start and every
    * minute or so the limit is held at 3 until 25 calls have ended, and their median RTT is the
    * baseline; once the median of recent calls is more than 25% above it the limit shrinks, however
-   * long that has lasted, so a steady queue cannot become the new normal. `false` runs Gradient2
+   * long that has lasted, so a steady queue cannot become the new normal. It also keeps the limit
+   * between 1x and 2x the calls the server has lately completed per baseline (Little's law), so
+   * the gradient's lag can neither idle the server nor queue far past it, and while it refuses
+   * calls it paces admissions, so freed slots are not refilled in one burst. `false` runs Gradient2
    * alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.
    */
   minRttProbe?: MinRttProbeOptions | false;
@@ -69,10 +72,13 @@ export interface AdaptiveConcurrencyOptions {
 }
 
 const UNKNOWN = 'unknown';
+/** The pacing bucket holds this share of the limit (at least one call). */
+const PACING_BUCKET = 0.1;
 /** How often, at most, the limiter announces its state on `signals.adaptiveConcurrency`. */
 const ANNOUNCE_EVERY_MS = 1000;
 
-class Partition implements AdaptivePartitionState {
+/** Exported for the tests' model server (test/overload-model.ts), not from the package. */
+export class Partition implements AdaptivePartitionState {
   limit = 1;
   inFlight = 0;
   rejections = 0;
@@ -91,8 +97,9 @@ type Resolve = (context: CallContext, metadata: Metadata) => Partition;
 /**
  * The limiter shared by every call through one `adaptiveConcurrency()` interceptor: the Gradient2
  * estimate, the calls in flight (in total and per partition), and the state the metrics read.
+ * Exported for the tests' model server (test/overload-model.ts), not from the package.
  */
-class AdaptiveLimiter implements AdaptiveConcurrencyState {
+export class AdaptiveLimiter implements AdaptiveConcurrencyState {
   inFlight = 0;
   readonly partitions: readonly Partition[];
   readonly details: string;
@@ -101,6 +108,10 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
   /** The probe's cap on the limit (its concurrency while it measures). */
   private cap = Number.POSITIVE_INFINITY;
   private lastAnnounced = Number.NEGATIVE_INFINITY;
+  // Pacing state: tokens in the bucket, when it was last refilled, when a call was last refused.
+  private tokens = 0;
+  private refilledAt = 0;
+  private refusedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: string,
@@ -108,10 +119,11 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
     probe: MinRttProbeOptions | false,
     shares: Readonly<Record<string, number>> | undefined,
     readonly now: () => number,
+    random: () => number = Math.random,
   ) {
     this.algorithm = new Gradient2(gradient2);
     if (probe !== false) {
-      this.probe = new MinRttProbe(probe, now());
+      this.probe = new MinRttProbe(probe, now(), random);
       this.cap = this.probe.options.concurrency;
     }
     const partitions = Object.entries(shares ?? {}).map(([n, share]) => new Partition(n, share));
@@ -156,26 +168,71 @@ class AdaptiveLimiter implements AdaptiveConcurrencyState {
       }
     }
     if (this.inFlight >= this.limit) {
-      if (this.partitions.length === 1 || partition.inFlight >= partition.limit) {
-        partition.rejections++;
-        return false;
-      }
-    }
+      if (this.partitions.length === 1 || partition.inFlight >= partition.limit)
+        return this.refuse(partition, now);
+    } else if (!this.paced(partition, now)) return this.refuse(partition, now);
     partition.inFlight++;
     this.inFlight++;
     return true;
   }
 
-  /** A call admitted at `start` with `inFlightAtStart` calls in flight (itself included) ended. */
-  release(partition: Partition, start: number, inFlightAtStart: number): void {
+  private refuse(partition: Partition, now: number): false {
+    partition.rejections++;
+    this.refusedAt = now;
+    return false;
+  }
+
+  /**
+   * Pacing (see `MinRttProbeOptions.pacing`): for one baseline after a refusal, admissions are
+   * spread at `pacing x limit / baseline` per ms with a bucket of a tenth of the limit, so the
+   * calls that queued in the socket while the event loop was busy do not all take the freed
+   * slots at the same instant. A partition under its guaranteed share is never paced.
+   */
+  private paced(partition: Partition, now: number): boolean {
+    const probe = this.probe;
+    const gain = probe?.options.pacing ?? 0;
+    const baseline = probe?.baseline ?? 0;
+    if (gain === 0 || baseline === 0) return true;
+    const limit = this.limit;
+    const bucket = Math.max(1, limit * PACING_BUCKET);
+    if (now - this.refusedAt > baseline) {
+      // No pressure: a burst of up to the limit is welcome, and the bucket starts full.
+      this.tokens = bucket;
+      this.refilledAt = now;
+      return true;
+    }
+    if (this.partitions.length > 1 && partition.inFlight < partition.limit) return true;
+    this.tokens = Math.min(bucket, this.tokens + ((now - this.refilledAt) * gain * limit) / baseline);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Calls ended so far: an admitted call notes it, so its end gives a completion rate (the probe's floor). */
+  get delivered(): number {
+    return this.probe?.delivered ?? 0;
+  }
+
+  /**
+   * A call admitted at `start` with `inFlightAtStart` calls in flight (itself included) and
+   * `deliveredAtStart` calls ended before it ended.
+   */
+  release(partition: Partition, start: number, inFlightAtStart: number, deliveredAtStart: number): void {
     partition.inFlight--;
     this.inFlight--;
     const now = this.now();
     const before = this.limit;
     const probe = this.probe;
-    if (probe?.onSample(start, now)) this.cap = Number.POSITIVE_INFINITY;
+    if (probe?.onSample(start, now, deliveredAtStart)) this.cap = Number.POSITIVE_INFINITY;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
-    this.algorithm.onSample(Math.max(now - start, 1e-3), inFlightAtStart, probe?.maxGradient);
+    this.algorithm.onSample(
+      Math.max(now - start, 1e-3),
+      inFlightAtStart,
+      probe?.maxGradient,
+      probe?.limitFloor,
+      probe?.limitCeiling,
+    );
     if (this.limit !== before) this.updatePartitions();
     if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);
   }
@@ -217,6 +274,7 @@ class AdaptiveCall extends HeldCall {
   private partition: Partition | undefined = undefined;
   private start = 0;
   private inFlightAtStart = 0;
+  private deliveredAtStart = 0;
 
   constructor(
     private readonly limiter: AdaptiveLimiter,
@@ -242,12 +300,18 @@ class AdaptiveCall extends HeldCall {
     this.partition = partition;
     this.start = now;
     this.inFlightAtStart = limiter.inFlight;
+    this.deliveredAtStart = limiter.delivered;
   }
 
   protected release(): void {
     if (this.state !== 'admitted') return;
     this.state = 'done';
-    this.limiter.release(this.partition as Partition, this.start, this.inFlightAtStart);
+    this.limiter.release(
+      this.partition as Partition,
+      this.start,
+      this.inFlightAtStart,
+      this.deliveredAtStart,
+    );
   }
 
   private reject(partition: Partition): void {

@@ -116,11 +116,19 @@ export class Gradient2 {
    * One completed call: its RTT (any unit, as long as it is always the same one) and the calls in
    * flight when it started (itself included). Returns the new limit.
    *
-   * `maxGradient` is not Netflix's: a bound on the gradient from outside, which
-   * `adaptiveConcurrency` derives from a baseline measured at low concurrency (see
-   * `min-rtt-probe.ts`). Left unbounded (the default), the arithmetic is exactly Netflix's.
+   * `maxGradient`, `floor` and `ceiling` are not Netflix's: a bound on the gradient, and bounds
+   * on the new estimate (the floor wins over the ceiling; `minLimit` and `maxLimit` over both)
+   * from outside, which `adaptiveConcurrency` derives from a baseline measured at low concurrency
+   * and the completion rate (see `min-rtt-probe.ts`). Left at their defaults, the arithmetic is
+   * exactly Netflix's.
    */
-  onSample(rtt: number, inFlight: number, maxGradient = Number.POSITIVE_INFINITY): number {
+  onSample(
+    rtt: number,
+    inFlight: number,
+    maxGradient = Number.POSITIVE_INFINITY,
+    floor = 0,
+    ceiling = Number.POSITIVE_INFINITY,
+  ): number {
     const o = this.o;
     let estimatedLimit = this.estimatedLimit;
     // Java passes `(int) estimatedLimit` to the queue size function.
@@ -139,7 +147,7 @@ export class Gradient2 {
     const gradient = Math.max(0.5, Math.min(1.0, (o.rttTolerance * longRtt) / shortRtt, maxGradient));
     let newLimit = estimatedLimit * gradient + queueSize;
     newLimit = estimatedLimit * (1 - o.smoothing) + newLimit * o.smoothing;
-    newLimit = Math.max(o.minLimit, Math.min(o.maxLimit, newLimit));
+    newLimit = Math.max(o.minLimit, Math.min(o.maxLimit, Math.max(Math.min(newLimit, ceiling), floor)));
     estimatedLimit = newLimit;
     this.estimatedLimit = estimatedLimit;
     return this.setLimit(Math.trunc(newLimit));

@@ -1,4 +1,4 @@
-import { check, resolveOptions } from '@weft/core';
+import { check, OptionError, resolveOptions } from '@weft/core';
 
 /**
  * A baseline latency measured the way Envoy's adaptive concurrency filter measures its minRTT
@@ -14,6 +14,21 @@ import { check, resolveOptions } from '@weft/core';
  * Gradient2's own gradient, so a queue that lasts long enough for Gradient2's long-term average
  * to catch up with it still reads as a queue. Medians on both sides: a few slow calls (a GC
  * pause, a busy neighbour) neither move the baseline nor shrink the limit.
+ *
+ * The probe also gives bounds for the limit from Little's law, as BBR sizes its congestion window
+ * (Cardwell et al., "BBR: Congestion-Based Congestion Control", 2016): calls in flight = completion
+ * rate x time per call, so carrying the highest completion rate seen lately at the baseline latency
+ * takes `maxRate * baseline` calls in flight. Below that the server idles while callers are refused.
+ * Why it is needed: the gradient reacts one call's time late (a call admitted now shows its
+ * latency when it ends), so under overload the limit overshoots, the queue it built shows, and the
+ * limit is cut past the point where the server has enough work, down to `minLimit`, and the server
+ * idles until the queue has drained and the limit has grown back. The floor cuts off that trough
+ * (and does not raise the limit above what the recent completions show); a ceiling of twice it
+ * (BBR's `cwnd_gain`) cuts off the peak, the queue the overshoot builds. The rate is BBR's
+ * delivery rate: per ended call, the calls that ended while it ran over its RTT (never over less
+ * than the baseline, so a burst of completions is not a rate), and the highest of the last 10 to
+ * 20 baselines counts (BBR keeps its bottleneck bandwidth over 10 round trips), so a server that
+ * got slower lowers both within that time.
  *
  * No timers: a measurement that is due starts at the next admission (with no calls, nothing needs
  * a limit). The clock and the random source are the caller's, so tests drive it exactly.
@@ -37,6 +52,29 @@ export interface MinRttProbeOptions {
   buffer?: number;
   /** Calls per window whose median RTT (`sampleRtt`) is compared with the baseline. Default `25`. */
   window?: number;
+  /**
+   * The limit is kept at or above `throughputFloor * maxRate * baseline`, where `maxRate` is the
+   * most calls per ms completed over the last 10 to 20 baselines (Little's law: the calls in
+   * flight it takes to keep completing them without a queue; BBR's bandwidth-delay product). `0`
+   * turns the floor off. Default `1`.
+   */
+  throughputFloor?: number;
+  /**
+   * The limit is kept at or below `throughputCeiling * maxRate * baseline` (never below
+   * `minLimit`): at most this many times the calls it takes to carry the recent peak rate, so the
+   * overshoot of a late gradient builds at most that much queue (BBR's `cwnd_gain` of 2). `0`
+   * turns the ceiling off. Default `2`.
+   */
+  throughputCeiling?: number;
+  /**
+   * For one baseline after a refusal, admissions are paced at `pacing x limit / baseline` per ms
+   * (a bucket of a tenth of the limit): under overload the calls that arrived while the event loop
+   * was busy would otherwise take every freed slot at once, their handlers would run in lockstep,
+   * and each would wait for the others' CPU while the CPU idles between the bursts. 1.25 is BBR's
+   * highest pacing gain while it probes. No pacing without a refusal (a burst up to the limit is
+   * admitted), nor for a partition under its share. `0` turns pacing off. Default `1.25`.
+   */
+  pacing?: number;
 }
 
 /**
@@ -50,7 +88,13 @@ export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Ob
   concurrency: 3,
   buffer: 0.25,
   window: 25,
+  throughputFloor: 1,
+  throughputCeiling: 2,
+  pacing: 1.25,
 });
+
+/** The completion rate is remembered over two buckets of this many baselines (BBR: 10 round trips). */
+const RATE_BUCKET_BASELINES = 10;
 
 type Resolved = Readonly<Required<MinRttProbeOptions>>;
 
@@ -67,6 +111,12 @@ export class MinRttProbe {
   maxGradient = Number.POSITIVE_INFINITY;
   /** Measurements completed. */
   measurements = 0;
+  /** Calls ended so far (every sample): what a call notes when admitted, to measure the completion rate. */
+  delivered = 0;
+  /** The floor on the limit: `throughputFloor * maxRate * baseline`; `0` before a baseline. */
+  limitFloor = 0;
+  /** The ceiling on the limit: `throughputCeiling * maxRate * baseline`; unbounded before a baseline. */
+  limitCeiling = Number.POSITIVE_INFINITY;
   readonly options: Resolved;
   /** While measuring: when the measurement started (earlier admissions don't count). While waiting: when the next is due. */
   private at: number;
@@ -75,6 +125,11 @@ export class MinRttProbe {
   private readonly samples: Float64Array;
   private readonly recent: Float64Array;
   private recentCount = 0;
+  // The windowed max of the completion rate (calls per ms): the current bucket's and the last one's.
+  private rateBucketStart = Number.NEGATIVE_INFINITY;
+  private rateMax = 0;
+  private ratePrevMax = 0;
+  private readonly rateKept: boolean;
 
   constructor(
     options: MinRttProbeOptions | undefined,
@@ -88,7 +143,19 @@ export class MinRttProbe {
       concurrency: check.positiveInteger,
       buffer: check.nonNegative,
       window: check.positiveInteger,
+      throughputFloor: check.nonNegative,
+      throughputCeiling: check.nonNegative,
+      pacing: check.nonNegative,
     });
+    const { throughputFloor, throughputCeiling } = this.options;
+    if (throughputCeiling > 0 && throughputCeiling < throughputFloor)
+      throw new OptionError(
+        'adaptiveConcurrency.minRttProbe',
+        'throughputCeiling',
+        'must not be below throughputFloor (or 0: off)',
+        throughputCeiling,
+      );
+    this.rateKept = throughputFloor > 0 || throughputCeiling > 0;
     this.samples = new Float64Array(this.options.requestCount);
     this.recent = new Float64Array(this.options.window);
     this.at = now;
@@ -109,10 +176,12 @@ export class MinRttProbe {
   }
 
   /**
-   * A call admitted at `start` ended at `end`. Returns true when it completed a measurement (the
-   * limit is no longer held).
+   * A call admitted at `start`, when `delivered` was `deliveredAtStart`, ended at `end`. Returns
+   * true when it completed a measurement (the limit is no longer held).
    */
-  onSample(start: number, end: number): boolean {
+  onSample(start: number, end: number, deliveredAtStart = this.delivered): boolean {
+    this.delivered++;
+    if (this.baseline > 0 && this.rateKept) this.onRate(start, end, deliveredAtStart);
     if (this.state === 'waiting') {
       const recent = this.recent;
       recent[this.recentCount++] = end - start;
@@ -137,6 +206,24 @@ export class MinRttProbe {
     this.maxGradient = Number.POSITIVE_INFINITY;
     this.recentCount = 0;
     return true;
+  }
+
+  /** BBR's delivery rate sample, its windowed max, and the floor they give. */
+  private onRate(start: number, end: number, deliveredAtStart: number): void {
+    const baseline = this.baseline;
+    const rate = (this.delivered - deliveredAtStart) / Math.max(end - start, baseline);
+    const bucket = RATE_BUCKET_BASELINES * baseline;
+    if (end - this.rateBucketStart >= bucket) {
+      // A bucket with no calls at all in between forgets the old one too.
+      this.ratePrevMax = end - this.rateBucketStart >= 2 * bucket ? 0 : this.rateMax;
+      this.rateMax = 0;
+      this.rateBucketStart = end;
+    }
+    if (rate > this.rateMax) this.rateMax = rate;
+    const needed = Math.max(this.rateMax, this.ratePrevMax) * baseline;
+    const o = this.options;
+    this.limitFloor = o.throughputFloor * needed;
+    if (o.throughputCeiling > 0) this.limitCeiling = o.throughputCeiling * needed;
   }
 }
 

@@ -344,6 +344,46 @@ describe('adaptiveConcurrency', () => {
       expect(rig.state.baselineRttSeconds).toBeCloseTo(0.1, 6);
     }, 60_000);
 
+    it('admits a burst up to the limit while nothing was refused, and paces admissions for one baseline after a refusal', async () => {
+      for (const pacing of [1.25, 0]) {
+        rig = await new Rig().start({
+          gradient2: { initialLimit: 20, minLimit: 20, maxLimit: 20 },
+          minRttProbe: { pacing },
+        });
+        await light(25, 3, 100); // baseline 100 ms
+        const burst = rig.calls(20);
+        await rig.parkedAtLeast(20);
+        expect((await Promise.all(rig.calls(1)))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
+        rig.releaseAfter(100);
+        expect((await Promise.all(burst)).map((r) => r.status.code)).toEqual(burst.map(() => grpc.status.OK));
+        // 100 ms after that refusal, 20 calls at once with 20 slots free: paced, the bucket (a tenth
+        // of the limit) admits 2 and refuses the rest; unpaced, all 20 get in.
+        const refused: number[] = [];
+        const next = rig.calls(20).map((c) =>
+          c.then((r) => {
+            if (r.status.code !== grpc.status.OK) refused.push(r.status.code);
+            return r;
+          }),
+        );
+        // Every call either parked (admitted) or refused; then count.
+        while (rig.parked.length + refused.length < 20) await new Promise((r) => setImmediate(r));
+        expect(refused).toEqual(refused.map(() => grpc.status.UNAVAILABLE));
+        expect(rig.parked).toHaveLength(pacing > 0 ? 2 : 20);
+        if (pacing > 0) {
+          // Refilled at 1.25 x 20 / 100 ms = 0.25 calls per ms: one more after 4 ms, not after 3.
+          rig.now += 3;
+          expect((await Promise.all(rig.calls(1)))[0]?.status.code).toBe(grpc.status.UNAVAILABLE);
+          rig.now += 4;
+          next.push(...rig.calls(1));
+          await rig.parkedAtLeast(3);
+        }
+        rig.releaseAfter(100);
+        await Promise.all(next);
+        await rig.harness.close();
+        rig = undefined;
+      }
+    });
+
     it('measures the baseline again once the interval (60 s, up to 10% jitter) has passed', async () => {
       rig = await new Rig().start({});
       await light(25, 3, 100);

@@ -19,6 +19,9 @@ describe('MinRttProbe', () => {
       concurrency: 3,
       buffer: 0.25,
       window: 25,
+      throughputFloor: 1,
+      throughputCeiling: 2,
+      pacing: 1.25,
     });
   });
 
@@ -120,6 +123,126 @@ describe('MinRttProbe', () => {
     expect(bounded.limit).toBe(200);
   });
 
+  describe("its floor from Little's law (BBR's bandwidth-delay product)", () => {
+    /**
+     * A steady stream: a call admitted every `every` ms from `from`, each taking `rtt`, in time
+     * order (each admission notes `delivered`, as the limiter does). Returns the time of the last end.
+     */
+    const steady = (probe: MinRttProbe, from: number, n: number, every: number, rtt: number): number => {
+      const noted: number[] = [];
+      let ended = 0;
+      for (let i = 0; i < n; i++) {
+        const at = from + i * every;
+        while (ended < i && from + ended * every + rtt <= at) {
+          probe.onSample(from + ended * every, from + ended * every + rtt, noted[ended]);
+          ended++;
+        }
+        noted.push(probe.delivered);
+      }
+      for (; ended < n; ended++)
+        probe.onSample(from + ended * every, from + ended * every + rtt, noted[ended]);
+      return from + (n - 1) * every + rtt;
+    };
+
+    it('keeps the limit at or above the calls completed per baseline: rate x baseline', () => {
+      const probe = new MinRttProbe({}, 0);
+      feed(probe, 0, 25, 100); // baseline 100 ms
+      expect(probe.limitFloor).toBe(0); // no rate before there is a baseline to multiply it with
+      // One call every 2.5 ms, 100 ms each: 40 in flight, 0.4 calls per ms.
+      steady(probe, 1000, 400, 2.5, 100);
+      expect(probe.limitFloor).toBeCloseTo(40, 0);
+      // Queued (150 ms each) at the same rate: still 40 needed to complete them without a queue.
+      steady(probe, 3000, 400, 2.5, 150);
+      expect(probe.limitFloor).toBeCloseTo(40, 0);
+    });
+
+    it('feeds Gradient2 the floor: the limit does not fall below it while latency is high', () => {
+      const probe = new MinRttProbe({}, 0);
+      const bounded = new Gradient2();
+      feed(probe, 0, 25, 100);
+      steady(probe, 1000, 400, 2.5, 100);
+      for (let i = 0; i < 200; i++) {
+        probe.onSample(2000, 2300, probe.delivered - 120); // 300 ms calls, 0.4 per ms still ending
+        bounded.onSample(300, bounded.limit, probe.maxGradient, probe.limitFloor);
+      }
+      expect(probe.maxGradient).toBeCloseTo(125 / 300, 12);
+      expect(bounded.limit).toBe(40);
+      // The same without the floor: minLimit.
+      const alone = new Gradient2();
+      for (let i = 0; i < 200; i++) alone.onSample(300, alone.limit, probe.maxGradient);
+      expect(alone.limit).toBe(20);
+    });
+
+    it('does not take a burst of completions for a rate: no interval shorter than the baseline', () => {
+      const probe = new MinRttProbe({}, 0);
+      feed(probe, 0, 25, 100);
+      // A 2 ms call during which 9 others ended: 10 / 100 ms, not 10 / 2 ms (a floor of 500).
+      probe.onSample(5000, 5002, probe.delivered - 9);
+      expect(probe.limitFloor).toBe(10);
+    });
+
+    it('forgets a rate after 10 to 20 baselines, so a server that got slower lowers it', () => {
+      const probe = new MinRttProbe({}, 0);
+      feed(probe, 0, 25, 100);
+      const end = steady(probe, 1000, 400, 2.5, 100); // 0.4 per ms until ~2100
+      expect(probe.limitFloor).toBeCloseTo(40, 0);
+      // Then one call every 10 ms: 0.1 per ms. Within 10 baselines (1 s) the old rate still counts...
+      steady(probe, end, 80, 10, 100);
+      expect(probe.limitFloor).toBeCloseTo(40, 0);
+      // ...after 20 (2 s) only the new one does.
+      steady(probe, end + 800, 200, 10, 100);
+      expect(probe.limitFloor).toBeCloseTo(10, 0);
+    });
+
+    it("keeps the limit at or below twice that (BBR's cwnd_gain), however fast the calls are", () => {
+      const probe = new MinRttProbe({}, 0);
+      feed(probe, 0, 25, 100);
+      steady(probe, 1000, 400, 2.5, 100);
+      expect(probe.limitCeiling).toBeCloseTo(80, 0);
+      // Calls at the baseline: the gradient is 1 and Gradient2 alone would grow to maxLimit.
+      const bounded = new Gradient2();
+      const alone = new Gradient2();
+      for (let i = 0; i < 500; i++) {
+        bounded.onSample(100, bounded.limit, probe.maxGradient, probe.limitFloor, probe.limitCeiling);
+        alone.onSample(100, alone.limit, probe.maxGradient, probe.limitFloor);
+      }
+      expect(bounded.limit).toBe(80);
+      expect(alone.limit).toBe(200);
+      // Never below minLimit, and the floor wins over a ceiling set below it.
+      const slow = new Gradient2();
+      for (let i = 0; i < 100; i++) slow.onSample(100, slow.limit, 1, 0, 5);
+      expect(slow.limit).toBe(20);
+      const crossed = new Gradient2();
+      for (let i = 0; i < 100; i++) crossed.onSample(100, crossed.limit, 1, 50, 30);
+      expect(crossed.limit).toBe(50);
+    });
+
+    it('is scaled by throughputFloor and throughputCeiling, each off at 0', () => {
+      const probe = new MinRttProbe({ throughputFloor: 0.5, throughputCeiling: 3 }, 0);
+      feed(probe, 0, 25, 100);
+      steady(probe, 1000, 400, 2.5, 100);
+      expect(probe.limitFloor).toBeCloseTo(20, 0);
+      expect(probe.limitCeiling).toBeCloseTo(120, 0);
+      const off = new MinRttProbe({ throughputFloor: 0, throughputCeiling: 0 }, 0);
+      feed(off, 0, 25, 100);
+      steady(off, 1000, 400, 2.5, 100);
+      expect(off.limitFloor).toBe(0);
+      expect(off.limitCeiling).toBe(Number.POSITIVE_INFINITY);
+    });
+
+    it('is scaled by throughputFloor, and off at 0', () => {
+      for (const [factor, floor] of [
+        [0.5, 20],
+        [0, 0],
+      ] as const) {
+        const probe = new MinRttProbe({ throughputFloor: factor }, 0);
+        feed(probe, 0, 25, 100);
+        steady(probe, 1000, 400, 2.5, 100);
+        expect(probe.limitFloor).toBeCloseTo(floor, 0);
+      }
+    });
+  });
+
   it('rejects settings it cannot use, naming the option', () => {
     expect(() => new MinRttProbe({ requestCount: 0 }, 0)).toThrow(OptionError);
     expect(() => new MinRttProbe({ concurrency: 1.5 }, 0)).toThrow(/concurrency/);
@@ -127,5 +250,9 @@ describe('MinRttProbe', () => {
     expect(() => new MinRttProbe({ interval: 0 }, 0)).toThrow(/interval/);
     expect(() => new MinRttProbe({ buffer: -0.1 }, 0)).toThrow(/buffer/);
     expect(() => new MinRttProbe({ window: 0 }, 0)).toThrow(/window/);
+    expect(() => new MinRttProbe({ throughputFloor: -1 }, 0)).toThrow(/throughputFloor/);
+    expect(() => new MinRttProbe({ throughputCeiling: 0.5 }, 0)).toThrow(/throughputCeiling/);
+    expect(() => new MinRttProbe({ throughputCeiling: 0, throughputFloor: 3 }, 0)).not.toThrow();
+    expect(() => new MinRttProbe({ pacing: -1 }, 0)).toThrow(/pacing/);
   });
 });
