@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HS256_TOKEN } from './credentials';
 import type { LoadRequest, LoadResult } from './load-process';
+import { median } from './median';
 import { benchNode, describeNode } from './node-binary';
 import type { ControlMessage } from './proto';
 import { serverVariants } from './server-variants';
@@ -108,14 +109,6 @@ async function measure(variant: string): Promise<{ bytes: number; collections: n
   server.send({ type: 'stop' });
   await new Promise((resolve) => server.once('exit', resolve));
   return { bytes: (after - before + freed) / result.calls, collections };
-}
-
-function median(list: number[]): number {
-  const sorted = [...list].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 async function main() {

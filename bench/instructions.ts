@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { clientVariants } from './client-variants';
 import { HS256_TOKEN } from './credentials';
 import type { LoadRequest, LoadResult } from './load-process';
+import { median } from './median';
 import { benchNode, describeNode } from './node-binary';
 import type { ControlMessage } from './proto';
 import { serverVariants } from './server-variants';
@@ -142,14 +143,6 @@ async function measure(side: 'server' | 'client', variant: string, round: number
   rmSync(dir, { recursive: true, force: true });
   if (instructions === 0) throw new Error(`no callgrind dump for ${variant}`);
   return instructions / result.calls;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 async function main() {
