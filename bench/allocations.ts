@@ -96,8 +96,10 @@ async function measure(variant: string): Promise<{ bytes: number; collections: n
   const after = await heapUsed();
   let freed = 0;
   let collections = 0;
-  // Node 22 and later name the sizes start_/end_object_size, Node 20 total_size_before/_after.
-  const sizes = / (?:start_object_size|total_size_before)=(\d+) (?:end_object_size|total_size_after)=(\d+)/g;
+  // Node 22 and 24 print `start_object_size=N end_object_size=N`, Node 20 `total_size_before=N
+  // total_size_after=N`, Node 26 JSON (`"start_object_size":N,"end_object_size":N`).
+  const sizes =
+    /"?(?:start_object_size|total_size_before)"?[=:](\d+)[ ,]"?(?:end_object_size|total_size_after)"?[=:](\d+)/g;
   for (const m of trace.slice(from).matchAll(sizes)) {
     freed += Number(m[1]) - Number(m[2]);
     collections++;
