@@ -382,8 +382,13 @@ scrape_configs:
       const [perMethod] = a66Panel('Attempts per call by method');
       const rows = await series(perMethod as string);
       expect(probeOf(rows).value).toBe(1);
+      // GetUser: attempts per call near 1, not exactly. Its retries (the load's injected faults,
+      // asserted through A96 below) add attempts, while calls the load's breaker or throttle refuse
+      // locally are calls without one, and the two counters are read at different moments of a
+      // call: one CI run read 0.997.
       const getUser = rows.find((r) => r.grpc_method === 'weft.demo.v1.UserService/GetUser');
-      expect(getUser?.value).toBeGreaterThan(1);
+      expect(getUser?.value).toBeGreaterThan(0.9);
+      expect(getUser?.value).toBeLessThan(2);
       const [retries] = a66Panel(RETRIES_PANEL);
       const retried = await series(retries as string);
       // The panel shows GetUser (its rate may already be 0: the load's retries can fall outside the
