@@ -242,7 +242,7 @@ const GROWTH_MS = 50;
  * ran past its deadline (at most 0.1%), the server had no work left when the step's last call was
  * answered, and the latency did not grow through the step (a growing queue: the server is not
  * keeping up, and the calls answered after the step, all OK within their deadline, would count
- * goodput the server cannot keep up). The closed loop reads low (calls that arrive together wait
+ * as goodput a rate the server cannot keep up with). The closed loop reads low (calls that arrive together wait
  * together, then burn the CPU together); a plain "best goodput of any step" reads high (it counts
  * the queue a 4 s step builds as goodput).
  */
