@@ -33,6 +33,13 @@ export interface OpenLoopResult {
   /** Latency (ms from the scheduled send) of admitted calls: all but the refused ones. */
   admittedP50: number;
   admittedP99: number;
+  /**
+   * Median latency of the admitted calls due in the second quarter of the step, and of those due
+   * in its last quarter (ms): when the server keeps up the two are about equal; when it does not,
+   * its queue, and so the latency, grows through the step (overload.ts's capacity search).
+   */
+  secondQuarterP50: number;
+  lastQuarterP50: number;
   /** How far behind schedule the generator fell at worst, in ms (large = the generator was starved). */
   maxLagMs: number;
   /** This process's CPU time (user + system) from the first send to the last answer, % of one core. */
@@ -105,6 +112,8 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
   const service = serviceFor(req.port);
   const total = Math.round(req.rate * req.seconds);
   const admitted = new Float64Array(total);
+  // The same latencies by due index (NaN: refused), to see whether the queue grew during the step.
+  const byDue = new Float64Array(total).fill(Number.NaN);
   let nAdmitted = 0;
   let ok = 0;
   let rejected = 0;
@@ -117,6 +126,14 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
     const finish = () => {
       const cpu = process.cpuUsage(cpuStart);
       const sorted = admitted.subarray(0, nAdmitted).sort();
+      const quarterP50 = (q: number) =>
+        percentile(
+          byDue
+            .slice(Math.floor((q * total) / 4), Math.floor(((q + 1) * total) / 4))
+            .filter((v) => !Number.isNaN(v))
+            .sort(),
+          0.5,
+        );
       resolve({
         type: 'result',
         id: req.id,
@@ -128,6 +145,8 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
         otherErrors,
         admittedP50: percentile(sorted, 0.5),
         admittedP99: percentile(sorted, 0.99),
+        secondQuarterP50: quarterP50(1),
+        lastQuarterP50: quarterP50(3),
         maxLagMs: loop.maxLagMs(),
         cpuPercent: (100 * (cpu.user + cpu.system)) / 1000 / (performance.now() - start),
       });
@@ -139,6 +158,7 @@ function run(req: OpenLoopRequest): Promise<OpenLoopResult> {
         if (code === grpc.status.UNAVAILABLE || code === grpc.status.RESOURCE_EXHAUSTED) rejected++;
         else {
           admitted[nAdmitted++] = latency;
+          byDue[i] = latency;
           if (code === grpc.status.OK) ok++;
           else if (code === grpc.status.DEADLINE_EXCEEDED) deadlineExceeded++;
           else otherErrors++;
