@@ -135,6 +135,31 @@ interface StepRow {
 
 const round = (n: number, digits = 0) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : Number.NaN);
 
+/**
+ * Offers `rate` calls/s to `server` open-loop for `seconds`, then lets it finish the work it still
+ * holds (without a limit, calls whose deadline passed are still worked on): the servers share the
+ * machine, and the next step must not pay for this one. `first` is the server's state right after
+ * the step, `stats` after the drain.
+ */
+async function offer(server: Child & { port?: number }, load: Child, rate: number, seconds: number) {
+  await server.request({ type: 'mark' });
+  const r = await load.request<OpenLoopResult>({
+    type: 'run',
+    port: server.port,
+    rate,
+    seconds,
+    deadlineMs: DEADLINE_MS,
+  });
+  const first = await server.request<OverloadServerStats>({ type: 'stats' });
+  let stats = first;
+  const drainStart = Date.now();
+  while (stats.busy > 0 && Date.now() - drainStart < 60_000) {
+    await new Promise((done) => setTimeout(done, 100));
+    stats = await server.request<OverloadServerStats>({ type: 'stats' });
+  }
+  return { r, first, stats, drainSeconds: (Date.now() - drainStart) / 1000 };
+}
+
 async function step(
   load: Child,
   server: Child & { port?: number },
@@ -143,24 +168,8 @@ async function step(
   capacity: number,
 ): Promise<StepRow> {
   const rate = capacity * multiple;
-  await server.request({ type: 'mark' });
-  const r = await load.request<OpenLoopResult>({
-    type: 'run',
-    port: server.port,
-    rate,
-    seconds: STEP_SECONDS,
-    deadlineMs: DEADLINE_MS,
-  });
-  const first = await server.request<OverloadServerStats>({ type: 'stats' });
-  let stats = first;
-  const held = stats.heldForBaselineMs;
-  // The servers share the machine: before the next step (another variant's), let this one finish
-  // the work it still holds (without a limit, calls whose deadline passed are still worked on).
-  const drainStart = Date.now();
-  while (stats.busy > 0 && Date.now() - drainStart < 60_000) {
-    await new Promise((r) => setTimeout(r, 100));
-    stats = await server.request<OverloadServerStats>({ type: 'stats' });
-  }
+  const { r, first, stats, drainSeconds } = await offer(server, load, rate, STEP_SECONDS);
+  const held = first.heldForBaselineMs;
   const row: StepRow = {
     variant,
     multiple,
@@ -171,7 +180,7 @@ async function step(
     p50: round(r.admittedP50, 1),
     p99: round(r.admittedP99, 1),
     maxLagMs: round(r.maxLagMs, 1),
-    drainSeconds: round((Date.now() - drainStart) / 1000, 1),
+    drainSeconds: round(drainSeconds, 1),
     serverCpuPercent: round(first.cpuPercent),
     serverEluPercent: round(first.eluPercent),
     handlerP50: round(first.handlerP50Ms, 1),
@@ -254,21 +263,8 @@ async function openLoopCapacity(
   const closed = await closedLoopCapacity(load, server);
   const probes: CapacityProbe[] = [];
   const attempt = async (rate: number): Promise<boolean> => {
-    await server.request({ type: 'mark' });
-    const r = await load.request<OpenLoopResult>({
-      type: 'run',
-      port: server.port,
-      rate,
-      seconds: CAPACITY_STEP_SECONDS,
-      deadlineMs: DEADLINE_MS,
-    });
-    let stats = await server.request<OverloadServerStats>({ type: 'stats' });
-    const workLeft = stats.busy;
-    const drainStart = Date.now();
-    while (stats.busy > 0 && Date.now() - drainStart < 60_000) {
-      await new Promise((done) => setTimeout(done, 100));
-      stats = await server.request<OverloadServerStats>({ type: 'stats' });
-    }
+    const { r, first } = await offer(server, load, rate, CAPACITY_STEP_SECONDS);
+    const workLeft = first.busy;
     const growthMs = r.lastQuarterP50 - r.secondQuarterP50;
     const sustained =
       r.deadlineExceeded <= 0.001 * r.offered &&
