@@ -14,6 +14,7 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { AllocationSite } from './allocation-sites';
 import { HS256_TOKEN } from './credentials';
 import type { LoadRequest, LoadResult } from './load-process';
 import { median } from './median';
@@ -31,6 +32,13 @@ const { values } = parseArgs({
     workload: { type: 'string', default: 'unary' },
     /** The Node binary to measure (a path or a line such as `24`); bench/node-binary.ts. */
     node: { type: 'string' },
+    /**
+     * Also list the N functions that allocate the most per call (V8's sampling heap profiler over
+     * the window, freed objects included: bench/allocation-sites.ts), for the last round of each
+     * variant. The profiler's own work changes nothing in the bytes counted: they come from the
+     * collector's trace as always.
+     */
+    sites: { type: 'string' },
   },
 });
 const node = benchNode(values.node);
@@ -49,8 +57,11 @@ function next<M extends Message['type']>(child: ReturnType<typeof fork>, type: M
   });
 }
 
-/** Bytes allocated per call by one server variant, in one window. */
-async function measure(variant: string): Promise<{ bytes: number; collections: number }> {
+/** Bytes allocated per call by one server variant, in one window (and its allocation sites when asked). */
+async function measure(
+  variant: string,
+  withSites: boolean,
+): Promise<{ bytes: number; collections: number; sites: AllocationSite[] }> {
   const server = fork(join(__dirname, 'server-process.js'), [variant], {
     execPath: node.path,
     execArgv: ['--trace-gc-nvp'],
@@ -89,11 +100,18 @@ async function measure(variant: string): Promise<{ bytes: number; collections: n
   const calls = Number(values.calls);
   await run(calls); // warm-up: JIT, connection, the heap's steady size
   await settle();
+  const sites = async (type: 'sites-start' | 'sites-stop') => {
+    const reply = next(server, 'sites');
+    server.send({ type });
+    return (await reply).sites;
+  };
+  if (withSites) await sites('sites-start');
   const before = await heapUsed();
   const from = trace.length;
   const result = await run(calls);
   await settle();
   const after = await heapUsed();
+  const allocated = withSites ? await sites('sites-stop') : [];
   let freed = 0;
   let collections = 0;
   // Node 22 and 24 print `start_object_size=N end_object_size=N`, Node 20 `total_size_before=N
@@ -110,7 +128,8 @@ async function measure(variant: string): Promise<{ bytes: number; collections: n
   loader.send({ type: 'stop' });
   server.send({ type: 'stop' });
   await new Promise((resolve) => server.once('exit', resolve));
-  return { bytes: (after - before + freed) / result.calls, collections };
+  const perCall = allocated.map(({ site, bytes }) => ({ site, bytes: bytes / result.calls }));
+  return { bytes: (after - before + freed) / result.calls, collections, sites: perCall };
 }
 
 async function main() {
@@ -120,10 +139,13 @@ async function main() {
   process.stdout.write(`${describeNode(node)}\n`);
   const runs = new Map<string, number[]>(names.map((name) => [name, []]));
   const repeat = Math.max(1, Number(values.repeat));
+  const topSites = Number(values.sites ?? 0);
+  const sitesOf = new Map<string, AllocationSite[]>();
   for (let round = 1; round <= repeat; round++) {
     for (const name of names) {
-      const { bytes, collections } = await measure(name);
+      const { bytes, collections, sites } = await measure(name, topSites > 0 && round === repeat);
       runs.get(name)?.push(bytes);
+      if (sites.length > 0) sitesOf.set(name, sites);
       process.stderr.write(
         `server ${name} (round ${round}/${repeat}): ${Math.round(bytes)} bytes/call, ${collections} collections\n`,
       );
@@ -139,6 +161,14 @@ async function main() {
     process.stdout.write(
       `| ${name} | ${Math.round(bytes)} | ${list.map(Math.round).join(', ')} | ${above} |\n`,
     );
+  }
+  for (const [name, sites] of sitesOf) {
+    process.stdout.write(
+      `\n${name}: the ${topSites} functions that allocate the most (sampled estimate, bytes per call)\n\n| bytes per call | function (script:line) |\n|---|---|\n`,
+    );
+    for (const { site, bytes } of sites.slice(0, topSites)) {
+      process.stdout.write(`| ${Math.round(bytes)} | ${site.replaceAll('|', '\\|')} |\n`);
+    }
   }
 }
 

@@ -3,6 +3,8 @@ import type * as grpcTypes from '@grpc/grpc-js';
 
 export const clientVariants: Record<string, () => grpcTypes.Interceptor[]> = {
   bare: () => [],
+  /** Bare grpc-js with a 10 s deadline on every call (`deadlineCallOptions`): what a deadline costs grpc-js itself. */
+  'ref:grpc-deadline': () => [],
   logging: () => {
     const { clientLogging } = require('@weft/core') as typeof import('@weft/core');
     const nullLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -57,4 +59,13 @@ export const clientVariants: Record<string, () => grpcTypes.Interceptor[]> = {
       circuitBreaker: circuitBreaker(),
     });
   },
+};
+
+/**
+ * Call options a reference variant passes on every call, without an interceptor. A deadline is
+ * the one worth a reference: grpc-js then sends `grpc-timeout` and runs a timer per call, work
+ * that `clientDeadline` causes but does not do.
+ */
+export const referenceCallOptions: Record<string, () => grpcTypes.CallOptions> = {
+  'ref:grpc-deadline': () => ({ deadline: Date.now() + 10_000 }),
 };

@@ -140,6 +140,10 @@ async function measure(side: 'server' | 'client', variant: string, round: number
       }
     }
   }
+  // `--perf-basic-prof` also makes V8 write its own log into the working directory: not wanted.
+  for (const file of readdirSync('.')) {
+    if (file.startsWith('isolate-') && file.endsWith(`-${counted.pid}-v8.log`)) rmSync(file);
+  }
   rmSync(dir, { recursive: true, force: true });
   if (instructions === 0) throw new Error(`no callgrind dump for ${variant}`);
   return instructions / result.calls;

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { TestServiceClient } from '../test/generated/weft/test/TestService';
-import { clientVariants } from './client-variants';
+import { clientVariants, referenceCallOptions } from './client-variants';
 import { loadEchoProto, thisNode, type Workload } from './proto';
 
 export interface LoadRequest {
@@ -32,6 +32,7 @@ const clients = new Map<number, TestServiceClient>();
 const variant = process.argv[2] ?? 'bare';
 const interceptors = clientVariants[variant]?.();
 if (interceptors === undefined) throw new Error(`unknown client variant "${variant}"`);
+const callOptions = referenceCallOptions[variant];
 
 function clientFor(port: number): TestServiceClient {
   let client = clients.get(port);
@@ -50,7 +51,9 @@ function once(client: TestServiceClient, workload: Workload, authorization: stri
   metadata.set('authorization', authorization);
   return new Promise((resolve) => {
     if (workload === 'unary') {
-      client.Unary({ message: 'ping' }, metadata, (error) => resolve(error === null));
+      const done = (error: grpc.ServiceError | null) => resolve(error === null);
+      if (callOptions === undefined) client.Unary({ message: 'ping' }, metadata, done);
+      else client.Unary({ message: 'ping' }, metadata, callOptions(), done);
       return;
     }
     const stream = client.ServerStream({ message: 'ping', count: 10 }, metadata);

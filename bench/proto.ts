@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from '../test/generated/test';
+import type { AllocationSite } from './allocation-sites';
 
 // Resolved from the working directory: the compiled bench runs from bench/dist/bench/.
 export const PROTO_PATH = join(process.cwd(), 'proto', 'test.proto');
@@ -36,4 +37,5 @@ export const thisNode = (): NodeInfo => ({ version: process.version, path: proce
 export type ControlMessage =
   | { type: 'ready'; port: number; token?: string; node?: NodeInfo }
   | { type: 'cpu'; id: number; cpu: CpuSample; heap: number; handles: number; stats?: Record<string, number> }
+  | { type: 'sites'; sites: AllocationSite[] }
   | { type: 'error'; message: string };

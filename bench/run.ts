@@ -38,6 +38,11 @@ const { values } = parseArgs({
      * `--pin none` leaves placement to the scheduler.
      */
     pin: { type: 'string' },
+    /**
+     * Extra flags for the measured processes (servers and load), e.g. `--single-threaded-gc` to
+     * keep the collector on the main thread as `bench:instructions` does (`--single-threaded`).
+     */
+    'node-flags': { type: 'string', default: '' },
   },
 });
 
@@ -69,7 +74,7 @@ const [serverCpus, loadCpus] = pinning === 'none' ? [undefined, undefined] : pin
 
 // Plain node on the compiled bench (npm run bench compiles it first): a TypeScript loader would
 // transform weft's code and not grpc-js's, and skew the comparison.
-const execArgv = ['--expose-gc'];
+const execArgv = ['--expose-gc', ...values['node-flags'].split(/\s+/).filter(Boolean)];
 const node = benchNode(values.node);
 process.stderr.write(`bench: measuring on ${describeNode(node)}\n`);
 

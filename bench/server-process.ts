@@ -3,6 +3,7 @@
  * its CPU time can be read alone. Forked by run.ts; talks over IPC.
  */
 
+import { startSites, stopSites } from './allocation-sites';
 import { type ControlMessage, thisNode } from './proto';
 import { serverVariants } from './server-variants';
 
@@ -23,7 +24,11 @@ async function main() {
   const port = await server.listen('127.0.0.1:0');
   const send = (m: ControlMessage) => process.send?.(m);
   process.on('message', (m: { type: string; id: number; gc?: boolean }) => {
-    if (m.type === 'cpu') {
+    if (m.type === 'sites-start') {
+      void startSites().then(() => send({ type: 'sites', sites: [] }));
+    } else if (m.type === 'sites-stop') {
+      void stopSites().then((sites) => send({ type: 'sites', sites }));
+    } else if (m.type === 'cpu') {
       if (m.gc && global.gc) global.gc();
       send({
         type: 'cpu',
