@@ -34,9 +34,9 @@ const { values } = parseArgs({
     node: { type: 'string' },
     /**
      * Also list the N functions that allocate the most per call (V8's sampling heap profiler over
-     * the window, freed objects included: bench/allocation-sites.ts), for the last round of each
-     * variant. The profiler's own work changes nothing in the bytes counted: they come from the
-     * collector's trace as always.
+     * a window, freed objects included: bench/allocation-sites.ts), from one extra window per
+     * variant after the counted rounds: the profiler allocates too, so that window's bytes are
+     * not in the table.
      */
     sites: { type: 'string' },
   },
@@ -143,14 +143,14 @@ async function main() {
   const sitesOf = new Map<string, AllocationSite[]>();
   for (let round = 1; round <= repeat; round++) {
     for (const name of names) {
-      const { bytes, collections, sites } = await measure(name, topSites > 0 && round === repeat);
+      const { bytes, collections } = await measure(name, false);
       runs.get(name)?.push(bytes);
-      if (sites.length > 0) sitesOf.set(name, sites);
       process.stderr.write(
         `server ${name} (round ${round}/${repeat}): ${Math.round(bytes)} bytes/call, ${collections} collections\n`,
       );
     }
   }
+  if (topSites > 0) for (const name of names) sitesOf.set(name, (await measure(name, true)).sites);
   const bare = runs.has('bare') ? median(runs.get('bare') ?? []) : undefined;
   process.stdout.write(
     `\n| variant | bytes allocated per call (median of ${repeat}) | runs | above bare |\n|---|---|---|---|\n`,
