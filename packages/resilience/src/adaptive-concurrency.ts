@@ -184,9 +184,12 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
 
   /**
    * Pacing (see `MinRttProbeOptions.pacing`): for one baseline after a refusal, admissions are
-   * spread at `pacing x limit / baseline` per ms with a bucket of a tenth of the limit, so the
-   * calls that queued in the socket while the event loop was busy do not all take the freed
-   * slots at the same instant. A partition under its guaranteed share is never paced.
+   * spread at `pacing x maxRate` per ms (BBR's pacing rate: its gain times the bottleneck rate it
+   * measured), from a bucket of a tenth of the limit, so the calls that queued in the socket while
+   * the event loop was busy do not all take the freed slots at the same instant, and the handlers'
+   * timers do not all fall due together one round trip later. Without a measured rate (the
+   * throughput bounds off) the pace is `pacing x limit / baseline`. A partition under its
+   * guaranteed share is never paced.
    */
   private paced(partition: Partition, now: number): boolean {
     const probe = this.probe;
@@ -202,7 +205,9 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
       return true;
     }
     if (this.partitions.length > 1 && partition.inFlight < partition.limit) return true;
-    this.tokens = Math.min(bucket, this.tokens + ((now - this.refilledAt) * gain * limit) / baseline);
+    const maxRate = (probe as MinRttProbe).maxRate;
+    const pace = maxRate > 0 ? gain * maxRate : (gain * limit) / baseline;
+    this.tokens = Math.min(bucket, this.tokens + (now - this.refilledAt) * pace);
     this.refilledAt = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;

@@ -67,11 +67,15 @@ export interface MinRttProbeOptions {
    */
   throughputCeiling?: number;
   /**
-   * For one baseline after a refusal, admissions are paced at `pacing x limit / baseline` per ms
-   * (a bucket of a tenth of the limit): under overload the calls that arrived while the event loop
-   * was busy would otherwise take every freed slot at once, their handlers would run in lockstep,
-   * and each would wait for the others' CPU while the CPU idles between the bursts. 1.25 is BBR's
-   * highest pacing gain while it probes. No pacing without a refusal (a burst up to the limit is
+   * For one baseline after a refusal, admissions are paced at `pacing x maxRate` per ms (BBR's
+   * pacing rate: gain x the bottleneck rate it measured; a bucket of a tenth of the limit):
+   * under overload the calls that arrived while the event loop was busy would otherwise take
+   * every freed slot at once, their handlers' timers would fall due in the same ms one round trip
+   * later and burn back to back, and the CPU would idle between the bursts. The gain must be above
+   * 1: the rate measured is the rate admitted, so at 1 it never grows past what the server
+   * completed while the baseline was measured. 1.25 is BBR's pacing gain while it probes for more
+   * bandwidth. Without a measured rate (both throughput bounds off) the pace is
+   * `pacing x limit / baseline`. No pacing without a refusal (a burst up to the limit is
    * admitted), nor for a partition under its share. `0` turns pacing off. Default `1.25`.
    */
   pacing?: number;
@@ -206,6 +210,11 @@ export class MinRttProbe {
     this.maxGradient = Number.POSITIVE_INFINITY;
     this.recentCount = 0;
     return true;
+  }
+
+  /** The highest completion rate (calls per ms) of the last 10 to 20 baselines; `0` before one. */
+  get maxRate(): number {
+    return Math.max(this.rateMax, this.ratePrevMax);
   }
 
   /** BBR's delivery rate sample, its windowed max, and the floor they give. */
