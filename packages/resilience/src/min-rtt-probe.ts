@@ -27,8 +27,11 @@ import { check, OptionError, resolveOptions } from '@weft/core';
  * (BBR's `cwnd_gain`) cuts off the peak, the queue the overshoot builds. The rate is BBR's
  * delivery rate: per ended call, the calls that ended while it ran over its RTT (never over less
  * than the baseline, so a burst of completions is not a rate), and the highest of the last 10 to
- * 20 baselines counts (BBR keeps its bottleneck bandwidth over 10 round trips), so a server that
- * got slower lowers both within that time.
+ * 20 round trips counts (BBR keeps its bottleneck bandwidth over 10 round trips; a round ends when
+ * a call admitted after it began ends), so a server that got slower lowers both within that many
+ * round trips of calls, while a server with no calls keeps its estimate (idle time is no
+ * evidence that it changed). The pace of admissions while refusing (`pacing`) follows the same
+ * rate.
  *
  * No timers: a measurement that is due starts at the next admission (with no calls, nothing needs
  * a limit). The clock and the random source are the caller's, so tests drive it exactly.
@@ -54,7 +57,7 @@ export interface MinRttProbeOptions {
   window?: number;
   /**
    * The limit is kept at or above `throughputFloor * maxRate * baseline`, where `maxRate` is the
-   * most calls per ms completed over the last 10 to 20 baselines (Little's law: the calls in
+   * most calls per ms completed over the last 10 to 20 round trips (Little's law: the calls in
    * flight it takes to keep completing them without a queue; BBR's bandwidth-delay product). `0`
    * turns the floor off. Default `1`.
    */
@@ -97,8 +100,8 @@ export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Ob
   pacing: 1.25,
 });
 
-/** The completion rate is remembered over two buckets of this many baselines (BBR: 10 round trips). */
-const RATE_BUCKET_BASELINES = 10;
+/** The completion rate is remembered over two buckets of this many round trips (BBR: 10). */
+const RATE_BUCKET_ROUNDS = 10;
 
 type Resolved = Readonly<Required<MinRttProbeOptions>>;
 
@@ -129,8 +132,12 @@ export class MinRttProbe {
   private readonly samples: Float64Array;
   private readonly recent: Float64Array;
   private recentCount = 0;
-  // The windowed max of the completion rate (calls per ms): the current bucket's and the last one's.
-  private rateBucketStart = Number.NEGATIVE_INFINITY;
+  // The windowed max of the completion rate (calls per ms): the current bucket's and the last one's,
+  // the buckets counted in round trips (BBR's `round_count`): a round ends when a call admitted
+  // after it began ends (`delivered` had reached `nextRoundDelivered` when it was admitted).
+  private rounds = 0;
+  private nextRoundDelivered = 0;
+  private rateBucketRound = 0;
   private rateMax = 0;
   private ratePrevMax = 0;
   private readonly rateKept: boolean;
@@ -212,7 +219,7 @@ export class MinRttProbe {
     return true;
   }
 
-  /** The highest completion rate (calls per ms) of the last 10 to 20 baselines; `0` before one. */
+  /** The highest completion rate (calls per ms) of the last 10 to 20 round trips; `0` before one. */
   get maxRate(): number {
     return Math.max(this.rateMax, this.ratePrevMax);
   }
@@ -221,12 +228,16 @@ export class MinRttProbe {
   private onRate(start: number, end: number, deliveredAtStart: number): void {
     const baseline = this.baseline;
     const rate = (this.delivered - deliveredAtStart) / Math.max(end - start, baseline);
-    const bucket = RATE_BUCKET_BASELINES * baseline;
-    if (end - this.rateBucketStart >= bucket) {
-      // A bucket with no calls at all in between forgets the old one too.
-      this.ratePrevMax = end - this.rateBucketStart >= 2 * bucket ? 0 : this.rateMax;
+    if (deliveredAtStart >= this.nextRoundDelivered) {
+      this.nextRoundDelivered = this.delivered;
+      this.rounds++;
+    }
+    // Rounds, not time: an idle server keeps its estimate (no evidence that it changed), as BBR's
+    // windowed max filter does.
+    if (this.rounds - this.rateBucketRound >= RATE_BUCKET_ROUNDS) {
+      this.ratePrevMax = this.rateMax;
       this.rateMax = 0;
-      this.rateBucketStart = end;
+      this.rateBucketRound = this.rounds;
     }
     if (rate > this.rateMax) this.rateMax = rate;
     const needed = Math.max(this.rateMax, this.ratePrevMax) * baseline;

@@ -60,4 +60,24 @@ describe('adaptiveConcurrency on the event-loop model under open-loop overload',
     expect(r.goodput).toBeLessThan(0.25 * CAPACITY);
     expect(run(CAPACITY * 3).goodput).toBeGreaterThan(0.9 * CAPACITY);
   });
+
+  it('after a pause and a baseline measurement, serves 90% of capacity again the next second: the rate it paces at outlives the pause', () => {
+    // The bench's adaptive server between its steps: idle while the other variants are measured,
+    // then a step at 3x that starts with the baseline measurement that fell due meanwhile.
+    const r = runLoopModel(BENCH_LOOP, {
+      schedule: [
+        { rate: CAPACITY, ms: 5_000 },
+        { rate: 0, ms: 65_000 },
+        { rate: 3 * CAPACITY, ms: 4_000 },
+      ],
+      durationMs: 74_000,
+      measureFromMs: 0,
+    });
+    const step = r.goodputBySecond.slice(70);
+    // Its first second is mostly the measurement (3 in flight for about 0.9 s)...
+    expect(step[0]).toBeLessThan(0.3 * CAPACITY);
+    // ...then the pace is the rate measured before the pause, not what 3 calls in flight complete
+    // (with a window of 10 to 20 baselines of time instead of round trips: 117 calls/s, then 408).
+    for (const second of step.slice(1)) expect(second).toBeGreaterThanOrEqual(0.9 * CAPACITY);
+  });
 });

@@ -52,9 +52,17 @@ export const BENCH_LOOP: LoopServer = {
   tickMs: 2.2,
 };
 
-export interface LoopRun {
-  /** Calls per second offered. */
+/** A stretch of a schedule: `rate` calls per second (0: none) for `ms`. */
+export interface LoopSegment {
   rate: number;
+  ms: number;
+}
+
+export interface LoopRun {
+  /** Calls per second offered, evenly spaced, for `durationMs`... */
+  rate?: number;
+  /** ...or a schedule of rates (then `durationMs` is its total); `segments` in the result. */
+  schedule?: readonly LoopSegment[];
   durationMs: number;
   /** Only calls due from here on are counted. */
   measureFromMs: number;
@@ -89,6 +97,25 @@ export interface LoopResult {
   inFlightMean: number;
   /** OK calls per second by the second they were due in, over the whole run. */
   goodputBySecond: number[];
+  /** Per segment of the schedule: OK and refused calls per second, admitted p99 (ms). */
+  segments: { goodput: number; refusedPerSecond: number; p99: number }[];
+}
+
+/** Due times (ms) of the calls of a run: evenly spaced at `rate`, or segment by segment. */
+function dueTimes(run: LoopRun): { due: Float64Array; segmentOf: Int32Array } {
+  const schedule = run.schedule ?? [{ rate: run.rate ?? 0, ms: run.durationMs }];
+  const due: number[] = [];
+  const segmentOf: number[] = [];
+  let from = 0;
+  schedule.forEach((segment, index) => {
+    const n = Math.floor((segment.rate * segment.ms) / 1000);
+    for (let i = 0; i < n; i++) {
+      due.push(from + (i * 1000) / segment.rate);
+      segmentOf.push(index);
+    }
+    from += segment.ms;
+  });
+  return { due: Float64Array.from(due), segmentOf: Int32Array.from(segmentOf) };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -113,8 +140,8 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
     : undefined;
   const partition = limiter?.partitions[0] as Partition;
   let fixedInFlight = 0;
-  const interval = 1000 / run.rate;
-  const total = Math.floor(run.durationMs / interval);
+  const { due, segmentOf } = dueTimes(run);
+  const total = due.length;
   const deadline = run.deadlineMs ?? 1000;
   const admittedAt = new Float64Array(total);
   const inFlightAt = new Float64Array(total);
@@ -125,7 +152,7 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
   const timerDue = new Float64Array(total);
   let timerHead = 0;
   let timerTail = 0;
-  const sentAt = (call: number) => Math.ceil((call * interval) / server.tickMs) * server.tickMs;
+  const sentAt = (call: number) => Math.ceil((due[call] as number) / server.tickMs) * server.tickMs;
   let nextCall = 0;
   const answered: number[] = [];
   let t = 0;
@@ -208,14 +235,14 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
     // Check phase: one flush for the iteration's answers; the iteration's fixed cost.
     work(server.iterationMs);
     if (t >= run.measureFromMs && t < measureEnd) iterations++;
-    for (const call of answered) latency[call] = t - call * interval;
+    for (const call of answered) latency[call] = t - (due[call] as number);
     answered.length = 0;
   }
-  const first = Math.ceil(run.measureFromMs / interval);
   let ok = 0;
   let refused = 0;
   const admitted: number[] = [];
-  for (let call = first; call < total; call++) {
+  for (let call = 0; call < total; call++) {
+    if ((due[call] as number) < run.measureFromMs) continue;
     const l = latency[call] as number;
     if (Number.isNaN(l)) refused++;
     else {
@@ -227,8 +254,27 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
   const goodputBySecond = new Array<number>(Math.ceil(run.durationMs / 1000)).fill(0);
   for (let call = 0; call < total; call++) {
     const l = latency[call] as number;
-    if (l <= deadline) (goodputBySecond[Math.floor((call * interval) / 1000)] as number)++;
+    if (l <= deadline) (goodputBySecond[Math.floor((due[call] as number) / 1000)] as number)++;
   }
+  const segments = (run.schedule ?? [{ rate: run.rate ?? 0, ms: run.durationMs }]).map((segment, index) => {
+    let segmentOk = 0;
+    let segmentRefused = 0;
+    const segmentAdmitted: number[] = [];
+    for (let call = 0; call < total; call++) {
+      if (segmentOf[call] !== index) continue;
+      const l = latency[call] as number;
+      if (Number.isNaN(l)) segmentRefused++;
+      else {
+        segmentAdmitted.push(Math.min(l, deadline));
+        if (l <= deadline) segmentOk++;
+      }
+    }
+    return {
+      goodput: (segmentOk * 1000) / segment.ms,
+      refusedPerSecond: (segmentRefused * 1000) / segment.ms,
+      p99: percentile(Float64Array.from(segmentAdmitted).sort(), 0.99),
+    };
+  });
   const seconds = (run.durationMs - run.measureFromMs) / 1000;
   return {
     goodput: ok / seconds,
@@ -243,5 +289,6 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
     baselineMs: (limiter?.baselineRttSeconds ?? 0) * 1000,
     inFlightMean: inFlightSum / Math.max(1, limitN),
     goodputBySecond,
+    segments,
   };
 }

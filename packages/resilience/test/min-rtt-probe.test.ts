@@ -194,6 +194,30 @@ describe('MinRttProbe', () => {
       expect(probe.limitFloor).toBeCloseTo(10, 0);
     });
 
+    it('keeps the rate through idle time and through a baseline measurement: its window counts round trips, not time', () => {
+      const probe = new MinRttProbe({}, 0, () => 0);
+      feed(probe, 0, 25, 100);
+      const end = steady(probe, 1000, 400, 2.5, 100);
+      expect(probe.maxRate).toBeCloseTo(0.4, 2);
+      // 30 s without a call: no round trip passed, no evidence that the server changed.
+      const after = end + 30_000;
+      steady(probe, after, 3, 50, 100);
+      expect(probe.maxRate).toBeCloseTo(0.4, 2);
+      // A measurement due (60 s after the first, at most 66 s): 25 calls 3 at a time, about 9
+      // round trips of 100 ms at a rate the limiter held down; the window (10 to 20 round trips)
+      // outlasts it, as BBR's outlasts its ProbeRTT.
+      expect(probe.limitCap(after + 70_000)).toBe(3);
+      let at = after + 70_000;
+      for (let i = 0; i < 25; i += 1) {
+        probe.onSample(at, at + 100, probe.delivered - 2);
+        if (i % 3 === 2) at += 100;
+      }
+      expect(probe.state).toBe('waiting');
+      expect(probe.measurements).toBe(2);
+      expect(probe.maxRate).toBeCloseTo(0.4, 2);
+      expect(probe.limitFloor).toBeCloseTo(40, 0);
+    });
+
     it("keeps the limit at or below twice that (BBR's cwnd_gain), however fast the calls are", () => {
       const probe = new MinRttProbe({}, 0);
       feed(probe, 0, 25, 100);
