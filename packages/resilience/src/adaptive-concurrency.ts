@@ -220,16 +220,32 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
   }
 
   /**
-   * A call admitted at `start` with `inFlightAtStart` calls in flight (itself included) and
-   * `deliveredAtStart` calls ended before it ended.
+   * When the last call ended, for a call being admitted at `now` to note with `delivered`: its
+   * completion rate counts from then. With nothing else in flight, from `now` (as BBR restarts
+   * its `delivered_time` when nothing is in flight: an idle gap is not a slow rate).
    */
-  release(partition: Partition, start: number, inFlightAtStart: number, deliveredAtStart: number): void {
+  deliveredTimeFor(now: number): number {
+    return this.inFlight <= 1 ? now : (this.probe?.deliveredTime ?? now);
+  }
+
+  /**
+   * A call admitted at `start` with `inFlightAtStart` calls in flight (itself included),
+   * `deliveredAtStart` calls ended before it, the last at `deliveredTimeAtStart`, ended.
+   */
+  release(
+    partition: Partition,
+    start: number,
+    inFlightAtStart: number,
+    deliveredAtStart: number,
+    deliveredTimeAtStart: number,
+  ): void {
     partition.inFlight--;
     this.inFlight--;
     const now = this.now();
     const before = this.limit;
     const probe = this.probe;
-    if (probe?.onSample(start, now, deliveredAtStart)) this.cap = Number.POSITIVE_INFINITY;
+    if (probe?.onSample(start, now, deliveredAtStart, deliveredTimeAtStart))
+      this.cap = Number.POSITIVE_INFINITY;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
     this.algorithm.onSample(
       Math.max(now - start, 1e-3),
@@ -280,6 +296,7 @@ class AdaptiveCall extends HeldCall {
   private start = 0;
   private inFlightAtStart = 0;
   private deliveredAtStart = 0;
+  private deliveredTimeAtStart = 0;
 
   constructor(
     private readonly limiter: AdaptiveLimiter,
@@ -306,6 +323,7 @@ class AdaptiveCall extends HeldCall {
     this.start = now;
     this.inFlightAtStart = limiter.inFlight;
     this.deliveredAtStart = limiter.delivered;
+    this.deliveredTimeAtStart = limiter.deliveredTimeFor(now);
   }
 
   protected release(): void {
@@ -316,6 +334,7 @@ class AdaptiveCall extends HeldCall {
       this.start,
       this.inFlightAtStart,
       this.deliveredAtStart,
+      this.deliveredTimeAtStart,
     );
   }
 

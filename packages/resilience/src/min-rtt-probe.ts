@@ -120,6 +120,8 @@ export class MinRttProbe {
   measurements = 0;
   /** Calls ended so far (every sample): what a call notes when admitted, to measure the completion rate. */
   delivered = 0;
+  /** When the last call ended (BBR's `delivered_time`), noted with `delivered`; `-Infinity` before one. */
+  deliveredTime = Number.NEGATIVE_INFINITY;
   /** The floor on the limit: `throughputFloor * maxRate * baseline`; `0` before a baseline. */
   limitFloor = 0;
   /** The ceiling on the limit: `throughputCeiling * maxRate * baseline`; unbounded before a baseline. */
@@ -187,12 +189,19 @@ export class MinRttProbe {
   }
 
   /**
-   * A call admitted at `start`, when `delivered` was `deliveredAtStart`, ended at `end`. Returns
-   * true when it completed a measurement (the limit is no longer held).
+   * A call admitted at `start`, when `delivered` was `deliveredAtStart` (the last of those calls
+   * having ended at `deliveredTimeAtStart`), ended at `end`. Returns true when it completed a
+   * measurement (the limit is no longer held).
    */
-  onSample(start: number, end: number, deliveredAtStart = this.delivered): boolean {
+  onSample(
+    start: number,
+    end: number,
+    deliveredAtStart = this.delivered,
+    deliveredTimeAtStart = start,
+  ): boolean {
     this.delivered++;
-    if (this.baseline > 0 && this.rateKept) this.onRate(start, end, deliveredAtStart);
+    this.deliveredTime = end;
+    if (this.baseline > 0 && this.rateKept) this.onRate(end, deliveredAtStart, deliveredTimeAtStart);
     if (this.state === 'waiting') {
       const recent = this.recent;
       recent[this.recentCount++] = end - start;
@@ -225,9 +234,13 @@ export class MinRttProbe {
   }
 
   /** BBR's delivery rate sample, its windowed max, and the floor they give. */
-  private onRate(start: number, end: number, deliveredAtStart: number): void {
+  private onRate(end: number, deliveredAtStart: number, deliveredTimeAtStart: number): void {
     const baseline = this.baseline;
-    const rate = (this.delivered - deliveredAtStart) / Math.max(end - start, baseline);
+    // The interval runs from the last end the call's admission had seen, not from its admission
+    // (BBR's `ack_elapsed`, from the packet's `delivered_time`): calls that ended as a batch after
+    // it was admitted (grpc-js ends a unary call when its response has been written, so a batch
+    // of handlers ends together at the write) did their work before it, in time this counts.
+    const rate = (this.delivered - deliveredAtStart) / Math.max(end - deliveredTimeAtStart, baseline);
     if (deliveredAtStart >= this.nextRoundDelivered) {
       this.nextRoundDelivered = this.delivered;
       this.rounds++;

@@ -37,6 +37,12 @@ export interface LoopServer {
   iterationMs: number;
   /** The load generator sends what is due every `tickMs`. */
   tickMs: number;
+  /**
+   * The call ends (the limiter's release) right after its burn, instead of when the iteration's
+   * answers are written: grpc-js sends a unary call's status from the write callback of its
+   * response, so the limiter sees the calls of a batch end together, after the batch.
+   */
+  releaseAtBurn?: boolean;
 }
 
 /**
@@ -146,6 +152,7 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
   const admittedAt = new Float64Array(total);
   const inFlightAt = new Float64Array(total);
   const deliveredAt = new Float64Array(total);
+  const deliveredTimeAt = new Float64Array(total);
   const latency = new Float64Array(total).fill(Number.NaN);
   // Timers all have the same duration, so insertion order is due order: a FIFO.
   const timerCall = new Int32Array(total);
@@ -180,6 +187,17 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
       nextSample += 1;
     }
   };
+  const release = (call: number) => {
+    if (limiter === undefined) fixedInFlight--;
+    else
+      limiter.release(
+        partition,
+        admittedAt[call] as number,
+        inFlightAt[call] as number,
+        deliveredAt[call] as number,
+        deliveredTimeAt[call] as number,
+      );
+  };
   const work = (ms: number) => {
     busyMs += inMeasure(t, t + ms);
     t += ms;
@@ -201,14 +219,7 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
       const call = timerCall[timerHead++] as number;
       work(server.cpuMs);
       didWork = true;
-      if (limiter !== undefined)
-        limiter.release(
-          partition,
-          admittedAt[call] as number,
-          inFlightAt[call] as number,
-          deliveredAt[call] as number,
-        );
-      else fixedInFlight--;
+      if (server.releaseAtBurn) release(call);
       answered.push(call);
     }
     // Poll phase: read every request sent by now.
@@ -227,6 +238,7 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
       admittedAt[call] = t;
       inFlightAt[call] = limiter?.inFlight ?? 0;
       deliveredAt[call] = limiter?.delivered ?? 0;
+      deliveredTimeAt[call] = limiter?.deliveredTimeFor(t) ?? t;
       work(server.receiveMs);
       timerCall[timerTail] = call;
       timerDue[timerTail++] = Math.floor(t) + server.waitMs;
@@ -235,7 +247,10 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
     // Check phase: one flush for the iteration's answers; the iteration's fixed cost.
     work(server.iterationMs);
     if (t >= run.measureFromMs && t < measureEnd) iterations++;
-    for (const call of answered) latency[call] = t - (due[call] as number);
+    for (const call of answered) {
+      latency[call] = t - (due[call] as number);
+      if (!server.releaseAtBurn) release(call);
+    }
     answered.length = 0;
   }
   let ok = 0;

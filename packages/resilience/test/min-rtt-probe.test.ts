@@ -194,6 +194,20 @@ describe('MinRttProbe', () => {
       expect(probe.limitFloor).toBeCloseTo(10, 0);
     });
 
+    it("counts a call's rate from the last end its admission had seen (BBR's delivered_time), not from its admission", () => {
+      const probe = new MinRttProbe({}, 0, () => 0);
+      feed(probe, 0, 25, 100); // baseline 100 ms
+      const noted = probe.delivered;
+      // Admitted at 1100, the last call having ended at 1000; 39 others, admitted long before,
+      // end as a batch at 1190 (grpc-js ends a batch of unary calls together, at their write)...
+      for (let i = 0; i < 39; i++) probe.onSample(0, 1190, probe.delivered - 1, 0);
+      // ...and it ends at 1200: 40 ends in the 200 ms since 1000 (0.2 per ms), where counting
+      // from its admission would read 40 in 100 ms, twice the rate the server has.
+      probe.onSample(1100, 1200, noted, 1000);
+      expect(probe.maxRate).toBeCloseTo(0.2, 3);
+      expect(probe.limitFloor).toBeCloseTo(20, 1);
+    });
+
     it('keeps the rate through idle time and through a baseline measurement: its window counts round trips, not time', () => {
       const probe = new MinRttProbe({}, 0, () => 0);
       feed(probe, 0, 25, 100);
