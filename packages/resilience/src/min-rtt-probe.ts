@@ -25,7 +25,8 @@ import { check, OptionError, resolveOptions } from '@weft/core';
  * idles until the queue has drained and the limit has grown back. The floor cuts off that trough
  * (and does not raise the limit above what the recent completions show); a ceiling of twice it
  * (BBR's `cwnd_gain`) cuts off the peak, the queue the overshoot builds. The rate is BBR's
- * delivery rate: per ended call, the calls that ended while it ran over its RTT (never over less
+ * delivery rate: per ended call, the calls that ended since the last end its admission had seen,
+ * over the time since that end (BBR's `delivered_time`; never over less
  * than the baseline, so a burst of completions is not a rate), and the highest of the last 10 to
  * 20 round trips counts (BBR keeps its bottleneck bandwidth over 10 round trips; a round ends when
  * a call admitted after it began ends), so a server that got slower lowers both within that many
