@@ -39,18 +39,23 @@ describe('the event-loop model of the overload bench', () => {
 describe('adaptiveConcurrency on the event-loop model under open-loop overload', () => {
   const unloaded = run(CAPACITY / 10);
 
-  it('serves 85% of capacity or more from 1.5x to 3x within 3x the unloaded p99: admissions paced at 1.25x the completion rate, measured as BBR measures delivery', () => {
+  it('serves 95% of capacity or more at 2x and 3x (85% at 1.5x) within 3x the unloaded p99: admissions paced at 1.25x the completion rate, measured as BBR measures delivery', () => {
     // Paced at 1.25 x limit / baseline instead (the limit being up to twice the calls the
     // server completes per baseline, that is a pace of up to 2.5x its rate, which does not
-    // spread anything), the model served 82% at 2x-3x, the bench 77-80% at 3x: calls admitted in
-    // one loop iteration share a timer, fall due in the same ms, and burn back to back; the
-    // gradient reads the wait as a queue and cuts the limit to its floor, and the CPU idles.
-    // With each call's rate counted from its admission instead of from the last end it had seen
-    // (BBR's delivered_time), a batch that ends at its write is counted in the rate of calls
-    // admitted while it burned: the rate read 25% high, the pace 1.6x the CPU's, 88% at 3x.
-    for (const multiple of [1.5, 2, 3]) {
+    // spread anything), the model served 86-88% from 1.5x to 3x, its CPU 90% busy (the bench:
+    // 77-80% at 3x, CPU 84%): calls admitted in one loop iteration share a timer, fall due in
+    // the same ms, burn back to back and end together at their write; the gradient reads the
+    // wait as a queue and cuts the limit towards its floor, and the CPU idles. Paced at the rate
+    // but with each call's rate counted from its admission instead of from the last end it had
+    // seen (BBR's delivered_time), a batch that ends at its write after a call was admitted is
+    // counted in that call's rate: the rate read 25% high, the pace 1.6x the CPU's, 88% at 3x.
+    for (const [multiple, share] of [
+      [1.5, 0.85],
+      [2, 0.95],
+      [3, 0.95],
+    ] as const) {
       const r = run(CAPACITY * multiple);
-      expect(r.goodput, `goodput at ${multiple}x`).toBeGreaterThanOrEqual(0.85 * CAPACITY);
+      expect(r.goodput, `goodput at ${multiple}x`).toBeGreaterThanOrEqual(share * CAPACITY);
       expect(r.busy, `busy at ${multiple}x`).toBeGreaterThan(0.9);
       expect(r.p99, `admitted p99 at ${multiple}x`).toBeLessThanOrEqual(3 * unloaded.p99);
     }
