@@ -184,9 +184,12 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
 
   /**
    * Pacing (see `MinRttProbeOptions.pacing`): for one baseline after a refusal, admissions are
-   * spread at `pacing x limit / baseline` per ms with a bucket of a tenth of the limit, so the
-   * calls that queued in the socket while the event loop was busy do not all take the freed
-   * slots at the same instant. A partition under its guaranteed share is never paced.
+   * spread at `pacing x maxRate` per ms (BBR's pacing rate: its gain times the bottleneck rate it
+   * measured), from a bucket of a tenth of the limit, so the calls that queued in the socket while
+   * the event loop was busy do not all take the freed slots at the same instant, and the handlers'
+   * timers do not all fall due together one round trip later. Without a measured rate (the
+   * throughput bounds off) the pace is `pacing x limit / baseline`. A partition under its
+   * guaranteed share is never paced.
    */
   private paced(partition: Partition, now: number): boolean {
     const probe = this.probe;
@@ -202,7 +205,9 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
       return true;
     }
     if (this.partitions.length > 1 && partition.inFlight < partition.limit) return true;
-    this.tokens = Math.min(bucket, this.tokens + ((now - this.refilledAt) * gain * limit) / baseline);
+    const maxRate = (probe as MinRttProbe).maxRate;
+    const pace = maxRate > 0 ? gain * maxRate : (gain * limit) / baseline;
+    this.tokens = Math.min(bucket, this.tokens + (now - this.refilledAt) * pace);
     this.refilledAt = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
@@ -215,16 +220,32 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
   }
 
   /**
-   * A call admitted at `start` with `inFlightAtStart` calls in flight (itself included) and
-   * `deliveredAtStart` calls ended before it ended.
+   * When the last call ended, for a call being admitted at `now` to note with `delivered`: its
+   * completion rate counts from then. With nothing else in flight, from `now` (as BBR restarts
+   * its `delivered_time` when nothing is in flight: an idle gap is not a slow rate).
    */
-  release(partition: Partition, start: number, inFlightAtStart: number, deliveredAtStart: number): void {
+  deliveredTimeFor(now: number): number {
+    return this.inFlight <= 1 ? now : (this.probe?.deliveredTime ?? now);
+  }
+
+  /**
+   * A call admitted at `start` with `inFlightAtStart` calls in flight (itself included),
+   * `deliveredAtStart` calls ended before it, the last at `deliveredTimeAtStart`, ended.
+   */
+  release(
+    partition: Partition,
+    start: number,
+    inFlightAtStart: number,
+    deliveredAtStart: number,
+    deliveredTimeAtStart: number,
+  ): void {
     partition.inFlight--;
     this.inFlight--;
     const now = this.now();
     const before = this.limit;
     const probe = this.probe;
-    if (probe?.onSample(start, now, deliveredAtStart)) this.cap = Number.POSITIVE_INFINITY;
+    if (probe?.onSample(start, now, deliveredAtStart, deliveredTimeAtStart))
+      this.cap = Number.POSITIVE_INFINITY;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
     this.algorithm.onSample(
       Math.max(now - start, 1e-3),
@@ -275,6 +296,7 @@ class AdaptiveCall extends HeldCall {
   private start = 0;
   private inFlightAtStart = 0;
   private deliveredAtStart = 0;
+  private deliveredTimeAtStart = 0;
 
   constructor(
     private readonly limiter: AdaptiveLimiter,
@@ -301,6 +323,7 @@ class AdaptiveCall extends HeldCall {
     this.start = now;
     this.inFlightAtStart = limiter.inFlight;
     this.deliveredAtStart = limiter.delivered;
+    this.deliveredTimeAtStart = limiter.deliveredTimeFor(now);
   }
 
   protected release(): void {
@@ -311,6 +334,7 @@ class AdaptiveCall extends HeldCall {
       this.start,
       this.inFlightAtStart,
       this.deliveredAtStart,
+      this.deliveredTimeAtStart,
     );
   }
 

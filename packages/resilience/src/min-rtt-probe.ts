@@ -25,10 +25,14 @@ import { check, OptionError, resolveOptions } from '@weft/core';
  * idles until the queue has drained and the limit has grown back. The floor cuts off that trough
  * (and does not raise the limit above what the recent completions show); a ceiling of twice it
  * (BBR's `cwnd_gain`) cuts off the peak, the queue the overshoot builds. The rate is BBR's
- * delivery rate: per ended call, the calls that ended while it ran over its RTT (never over less
+ * delivery rate: per ended call, the calls that ended since the last end its admission had seen,
+ * over the time since that end (BBR's `delivered_time`; never over less
  * than the baseline, so a burst of completions is not a rate), and the highest of the last 10 to
- * 20 baselines counts (BBR keeps its bottleneck bandwidth over 10 round trips), so a server that
- * got slower lowers both within that time.
+ * 20 round trips counts (BBR keeps its bottleneck bandwidth over 10 round trips; a round ends when
+ * a call admitted after it began ends), so a server that got slower lowers both within that many
+ * round trips of calls, while a server with no calls keeps its estimate (idle time is no
+ * evidence that it changed). The pace of admissions while refusing (`pacing`) follows the same
+ * rate.
  *
  * No timers: a measurement that is due starts at the next admission (with no calls, nothing needs
  * a limit). The clock and the random source are the caller's, so tests drive it exactly.
@@ -54,7 +58,7 @@ export interface MinRttProbeOptions {
   window?: number;
   /**
    * The limit is kept at or above `throughputFloor * maxRate * baseline`, where `maxRate` is the
-   * most calls per ms completed over the last 10 to 20 baselines (Little's law: the calls in
+   * most calls per ms completed over the last 10 to 20 round trips (Little's law: the calls in
    * flight it takes to keep completing them without a queue; BBR's bandwidth-delay product). `0`
    * turns the floor off. Default `1`.
    */
@@ -67,11 +71,15 @@ export interface MinRttProbeOptions {
    */
   throughputCeiling?: number;
   /**
-   * For one baseline after a refusal, admissions are paced at `pacing x limit / baseline` per ms
-   * (a bucket of a tenth of the limit): under overload the calls that arrived while the event loop
-   * was busy would otherwise take every freed slot at once, their handlers would run in lockstep,
-   * and each would wait for the others' CPU while the CPU idles between the bursts. 1.25 is BBR's
-   * highest pacing gain while it probes. No pacing without a refusal (a burst up to the limit is
+   * For one baseline after a refusal, admissions are paced at `pacing x maxRate` per ms (BBR's
+   * pacing rate: gain x the bottleneck rate it measured; a bucket of a tenth of the limit):
+   * under overload the calls that arrived while the event loop was busy would otherwise take
+   * every freed slot at once, their handlers' timers would fall due in the same ms one round trip
+   * later and burn back to back, and the CPU would idle between the bursts. The gain must be above
+   * 1: the rate measured is the rate admitted, so at 1 it never grows past what the server
+   * completed while the baseline was measured. 1.25 is BBR's pacing gain while it probes for more
+   * bandwidth. Without a measured rate (both throughput bounds off) the pace is
+   * `pacing x limit / baseline`. No pacing without a refusal (a burst up to the limit is
    * admitted), nor for a partition under its share. `0` turns pacing off. Default `1.25`.
    */
   pacing?: number;
@@ -93,8 +101,8 @@ export const MIN_RTT_PROBE_DEFAULTS: Readonly<Required<MinRttProbeOptions>> = Ob
   pacing: 1.25,
 });
 
-/** The completion rate is remembered over two buckets of this many baselines (BBR: 10 round trips). */
-const RATE_BUCKET_BASELINES = 10;
+/** The completion rate is remembered over two buckets of this many round trips (BBR: 10). */
+const RATE_BUCKET_ROUNDS = 10;
 
 type Resolved = Readonly<Required<MinRttProbeOptions>>;
 
@@ -113,6 +121,8 @@ export class MinRttProbe {
   measurements = 0;
   /** Calls ended so far (every sample): what a call notes when admitted, to measure the completion rate. */
   delivered = 0;
+  /** When the last call ended (BBR's `delivered_time`), noted with `delivered`; `-Infinity` before one. */
+  deliveredTime = Number.NEGATIVE_INFINITY;
   /** The floor on the limit: `throughputFloor * maxRate * baseline`; `0` before a baseline. */
   limitFloor = 0;
   /** The ceiling on the limit: `throughputCeiling * maxRate * baseline`; unbounded before a baseline. */
@@ -125,8 +135,12 @@ export class MinRttProbe {
   private readonly samples: Float64Array;
   private readonly recent: Float64Array;
   private recentCount = 0;
-  // The windowed max of the completion rate (calls per ms): the current bucket's and the last one's.
-  private rateBucketStart = Number.NEGATIVE_INFINITY;
+  // The windowed max of the completion rate (calls per ms): the current bucket's and the last one's,
+  // the buckets counted in round trips (BBR's `round_count`): a round ends when a call admitted
+  // after it began ends (`delivered` had reached `nextRoundDelivered` when it was admitted).
+  private rounds = 0;
+  private nextRoundDelivered = 0;
+  private rateBucketRound = 0;
   private rateMax = 0;
   private ratePrevMax = 0;
   private readonly rateKept: boolean;
@@ -176,12 +190,19 @@ export class MinRttProbe {
   }
 
   /**
-   * A call admitted at `start`, when `delivered` was `deliveredAtStart`, ended at `end`. Returns
-   * true when it completed a measurement (the limit is no longer held).
+   * A call admitted at `start`, when `delivered` was `deliveredAtStart` (the last of those calls
+   * having ended at `deliveredTimeAtStart`), ended at `end`. Returns true when it completed a
+   * measurement (the limit is no longer held).
    */
-  onSample(start: number, end: number, deliveredAtStart = this.delivered): boolean {
+  onSample(
+    start: number,
+    end: number,
+    deliveredAtStart = this.delivered,
+    deliveredTimeAtStart = start,
+  ): boolean {
     this.delivered++;
-    if (this.baseline > 0 && this.rateKept) this.onRate(start, end, deliveredAtStart);
+    this.deliveredTime = end;
+    if (this.baseline > 0 && this.rateKept) this.onRate(end, deliveredAtStart, deliveredTimeAtStart);
     if (this.state === 'waiting') {
       const recent = this.recent;
       recent[this.recentCount++] = end - start;
@@ -208,16 +229,29 @@ export class MinRttProbe {
     return true;
   }
 
+  /** The highest completion rate (calls per ms) of the last 10 to 20 round trips; `0` before one. */
+  get maxRate(): number {
+    return Math.max(this.rateMax, this.ratePrevMax);
+  }
+
   /** BBR's delivery rate sample, its windowed max, and the floor they give. */
-  private onRate(start: number, end: number, deliveredAtStart: number): void {
+  private onRate(end: number, deliveredAtStart: number, deliveredTimeAtStart: number): void {
     const baseline = this.baseline;
-    const rate = (this.delivered - deliveredAtStart) / Math.max(end - start, baseline);
-    const bucket = RATE_BUCKET_BASELINES * baseline;
-    if (end - this.rateBucketStart >= bucket) {
-      // A bucket with no calls at all in between forgets the old one too.
-      this.ratePrevMax = end - this.rateBucketStart >= 2 * bucket ? 0 : this.rateMax;
+    // The interval runs from the last end the call's admission had seen, not from its admission
+    // (BBR's `ack_elapsed`, from the packet's `delivered_time`): calls that ended as a batch after
+    // it was admitted (grpc-js ends a unary call when its response has been written, so a batch
+    // of handlers ends together at the write) did their work before it, in time this counts.
+    const rate = (this.delivered - deliveredAtStart) / Math.max(end - deliveredTimeAtStart, baseline);
+    if (deliveredAtStart >= this.nextRoundDelivered) {
+      this.nextRoundDelivered = this.delivered;
+      this.rounds++;
+    }
+    // Rounds, not time: an idle server keeps its estimate (no evidence that it changed), as BBR's
+    // windowed max filter does.
+    if (this.rounds - this.rateBucketRound >= RATE_BUCKET_ROUNDS) {
+      this.ratePrevMax = this.rateMax;
       this.rateMax = 0;
-      this.rateBucketStart = end;
+      this.rateBucketRound = this.rounds;
     }
     if (rate > this.rateMax) this.rateMax = rate;
     const needed = Math.max(this.rateMax, this.ratePrevMax) * baseline;

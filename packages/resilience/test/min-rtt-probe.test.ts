@@ -194,6 +194,44 @@ describe('MinRttProbe', () => {
       expect(probe.limitFloor).toBeCloseTo(10, 0);
     });
 
+    it("counts a call's rate from the last end its admission had seen (BBR's delivered_time), not from its admission", () => {
+      const probe = new MinRttProbe({}, 0, () => 0);
+      feed(probe, 0, 25, 100); // baseline 100 ms
+      const noted = probe.delivered;
+      // Admitted at 1100, the last call having ended at 1000; 39 others, admitted long before,
+      // end as a batch at 1190 (grpc-js ends a batch of unary calls together, at their write)...
+      for (let i = 0; i < 39; i++) probe.onSample(0, 1190, probe.delivered - 1, 0);
+      // ...and it ends at 1200: 40 ends in the 200 ms since 1000 (0.2 per ms), where counting
+      // from its admission would read 40 in 100 ms, twice the rate the server has.
+      probe.onSample(1100, 1200, noted, 1000);
+      expect(probe.maxRate).toBeCloseTo(0.2, 3);
+      expect(probe.limitFloor).toBeCloseTo(20, 1);
+    });
+
+    it('keeps the rate through idle time and through a baseline measurement: its window counts round trips, not time', () => {
+      const probe = new MinRttProbe({}, 0, () => 0);
+      feed(probe, 0, 25, 100);
+      const end = steady(probe, 1000, 400, 2.5, 100);
+      expect(probe.maxRate).toBeCloseTo(0.4, 2);
+      // 30 s without a call: no round trip passed, no evidence that the server changed.
+      const after = end + 30_000;
+      steady(probe, after, 3, 50, 100);
+      expect(probe.maxRate).toBeCloseTo(0.4, 2);
+      // A measurement due (60 s after the first, at most 66 s): 25 calls 3 at a time, about 9
+      // round trips of 100 ms at a rate the limiter held down; the window (10 to 20 round trips)
+      // outlasts it, as BBR's outlasts its ProbeRTT.
+      expect(probe.limitCap(after + 70_000)).toBe(3);
+      let at = after + 70_000;
+      for (let i = 0; i < 25; i += 1) {
+        probe.onSample(at, at + 100, probe.delivered - 2);
+        if (i % 3 === 2) at += 100;
+      }
+      expect(probe.state).toBe('waiting');
+      expect(probe.measurements).toBe(2);
+      expect(probe.maxRate).toBeCloseTo(0.4, 2);
+      expect(probe.limitFloor).toBeCloseTo(40, 0);
+    });
+
     it("keeps the limit at or below twice that (BBR's cwnd_gain), however fast the calls are", () => {
       const probe = new MinRttProbe({}, 0);
       feed(probe, 0, 25, 100);

@@ -145,6 +145,7 @@ export function runModel(server: ModelServer, run: ModelRun): ModelResult {
   const admittedAt = new Float64Array(total);
   const inFlightAt = new Float64Array(total);
   const deliveredAt = new Float64Array(total);
+  const deliveredTimeAt = new Float64Array(total);
   const queue = new Queue();
   let seq = 0;
   // Arrivals are pushed lazily, one ahead, so the heap holds timers and the next arrival only.
@@ -195,6 +196,7 @@ export function runModel(server: ModelServer, run: ModelRun): ModelResult {
       admittedAt[call] = start;
       inFlightAt[call] = limiter?.inFlight ?? 0;
       deliveredAt[call] = limiter?.delivered ?? 0;
+      deliveredTimeAt[call] = limiter?.deliveredTimeFor(start) ?? start;
       queue.push({ ready: cpuFree + server.waitMs, seq: seq++, kind: 'timer', call });
     } else {
       cpuFree = start + server.cpuMs + server.answerMs;
@@ -204,6 +206,7 @@ export function runModel(server: ModelServer, run: ModelRun): ModelResult {
         admittedAt[call] as number,
         inFlightAt[call] as number,
         deliveredAt[call] as number,
+        deliveredTimeAt[call] as number,
       );
       if (measured(call)) {
         ok++;
