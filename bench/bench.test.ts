@@ -81,7 +81,7 @@ describe('npm run bench --smoke', () => {
     expect(report.pass).toBe(true);
   });
 
-  it('counts the bytes a server variant allocates per call (npm run bench:alloc, short run)', {
+  it('counts the bytes a server variant allocates per call, and names where (npm run bench:alloc --sites, short run)', {
     timeout: 120_000,
   }, () => {
     const root = join(__dirname, '..');
@@ -96,6 +96,8 @@ describe('npm run bench --smoke', () => {
         '5000',
         '--repeat',
         '1',
+        '--sites',
+        '40',
         '--node',
         nodeLink(),
       ],
@@ -107,5 +109,22 @@ describe('npm run bench --smoke', () => {
     // weft's context adds its own call state on top.
     expect(bytes('bare')).toBeGreaterThan(2000);
     expect(bytes('context')).toBeGreaterThan(bytes('bare'));
+    // The sites: one table per variant; weft's own functions appear in the context's, never in bare's.
+    const sitesOf = (variant: string) => {
+      const start = table.indexOf(`\n${variant}: the 40 functions`);
+      expect(start).toBeGreaterThan(0);
+      const rest = table.slice(start + 1);
+      const end = rest.indexOf('\n\n', rest.indexOf('|---|'));
+      return [...(end < 0 ? rest : rest.slice(0, end)).matchAll(/^\| (\d+) \| (.+) \|$/gm)].map((m) => ({
+        bytes: Number(m[1]),
+        site: m[2] ?? '',
+      }));
+    };
+    const bare = sitesOf('bare');
+    const context = sitesOf('context');
+    expect(bare.length).toBeGreaterThan(10);
+    expect(bare.some((s) => s.site.includes('@grpc/grpc-js/'))).toBe(true);
+    expect(bare.some((s) => s.site.includes('@weft/'))).toBe(false);
+    expect(context.some((s) => s.site.includes('@weft/core/'))).toBe(true);
   });
 });

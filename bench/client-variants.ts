@@ -3,7 +3,7 @@ import type * as grpcTypes from '@grpc/grpc-js';
 
 export const clientVariants: Record<string, () => grpcTypes.Interceptor[]> = {
   bare: () => [],
-  /** Bare grpc-js with a 10 s deadline on every call (`deadlineCallOptions`): what a deadline costs grpc-js itself. */
+  /** Bare grpc-js with a 10 s deadline on every unary call (`referenceCallOptions`): what a deadline costs grpc-js itself. */
   'ref:grpc-deadline': () => [],
   logging: () => {
     const { clientLogging } = require('@weft/core') as typeof import('@weft/core');
