@@ -147,8 +147,11 @@ describe('the slow-replica settings', () => {
 
   it('HANDLER_CPU_MS burns that much CPU in each UserService call', async () => {
     const { wall, cpuMs } = await measure({ HANDLER_CPU_MS: '300' });
-    expect(wall).toBeGreaterThanOrEqual(300);
     expect(cpuMs).toBeGreaterThanOrEqual(280);
+    // The burn counts this thread's CPU time where Node has it (22+): one thread cannot spend 300
+    // ms of CPU in less wall time. Node 20 counts the process's, to which the test runner's other
+    // threads add, so there the wall time can be shorter.
+    if ('threadCpuUsage' in process) expect(wall).toBeGreaterThanOrEqual(300);
   });
 
   it.each([
