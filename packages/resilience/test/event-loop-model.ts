@@ -20,9 +20,10 @@
  *
  * The limiter is the real one (`AdaptiveLimiter`), on the model's clock.
  */
-import { AdaptiveLimiter, type Partition } from '../src/adaptive-concurrency';
+import type { Partition } from '../src/adaptive-concurrency';
 import type { Gradient2Options } from '../src/gradient2';
 import type { MinRttProbeOptions } from '../src/min-rtt-probe';
+import { modelLimiter, percentile } from './overload-model';
 
 export interface LoopServer {
   /** The handler's timer (a downstream call), ms. */
@@ -124,26 +125,11 @@ function dueTimes(run: LoopRun): { due: Float64Array; segmentOf: Int32Array } {
   return { due: Float64Array.from(due), segmentOf: Int32Array.from(segmentOf) };
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0
-    ? Number.NaN
-    : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
-}
-
 /** Runs the event-loop model; deterministic (the probe's jitter is fixed). */
 export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
   let clock = 0;
   const adaptive = !run.unlimited && run.fixedLimit === undefined;
-  const limiter = adaptive
-    ? new AdaptiveLimiter(
-        'model',
-        run.gradient2 ?? {},
-        run.minRttProbe ?? {},
-        undefined,
-        () => clock,
-        () => 0.5,
-      )
-    : undefined;
+  const limiter = adaptive ? modelLimiter(run, () => clock) : undefined;
   const partition = limiter?.partitions[0] as Partition;
   let fixedInFlight = 0;
   const { due, segmentOf } = dueTimes(run);

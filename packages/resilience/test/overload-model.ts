@@ -120,25 +120,31 @@ class Queue {
 
 const before = (x: Item, y: Item) => x.ready < y.ready || (x.ready === y.ready && x.seq < y.seq);
 
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted.length === 0
     ? Number.NaN
     : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
 }
 
+/** The adaptive limiter a model drives: one partition, the model's clock, the probe's jitter fixed. */
+export function modelLimiter(
+  options: { gradient2?: Gradient2Options; minRttProbe?: MinRttProbeOptions | false },
+  now: () => number,
+): AdaptiveLimiter {
+  return new AdaptiveLimiter(
+    'model',
+    options.gradient2 ?? {},
+    options.minRttProbe ?? {},
+    undefined,
+    now,
+    () => 0.5,
+  );
+}
+
 /** Runs the model server under `run` with `server`'s costs; deterministic (the probe's jitter is fixed). */
 export function runModel(server: ModelServer, run: ModelRun): ModelResult {
   let clock = 0;
-  const limiter = run.unlimited
-    ? undefined
-    : new AdaptiveLimiter(
-        'model',
-        run.gradient2 ?? {},
-        run.minRttProbe ?? {},
-        undefined,
-        () => clock,
-        () => 0.5,
-      );
+  const limiter = run.unlimited ? undefined : modelLimiter(run, () => clock);
   const partition = limiter?.partitions[0] as Partition;
   const interval = 1000 / run.rate;
   const total = Math.floor(run.durationMs / interval);
