@@ -188,18 +188,15 @@ function burnCpu(ms: number): void {
   }
 }
 
-/** `process.threadCpuUsage` (Node 22.19+, 23.9+): not in the Node 20 types this project builds with. */
-const threadCpuUsage = (process as NodeJS.Process & { threadCpuUsage?: () => NodeJS.CpuUsage })
-  .threadCpuUsage;
+/**
+ * This thread's CPU time: `process.threadCpuUsage` (Node 22.19+, 23.9+; not in the Node 20 types
+ * this project builds with). Node 20 has none: the process's is the closest.
+ */
+const cpuUsage: () => NodeJS.CpuUsage =
+  (process as NodeJS.Process & { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage?.bind(process) ??
+  (() => process.cpuUsage());
 
-const threadCpuMicros: () => number =
-  threadCpuUsage !== undefined
-    ? () => {
-        const { user, system } = (threadCpuUsage as () => NodeJS.CpuUsage).call(process);
-        return user + system;
-      }
-    : () => {
-        // Node 20 has no per-thread CPU time: the process's is the closest.
-        const { user, system } = process.cpuUsage();
-        return user + system;
-      };
+function threadCpuMicros(): number {
+  const { user, system } = cpuUsage();
+  return user + system;
+}
