@@ -17,6 +17,7 @@ import { HeldCall } from './held-call';
 import { MIN_RTT_PROBE_DEFAULTS, MinRttProbe, type MinRttProbeOptions } from './min-rtt-probe';
 import type { OptionDefaults } from './option-defaults';
 import { retryHint } from './rate-limit';
+import { SampleWindow } from './sample-window';
 
 /**
  * Which partition a call belongs to:
@@ -40,6 +41,15 @@ export interface AdaptiveConcurrencyOptions {
   name?: string;
   /** The Gradient2 algorithm's settings (see `Gradient2Options`). Default: Netflix's defaults. */
   gradient2?: Gradient2Options;
+  /**
+   * Milliseconds between limit updates: the calls that end within one interval are handed to
+   * Gradient2 as one sample (their average RTT, the most calls in flight any of them saw), as
+   * Envoy's gradient controller updates once per `concurrency_update_interval` (its documented
+   * example: 100 ms) and Netflix's `WindowedLimit` once per window. Updated per call instead, the
+   * limit moves by most of itself per round trip, before the queue the last update built can show.
+   * `0` updates on every call (Gradient2 alone, as Netflix's class does). Default `100`.
+   */
+  updateInterval?: number;
   /**
    * The baseline probe (Envoy's minRTT measurement, see `MinRttProbeOptions`): at start and every
    * minute or so the limit is held at 3 until 25 calls have ended, and their median RTT is the
@@ -105,6 +115,8 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
   readonly details: string;
   private readonly algorithm: Gradient2;
   private readonly probe: MinRttProbe | undefined;
+  /** The update interval's samples; `undefined`: every call updates the limit. */
+  private readonly window: SampleWindow | undefined;
   /** The probe's cap on the limit (its concurrency while it measures). */
   private cap = Number.POSITIVE_INFINITY;
   private lastAnnounced = Number.NEGATIVE_INFINITY;
@@ -116,12 +128,14 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
   constructor(
     readonly name: string,
     gradient2: Gradient2Options,
+    updateInterval: number,
     probe: MinRttProbeOptions | false,
     shares: Readonly<Record<string, number>> | undefined,
     readonly now: () => number,
     random: () => number = Math.random,
   ) {
     this.algorithm = new Gradient2(gradient2);
+    if (updateInterval > 0) this.window = new SampleWindow(updateInterval, now() + updateInterval);
     if (probe !== false) {
       this.probe = new MinRttProbe(probe, now(), random);
       this.cap = this.probe.options.concurrency;
@@ -246,16 +260,24 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
     const probe = this.probe;
     if (probe?.onSample(start, now, deliveredAtStart, deliveredTimeAtStart))
       this.cap = Number.POSITIVE_INFINITY;
+    const window = this.window;
+    if (window === undefined) this.update(now - start, inFlightAtStart);
+    else if (window.add(now - start, inFlightAtStart, now)) this.update(window.rtt, window.inFlight);
+    if (this.limit !== before) this.updatePartitions();
+    if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);
+  }
+
+  /** One Gradient2 update, bounded by the probe. */
+  private update(rtt: number, inFlight: number): void {
+    const probe = this.probe;
     // A clock that did not advance (a coarse fake one) would make the gradient divide by zero.
     this.algorithm.onSample(
-      Math.max(now - start, 1e-3),
-      inFlightAtStart,
+      Math.max(rtt, 1e-3),
+      inFlight,
       probe?.maxGradient,
       probe?.limitFloor,
       probe?.limitCeiling,
     );
-    if (this.limit !== before) this.updatePartitions();
-    if (now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) this.announce(now);
   }
 
   /** Hands the metrics (or any subscriber) this limiter's live state: cheap, and at most once a second. */
@@ -365,6 +387,7 @@ export const ADAPTIVE_CONCURRENCY_DEFAULTS: OptionDefaults<AdaptiveConcurrencyOp
   Object.freeze({
     name: 'adaptive',
     gradient2: GRADIENT2_DEFAULTS,
+    updateInterval: 100,
     minRttProbe: MIN_RTT_PROBE_DEFAULTS,
     partitions: undefined,
     partitionBy: Object.freeze({ header: 'x-priority' }),
@@ -399,17 +422,14 @@ function partitionShares(shares: Readonly<Record<string, number>> | undefined): 
  * the limiter with `selector`.
  */
 export function adaptiveConcurrency(options?: AdaptiveConcurrencyOptions): StagedServerInterceptor {
-  const { name, gradient2, minRttProbe, partitions, partitionBy, retryAfterMs, now } = resolveOptions(
-    'adaptiveConcurrency',
-    ADAPTIVE_CONCURRENCY_DEFAULTS,
-    options,
-    {
+  const { name, gradient2, updateInterval, minRttProbe, partitions, partitionBy, retryAfterMs, now } =
+    resolveOptions('adaptiveConcurrency', ADAPTIVE_CONCURRENCY_DEFAULTS, options, {
+      updateInterval: check.nonNegative,
       partitions: partitionShares,
       retryAfterMs: (v) => (v === 'rtt' || v >= 0 ? undefined : "must be a number >= 0 or 'rtt'"),
       now: check.function,
-    },
-  );
-  const limiter = new AdaptiveLimiter(name, gradient2, minRttProbe, partitions, now);
+    });
+  const limiter = new AdaptiveLimiter(name, gradient2, updateInterval, minRttProbe, partitions, now);
   const resolve = partitionResolver(limiter, partitionBy);
   limiter.announce();
   return stagedInterceptor({

@@ -89,8 +89,8 @@ class Rig {
 }
 
 describe('adaptiveConcurrency', () => {
-  // The tests of Gradient2's behaviour run it alone (`minRttProbe: false`), as Netflix defines it;
-  // the probe's own tests, at the end, use the defaults.
+  // The tests of Gradient2's behaviour run it alone (`minRttProbe: false`, `updateInterval: 0`:
+  // one update per call), as Netflix defines it; the probe's own tests, at the end, use the defaults.
   let rig: Rig | undefined;
   afterEach(async () => {
     rig?.releaseAfter(0);
@@ -125,11 +125,11 @@ describe('adaptiveConcurrency', () => {
       minRttProbe: false,
       gradient2: { initialLimit: 2, minLimit: 2, maxLimit: 2 },
     });
-    await rig.round(40);
+    await rig.round(140); // past the first 100 ms update interval: one update, at 140 ms
     const admitted = rig.calls(2);
     await rig.parkedAtLeast(2);
     const [refused] = await Promise.all(rig.calls(1));
-    expect(refused?.status.metadata.get('grpc-retry-pushback-ms')).toEqual(['40']);
+    expect(refused?.status.metadata.get('grpc-retry-pushback-ms')).toEqual(['140']);
     rig.releaseAfter(40);
     await Promise.all(admitted);
   });
@@ -137,6 +137,7 @@ describe('adaptiveConcurrency', () => {
   it('raises the limit while latency stays low, lowers it when latency grows, and recovers', async () => {
     rig = await new Rig().start({
       minRttProbe: false,
+      updateInterval: 0,
       gradient2: { initialLimit: 4, minLimit: 4, maxLimit: 40 },
     });
     const limits = [rig.state.limit];
@@ -161,7 +162,11 @@ describe('adaptiveConcurrency', () => {
   }, 60_000); // 32 rounds of up to 40 calls: seconds on a busy machine
 
   it('keeps the limit while less than half of it is in flight, however slow the calls', async () => {
-    rig = await new Rig().start({ minRttProbe: false, gradient2: { initialLimit: 10, minLimit: 2 } });
+    rig = await new Rig().start({
+      minRttProbe: false,
+      updateInterval: 0,
+      gradient2: { initialLimit: 10, minLimit: 2 },
+    });
     const alone = async (rttMs: number) => {
       const [call] = rig!.calls(1);
       await rig!.parkedAtLeast(1);
@@ -175,6 +180,38 @@ describe('adaptiveConcurrency', () => {
     // Proof that slow samples at load would have lowered it.
     await rig.round(1000);
     expect(rig.state.limit).toBeLessThan(10);
+  });
+
+  it('updates the limit once per update interval (100 ms), from the average RTT and the most calls in flight of its calls', async () => {
+    const limits = async (updateInterval: number): Promise<[number, number]> => {
+      rig = await new Rig().start({
+        minRttProbe: false,
+        updateInterval,
+        gradient2: { initialLimit: 20, minLimit: 4, maxLimit: 60 },
+      });
+      // Ten rounds of 50 ms at full load. The calls of a round end at one instant of the fake
+      // clock, and the first of them to end at or past the interval's end closes it (as in
+      // Netflix's WindowedLimit): an interval closes every second round. Each update grows the
+      // limit by smoothing x queueSize = 0.8.
+      for (let i = 0; i < 10; i++) await rig.round(50);
+      const grown = rig.state.limit;
+      // Two rounds of calls 8x slower: the first closes an interval of fast calls and one slow
+      // one; the second closes the interval of the slow calls, where the gradient is at its floor.
+      await rig.round(400);
+      await rig.round(400);
+      const cut = rig.state.limit;
+      await rig.harness.close();
+      rig = undefined;
+      return [grown, cut];
+    };
+    const [grown, cut] = await limits(100);
+    expect(grown).toBe(24); // 5 updates: 20 + 5 x 0.8
+    // 24.8 after the first slow round, then one cut: 0.8 x 24.8 + 0.2 x (0.5 x 24.8 + 4) = 23.12.
+    expect(cut).toBe(23);
+    // Per call (Gradient2 alone): 0.8 per call while fast, and one cut per slow call.
+    const [grownPerCall, cutPerCall] = await limits(0);
+    expect(grownPerCall).toBe(60);
+    expect(cutPerCall).toBeLessThan(15);
   });
 
   it('gives each slot back exactly once, whether the call succeeds, is cancelled or times out', async () => {
@@ -385,7 +422,8 @@ describe('adaptiveConcurrency', () => {
     });
 
     it('measures the baseline again once the interval (60 s, up to 10% jitter) has passed', async () => {
-      rig = await new Rig().start({});
+      // One update per call, so Gradient2's long-term average (600 updates) catches up in rounds.
+      rig = await new Rig().start({ updateInterval: 0 });
       await light(25, 3, 100);
       rig.now += 59_000;
       await rig.round(300);

@@ -74,6 +74,8 @@ export interface LoopRun {
   /** Only calls due from here on are counted. */
   measureFromMs: number;
   gradient2?: Gradient2Options;
+  /** The limiter's `updateInterval`, ms. Default: the interceptor's. */
+  updateInterval?: number;
   minRttProbe?: MinRttProbeOptions | false;
   /** No limiter at all. */
   unlimited?: boolean;

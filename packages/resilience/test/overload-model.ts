@@ -15,7 +15,7 @@
  * calls per second (its admission control is then free). Past it the no-limit server's queue grows
  * without bound.
  */
-import { AdaptiveLimiter, type Partition } from '../src/adaptive-concurrency';
+import { ADAPTIVE_CONCURRENCY_DEFAULTS, AdaptiveLimiter, type Partition } from '../src/adaptive-concurrency';
 import type { Gradient2Options } from '../src/gradient2';
 import type { MinRttProbeOptions } from '../src/min-rtt-probe';
 
@@ -47,6 +47,8 @@ export interface ModelRun {
   /** The part of the run counted in the result (after warm-up), ms from the start. */
   measureFromMs: number;
   gradient2?: Gradient2Options;
+  /** The limiter's `updateInterval`, ms. Default: the interceptor's. */
+  updateInterval?: number;
   minRttProbe?: MinRttProbeOptions | false;
   /** No limiter at all. */
   unlimited?: boolean;
@@ -128,12 +130,17 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 
 /** The adaptive limiter a model drives: one partition, the model's clock, the probe's jitter fixed. */
 export function modelLimiter(
-  options: { gradient2?: Gradient2Options; minRttProbe?: MinRttProbeOptions | false },
+  options: {
+    gradient2?: Gradient2Options;
+    updateInterval?: number;
+    minRttProbe?: MinRttProbeOptions | false;
+  },
   now: () => number,
 ): AdaptiveLimiter {
   return new AdaptiveLimiter(
     'model',
     options.gradient2 ?? {},
+    options.updateInterval ?? ADAPTIVE_CONCURRENCY_DEFAULTS.updateInterval,
     options.minRttProbe ?? {},
     undefined,
     now,
