@@ -99,7 +99,7 @@ export interface AdaptiveConcurrencyState {
   readonly inFlight: number;
   /** Gradient2's long-term RTT, the baseline latency (Netflix reports it as `min_rtt`). */
   readonly minRttSeconds: number;
-  /** The last completed call's RTT. */
+  /** The RTT of the last limit update: the average of the calls that ended in one update interval (with `updateInterval: 0`, the last call's). */
   readonly sampleRttSeconds: number;
   /** The baseline RTT measured at low concurrency (Envoy's minRTT); 0 before the first measurement or without the probe. */
   readonly baselineRttSeconds: number;

@@ -64,7 +64,7 @@ export function adaptiveConcurrencyMetrics(
   );
   family(
     'sample_rtt_seconds',
-    'RTT of the last call through each adaptiveConcurrency limiter.',
+    'RTT that each adaptiveConcurrency limiter last updated its limit from: the average of the calls that ended in one update interval.',
     'gauge',
     perLimiter((s) => s.sampleRttSeconds),
   );

@@ -58,7 +58,8 @@ export interface AdaptiveConcurrencyOptions {
    * between 1x and 2x the calls the server has lately completed per baseline (Little's law), so
    * the gradient's lag can neither idle the server nor queue far past it, and while it refuses
    * calls it paces admissions, so freed slots are not refilled in one burst. `false` runs Gradient2
-   * alone, exactly as Netflix defines it. Default: on, with `MIN_RTT_PROBE_DEFAULTS`.
+   * alone (with `updateInterval: 0`, exactly as Netflix's class). Default: on, with
+   * `MIN_RTT_PROBE_DEFAULTS`.
    */
   minRttProbe?: MinRttProbeOptions | false;
   /**
