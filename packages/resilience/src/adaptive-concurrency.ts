@@ -419,8 +419,8 @@ function partitionShares(shares: Readonly<Record<string, number>> | undefined): 
  * retry does not fix, and gRFC A6 clients do not retry it by default).
  *
  * Every call ending is one sample: its time from admission to status (or cancel) and the calls in
- * flight when it was admitted. Streaming calls are samples too, so keep long-lived streams out of
- * the limiter with `selector`.
+ * flight when it was admitted; the samples of each `updateInterval` update the limit once.
+ * Streaming calls are samples too, so keep long-lived streams out of the limiter with `selector`.
  */
 export function adaptiveConcurrency(options?: AdaptiveConcurrencyOptions): StagedServerInterceptor {
   const { name, gradient2, updateInterval, minRttProbe, partitions, partitionBy, retryAfterMs, now } =

@@ -441,6 +441,12 @@ describe('adaptiveConcurrency', () => {
     }, 60_000);
   });
 
+  it('rejects a negative or non-finite update interval at setup', () => {
+    expect(() => adaptiveConcurrency({ updateInterval: -1 })).toThrow(OptionError);
+    expect(() => adaptiveConcurrency({ updateInterval: Number.POSITIVE_INFINITY })).toThrow(OptionError);
+    expect(() => adaptiveConcurrency({ updateInterval: 0 })).not.toThrow();
+  });
+
   it('rejects bad partitions at setup', () => {
     expect(() => adaptiveConcurrency({ partitions: { live: 0.9, batch: 0.2 } })).toThrow(OptionError);
     expect(() => adaptiveConcurrency({ partitions: { live: -1 } })).toThrow(OptionError);
