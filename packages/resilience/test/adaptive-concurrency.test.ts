@@ -439,6 +439,20 @@ describe('adaptiveConcurrency', () => {
       for (let i = 0; i < 12; i++) await rig.round(300);
       expect(rig.state.limit).toBeGreaterThan(30);
     }, 60_000);
+
+    it("with one update per 100 ms, holds the limit at its floor after the new normal while Gradient2's long-term average (600 updates) catches up", async () => {
+      rig = await new Rig().start({});
+      await light(25, 3, 100);
+      rig.now += 66_000;
+      await light(25, 3, 300); // the next measurement: 300 ms is the new baseline
+      expect(rig.state.baselineRttSeconds).toBeCloseTo(0.3, 6);
+      // The same rounds that grow the limit past 30 with one update per call (the test above):
+      // here every round is one update, and Gradient2's own gradient (1.5 x its long-term RTT,
+      // still mostly 100 ms calls, over 300 ms) stays under 1.
+      for (let i = 0; i < 12; i++) await rig.round(300);
+      expect(rig.state.limit).toBe(20);
+      expect(rig.state.minRttSeconds).toBeLessThan(0.2);
+    }, 60_000);
   });
 
   it('rejects a negative or non-finite update interval at setup', () => {
