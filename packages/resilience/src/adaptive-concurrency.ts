@@ -106,6 +106,17 @@ export class Partition implements AdaptivePartitionState {
 type Resolve = (context: CallContext, metadata: Metadata) => Partition;
 
 /**
+ * What an admitted call carries to its end for the limiter's sample (`AdaptiveLimiter.noteAdmission`).
+ * Exported for the tests' model servers, not from the package.
+ */
+export interface Admission {
+  start: number;
+  inFlightAtStart: number;
+  deliveredAtStart: number;
+  deliveredTimeAtStart: number;
+}
+
+/**
  * The limiter shared by every call through one `adaptiveConcurrency()` interceptor: the Gradient2
  * estimate, the calls in flight (in total and per partition), and the state the metrics read.
  * Exported for the tests' model server (test/overload-model.ts), not from the package.
@@ -229,37 +240,30 @@ export class AdaptiveLimiter implements AdaptiveConcurrencyState {
     return true;
   }
 
-  /** Calls ended so far: an admitted call notes it, so its end gives a completion rate (the probe's floor). */
-  get delivered(): number {
-    return this.probe?.delivered ?? 0;
+  /**
+   * Notes on `admission` what its sample will need, for a call `tryAcquire` just admitted at
+   * `now`: the calls in flight (itself included), the calls ended so far (its end then gives a
+   * completion rate: the probe's floor) and when the last of them ended, from which that rate
+   * counts; with nothing else in flight, from `now` (as BBR restarts its `delivered_time` when
+   * nothing is in flight: an idle gap is not a slow rate).
+   */
+  noteAdmission(admission: Admission, now: number): void {
+    const probe = this.probe;
+    admission.start = now;
+    admission.inFlightAtStart = this.inFlight;
+    admission.deliveredAtStart = probe?.delivered ?? 0;
+    admission.deliveredTimeAtStart = this.inFlight <= 1 ? now : (probe?.deliveredTime ?? now);
   }
 
-  /**
-   * When the last call ended, for a call being admitted at `now` to note with `delivered`: its
-   * completion rate counts from then. With nothing else in flight, from `now` (as BBR restarts
-   * its `delivered_time` when nothing is in flight: an idle gap is not a slow rate).
-   */
-  deliveredTimeFor(now: number): number {
-    return this.inFlight <= 1 ? now : (this.probe?.deliveredTime ?? now);
-  }
-
-  /**
-   * A call admitted at `start` with `inFlightAtStart` calls in flight (itself included),
-   * `deliveredAtStart` calls ended before it, the last at `deliveredTimeAtStart`, ended.
-   */
-  release(
-    partition: Partition,
-    start: number,
-    inFlightAtStart: number,
-    deliveredAtStart: number,
-    deliveredTimeAtStart: number,
-  ): void {
+  /** A call admitted in `partition`, with what `noteAdmission` noted, ended. */
+  release(partition: Partition, admission: Admission): void {
     partition.inFlight--;
     this.inFlight--;
     const now = this.now();
     const before = this.limit;
     const probe = this.probe;
-    if (probe?.onSample(start, now, deliveredAtStart, deliveredTimeAtStart))
+    const { start, inFlightAtStart } = admission;
+    if (probe?.onSample(start, now, admission.deliveredAtStart, admission.deliveredTimeAtStart))
       this.cap = Number.POSITIVE_INFINITY;
     const window = this.window;
     if (window === undefined) this.update(now - start, inFlightAtStart);
@@ -312,14 +316,17 @@ function partitionResolver(limiter: AdaptiveLimiter, by: PartitionBy): Resolve {
 
 type CallState = 'waiting' | 'admitted' | 'done';
 
-/** One call's hooks: a class, so a call costs one small object and no closures. */
-class AdaptiveCall extends HeldCall {
+/**
+ * One call's hooks: a class, so a call costs one small object and no closures; it is its own
+ * `Admission`.
+ */
+class AdaptiveCall extends HeldCall implements Admission {
   private state: CallState = 'waiting';
   private partition: Partition | undefined = undefined;
-  private start = 0;
-  private inFlightAtStart = 0;
-  private deliveredAtStart = 0;
-  private deliveredTimeAtStart = 0;
+  start = 0;
+  inFlightAtStart = 0;
+  deliveredAtStart = 0;
+  deliveredTimeAtStart = 0;
 
   constructor(
     private readonly limiter: AdaptiveLimiter,
@@ -343,22 +350,13 @@ class AdaptiveCall extends HeldCall {
     }
     this.state = 'admitted';
     this.partition = partition;
-    this.start = now;
-    this.inFlightAtStart = limiter.inFlight;
-    this.deliveredAtStart = limiter.delivered;
-    this.deliveredTimeAtStart = limiter.deliveredTimeFor(now);
+    limiter.noteAdmission(this, now);
   }
 
   protected release(): void {
     if (this.state !== 'admitted') return;
     this.state = 'done';
-    this.limiter.release(
-      this.partition as Partition,
-      this.start,
-      this.inFlightAtStart,
-      this.deliveredAtStart,
-      this.deliveredTimeAtStart,
-    );
+    this.limiter.release(this.partition as Partition, this);
   }
 
   private reject(partition: Partition): void {

@@ -20,10 +20,10 @@
  *
  * The limiter is the real one (`AdaptiveLimiter`), on the model's clock.
  */
-import type { Partition } from '../src/adaptive-concurrency';
+import type { Admission, Partition } from '../src/adaptive-concurrency';
 import type { Gradient2Options } from '../src/gradient2';
 import type { MinRttProbeOptions } from '../src/min-rtt-probe';
-import { modelLimiter, percentile } from './overload-model';
+import { modelAdmission, modelLimiter, percentile } from './overload-model';
 
 export interface LoopServer {
   /** The handler's timer (a downstream call), ms. */
@@ -137,10 +137,7 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
   const { due, segmentOf } = dueTimes(run);
   const total = due.length;
   const deadline = run.deadlineMs ?? 1000;
-  const admittedAt = new Float64Array(total);
-  const inFlightAt = new Float64Array(total);
-  const deliveredAt = new Float64Array(total);
-  const deliveredTimeAt = new Float64Array(total);
+  const admissions = new Array<Admission>(total);
   const latency = new Float64Array(total).fill(Number.NaN);
   // Timers all have the same duration, so insertion order is due order: a FIFO.
   const timerCall = new Int32Array(total);
@@ -177,14 +174,7 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
   };
   const release = (call: number) => {
     if (limiter === undefined) fixedInFlight--;
-    else
-      limiter.release(
-        partition,
-        admittedAt[call] as number,
-        inFlightAt[call] as number,
-        deliveredAt[call] as number,
-        deliveredTimeAt[call] as number,
-      );
+    else limiter.release(partition, admissions[call] as Admission);
   };
   const work = (ms: number) => {
     busyMs += inMeasure(t, t + ms);
@@ -223,10 +213,7 @@ export function runLoopModel(server: LoopServer, run: LoopRun): LoopResult {
         continue;
       }
       if (limiter === undefined) fixedInFlight++;
-      admittedAt[call] = t;
-      inFlightAt[call] = limiter?.inFlight ?? 0;
-      deliveredAt[call] = limiter?.delivered ?? 0;
-      deliveredTimeAt[call] = limiter?.deliveredTimeFor(t) ?? t;
+      if (limiter !== undefined) admissions[call] = modelAdmission(limiter, t);
       work(server.receiveMs);
       timerCall[timerTail] = call;
       timerDue[timerTail++] = Math.floor(t) + server.waitMs;

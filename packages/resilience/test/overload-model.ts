@@ -15,7 +15,12 @@
  * calls per second (its admission control is then free). Past it the no-limit server's queue grows
  * without bound.
  */
-import { ADAPTIVE_CONCURRENCY_DEFAULTS, AdaptiveLimiter, type Partition } from '../src/adaptive-concurrency';
+import {
+  ADAPTIVE_CONCURRENCY_DEFAULTS,
+  AdaptiveLimiter,
+  type Admission,
+  type Partition,
+} from '../src/adaptive-concurrency';
 import type { Gradient2Options } from '../src/gradient2';
 import type { MinRttProbeOptions } from '../src/min-rtt-probe';
 
@@ -148,6 +153,13 @@ export function modelLimiter(
   );
 }
 
+/** What a call the model's limiter just admitted at `now` carries to its release. */
+export function modelAdmission(limiter: AdaptiveLimiter, now: number): Admission {
+  const admission = { start: 0, inFlightAtStart: 0, deliveredAtStart: 0, deliveredTimeAtStart: 0 };
+  limiter.noteAdmission(admission, now);
+  return admission;
+}
+
 /** Runs the model server under `run` with `server`'s costs; deterministic (the probe's jitter is fixed). */
 export function runModel(server: ModelServer, run: ModelRun): ModelResult {
   let clock = 0;
@@ -155,10 +167,7 @@ export function runModel(server: ModelServer, run: ModelRun): ModelResult {
   const partition = limiter?.partitions[0] as Partition;
   const interval = 1000 / run.rate;
   const total = Math.floor(run.durationMs / interval);
-  const admittedAt = new Float64Array(total);
-  const inFlightAt = new Float64Array(total);
-  const deliveredAt = new Float64Array(total);
-  const deliveredTimeAt = new Float64Array(total);
+  const admissions = new Array<Admission>(total);
   const queue = new Queue();
   let seq = 0;
   // Arrivals are pushed lazily, one ahead, so the heap holds timers and the next arrival only.
@@ -206,21 +215,12 @@ export function runModel(server: ModelServer, run: ModelRun): ModelResult {
         continue;
       }
       cpuFree = start + server.receiveMs;
-      admittedAt[call] = start;
-      inFlightAt[call] = limiter?.inFlight ?? 0;
-      deliveredAt[call] = limiter?.delivered ?? 0;
-      deliveredTimeAt[call] = limiter?.deliveredTimeFor(start) ?? start;
+      if (limiter !== undefined) admissions[call] = modelAdmission(limiter, start);
       queue.push({ ready: cpuFree + server.waitMs, seq: seq++, kind: 'timer', call });
     } else {
       cpuFree = start + server.cpuMs + server.answerMs;
       clock = cpuFree;
-      limiter?.release(
-        partition,
-        admittedAt[call] as number,
-        inFlightAt[call] as number,
-        deliveredAt[call] as number,
-        deliveredTimeAt[call] as number,
-      );
+      limiter?.release(partition, admissions[call] as Admission);
       if (measured(call)) {
         ok++;
         latencies.push(cpuFree - call * interval);
